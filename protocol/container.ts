@@ -1,0 +1,24 @@
+// Fixed paths and addresses inside the agent container. The host mounts to these paths and
+// the agent reads from them; neither side may choose others.
+
+export const CONTAINER_PATHS = {
+  group: '/workspace/group',
+  global: '/workspace/global',
+  ipc: '/ipc',
+  proxySocket: '/run/hako/proxy.sock',
+} as const;
+
+/** The in-container forwarder listens here and pipes every connection to the proxy socket. */
+export const FORWARDER_PORT = 3128;
+
+/** Model routes on the host proxy: `/<provider>/<rest>` goes to that provider's upstream. */
+export const MODEL_BASE_URLS = {
+  anthropic: `http://127.0.0.1:${FORWARDER_PORT}/anthropic`,
+  openai: `http://127.0.0.1:${FORWARDER_PORT}/openai`,
+} as const;
+
+/** What the container uses as an API key. The proxy replaces it with the real one. */
+export const PLACEHOLDER_API_KEY = 'hako-placeholder-key';
+
+/** Where the agent keeps the group's conversation, relative to the group folder. */
+export const HISTORY_FILE = '.hako/history.json';

@@ -1,0 +1,14 @@
+// Group naming rules shared by host and agent. A name becomes a directory, a container
+// label and a URL segment, so the pattern is deliberately narrow.
+
+export const GROUP_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** Returns null when `name` is a valid group name, otherwise a sentence saying why not. */
+export function groupNameProblem(name: unknown): string | null {
+  if (typeof name !== 'string' || name.length === 0) return 'a group name is required';
+  if (name.length > 64) return `group name "${name.slice(0, 20)}…" is longer than 64 characters`;
+  if (!GROUP_NAME_PATTERN.test(name)) {
+    return `group name "${name}" is invalid: use lowercase letters, digits, "-" and "_", starting with a letter or digit`;
+  }
+  return null;
+}

@@ -1,0 +1,169 @@
+// The local HTTP channel: a JSON API, Server-Sent Events and the web chat page, bound to
+// 127.0.0.1 and guarded by a bearer token. Every bad request gets a 4xx with a reason;
+// a 500 means a hako bug.
+
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import type { Channel, ChannelContext } from '../core/channel.ts';
+import { InputError } from '../core/channel.ts';
+import type { StoredMessage } from '../core/store.ts';
+import type { Logger } from '../core/log.ts';
+
+const MAX_BODY_BYTES = 256 * 1024;
+const PAGE = path.join(import.meta.dirname, 'web', 'index.html');
+
+export interface HttpChannelOptions {
+  readonly port: number;
+  readonly token: string;
+  readonly log: Logger;
+  readonly host?: string;
+}
+
+/** The API's view of a message: no internal states. */
+export function publicMessage(m: StoredMessage) {
+  return { id: m.id, role: m.role, sender: m.sender, text: m.text, ts: m.ts };
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(data), 'cache-control': 'no-store' });
+  res.end(data);
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer (.+)$/.exec(header ?? '');
+  if (!m) return false;
+  const a = Buffer.from(m[1]!);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/json\b/i.test(type)) throw new InputError(415, 'send the body as application/json');
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new InputError(413, `request body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new InputError(413, `request body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new InputError(400, 'request body is not valid JSON');
+  }
+}
+
+export class HttpChannel implements Channel {
+  readonly name = 'http';
+  readonly #opts: HttpChannelOptions;
+  #server: http.Server | undefined;
+  #ctx: ChannelContext | undefined;
+  readonly #streams = new Set<http.ServerResponse>();
+
+  constructor(opts: HttpChannelOptions) {
+    this.#opts = opts;
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    const a = this.#server?.address();
+    return typeof a === 'object' && a ? a.port : this.#opts.port;
+  }
+
+  async start(ctx: ChannelContext): Promise<void> {
+    this.#ctx = ctx;
+    const server = http.createServer((req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        if (err instanceof InputError) return json(res, err.status, { error: err.message });
+        this.#opts.log.error('http handler failed', { url: req.url, error: String(err) });
+        if (!res.headersSent) json(res, 500, { error: 'internal error (see the hako log)' });
+        else res.destroy();
+      });
+    });
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(
+        err.code === 'EADDRINUSE' ? new Error(`port ${this.#opts.port} is in use: is hako already running? (set HAKO_HTTP_PORT to use another port)`) : err,
+      ));
+      server.listen(this.#opts.port, this.#opts.host ?? '127.0.0.1', () => resolve());
+    });
+    this.#opts.log.info('http channel listening', { url: `http://127.0.0.1:${this.port}/` });
+  }
+
+  async deliver(): Promise<void> {
+    // Assistant messages reach API clients through the store and the event stream.
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.#streams) s.end();
+    const server = this.#server;
+    if (!server) return;
+    this.#server = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'", 'x-frame-options': 'DENY' });
+      res.end(await fs.promises.readFile(PAGE));
+      return;
+    }
+    if (!url.pathname.startsWith('/api/')) throw new InputError(404, `no such page: ${url.pathname}`);
+    if (!tokenMatches(req.headers.authorization, this.#opts.token)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      throw new InputError(401, 'missing or wrong bearer token (see HAKO_HOME/http-token or HAKO_HTTP_TOKEN)');
+    }
+    const ctx = this.#ctx!;
+    if (url.pathname === '/api/groups') {
+      if (req.method !== 'GET') throw new InputError(405, 'use GET');
+      return json(res, 200, { groups: ctx.listGroups().map((g) => ({ name: g.name, main: g.isMain, trigger: g.trigger })) });
+    }
+    const m = /^\/api\/groups\/([^/]+)\/(messages|events)$/.exec(url.pathname);
+    if (!m) throw new InputError(404, `no such endpoint: ${url.pathname}`);
+    const group = decodeURIComponent(m[1]!);
+    if (!ctx.listGroups().some((g) => g.name === group)) throw new InputError(404, `unknown group "${group}"`);
+    if (m[2] === 'events') {
+      if (req.method !== 'GET') throw new InputError(405, 'use GET');
+      return this.#events(group, res);
+    }
+    if (req.method === 'GET') {
+      const after = url.searchParams.get('after') ?? undefined;
+      const messages = ctx.listMessages(group, after);
+      if (!messages) throw new InputError(404, `no message "${after}" in group "${group}"`);
+      return json(res, 200, { messages: messages.map(publicMessage) });
+    }
+    if (req.method !== 'POST') throw new InputError(405, 'use GET or POST');
+    const body = await readJson(req);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InputError(400, 'body must be a JSON object like {"text": "hello", "sender": "alice"}');
+    const { text, sender } = body as Record<string, unknown>;
+    if (typeof text !== 'string') throw new InputError(400, 'field "text" must be a string');
+    if (sender !== undefined && (typeof sender !== 'string' || sender.length === 0 || sender.length > 100)) throw new InputError(400, 'field "sender" must be a string of 1-100 characters');
+    const accepted = await ctx.accept({ group, sender: (sender as string | undefined) ?? 'user', text, direct: true });
+    return json(res, 202, { id: accepted.message.id, ...(accepted.warning ? { warning: accepted.warning } : {}) });
+  }
+
+  #events(group: string, res: http.ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write(': connected\n\n');
+    const unsubscribe = this.#ctx!.subscribe((m) => {
+      if (m.group === group) res.write(`id: ${m.id}\nevent: message\ndata: ${JSON.stringify(publicMessage(m))}\n\n`);
+    });
+    const ping = setInterval(() => res.write(': ping\n\n'), 25_000);
+    this.#streams.add(res);
+    res.on('close', () => {
+      clearInterval(ping);
+      unsubscribe();
+      this.#streams.delete(res);
+    });
+  }
+}

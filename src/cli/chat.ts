@@ -1,0 +1,119 @@
+// `hako chat <group>`: a terminal chat that talks to the running host through its local
+// HTTP API (so it works beside the web chat and needs no access to the database).
+// With a non-interactive stdin it sends each line and waits for the answers, for scripts.
+
+import readline from 'node:readline';
+import { loadConfig } from '../core/config.ts';
+import { parse, runCommand, UsageError } from './args.ts';
+import { readToken } from './token.ts';
+
+export const help = `Usage: hako chat <group> [--sender NAME] [--timeout SECONDS]
+
+Chat with a group through the running hako (start it first with "npm start").
+Type a message and press Enter; Ctrl+D or /quit ends the chat.
+With input from a pipe, each line is sent and the chat waits for its answer
+(at most --timeout seconds each, default 300) before exiting.`;
+
+interface ApiMessage { id: string; role: 'user' | 'assistant'; sender: string; text: string; ts: string }
+
+export async function run(args: string[]): Promise<number> {
+  return runCommand(help, async () => {
+    const parsed = parse(args, { sender: { type: 'string' }, timeout: { type: 'string' } }, help);
+    if (!parsed) return 0;
+    const [group, extra] = parsed.positionals;
+    if (!group) throw new UsageError('missing group name');
+    if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+    const timeoutS = Number(parsed.values.timeout ?? 300);
+    if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError('--timeout must be a positive number of seconds');
+    const config = loadConfig();
+    const token = readToken(config);
+    if (!token) throw new Error(`no API token found in ${config.home}: has hako been started? (npm start)`);
+    const base = `http://127.0.0.1:${config.httpPort}`;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const api = async (path: string, init: RequestInit = {}) => {
+      let res: Response;
+      try {
+        res = await fetch(base + path, { ...init, headers });
+      } catch {
+        throw new Error(`hako is not running at ${base}: start it with "npm start" (or check HAKO_HTTP_PORT)`);
+      }
+      const body = await res.json().catch(() => ({})) as Record<string, unknown>;
+      if (!res.ok) throw new Error(String(body.error ?? res.statusText));
+      return body;
+    };
+    const { messages } = await api(`/api/groups/${encodeURIComponent(group)}/messages`) as { messages: ApiMessage[] };
+    const sender = parsed.values.sender ?? process.env.USER ?? 'user';
+    const interactive = process.stdin.isTTY === true;
+    const printed = new Set(messages.map((m) => m.id));
+    let answered = 0;
+    const onAnswer: (() => void)[] = [];
+    const show = (m: ApiMessage) => {
+      if (printed.has(m.id) || m.role !== 'assistant') return;
+      printed.add(m.id);
+      answered++;
+      process.stdout.write(`${interactive ? '\n' : ''}${m.sender}: ${m.text}\n${interactive ? '> ' : ''}`);
+      onAnswer.splice(0).forEach((f) => f());
+    };
+    const stream = new AbortController();
+    let opened!: () => void;
+    const open = new Promise<void>((r) => { opened = r; });
+    const following = follow(`${base}/api/groups/${encodeURIComponent(group)}/events`, headers, stream.signal, show, () => opened());
+    // Subscribe before sending, so no answer can slip between the two.
+    await Promise.race([open, new Promise((r) => setTimeout(r, 5000))]);
+    if (interactive) {
+      for (const m of messages.slice(-10)) process.stdout.write(`${m.role === 'user' ? m.sender : m.sender}: ${m.text}\n`);
+      console.log(`chatting with "${group}" (Ctrl+D to leave)`);
+    }
+    const rl = readline.createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, prompt: '> ' });
+    if (interactive) rl.prompt();
+    for await (const line of rl) {
+      const text = line.trim();
+      if (text === '/quit') break;
+      if (text) {
+        const before = answered;
+        const r = await api(`/api/groups/${encodeURIComponent(group)}/messages`, { method: 'POST', body: JSON.stringify({ text, sender }) });
+        if (r.warning) console.error(`hako: ${String(r.warning)}`);
+        if (!interactive) await waitFor(() => answered > before, onAnswer, timeoutS * 1000, group);
+      }
+      if (interactive) rl.prompt();
+    }
+    stream.abort();
+    await following;
+    return 0;
+  });
+}
+
+function waitFor(done: () => boolean, hooks: (() => void)[], ms: number, group: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (done()) return resolve();
+    const timer = setTimeout(() => reject(new Error(`no answer from "${group}" within ${ms / 1000} s (the message is kept; see hako status/logs)`)), ms);
+    const check = () => {
+      if (done()) { clearTimeout(timer); resolve(); } else hooks.push(check);
+    };
+    hooks.push(check);
+  });
+}
+
+/** Reads the SSE stream until aborted, reconnecting after a dropped connection. */
+async function follow(url: string, headers: Record<string, string>, signal: AbortSignal, onMessage: (m: ApiMessage) => void, onOpen: () => void): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const res = await fetch(url, { headers, signal });
+      if (!res.ok || !res.body) throw new Error('no event stream');
+      onOpen();
+      let buf = '';
+      for await (const chunk of res.body.pipeThrough(new TextDecoderStream())) {
+        buf += chunk;
+        let i: number;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const data = buf.slice(0, i).split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          buf = buf.slice(i + 2);
+          if (data) onMessage(JSON.parse(data) as ApiMessage);
+        }
+      }
+    } catch {
+      if (signal.aborted) return;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}

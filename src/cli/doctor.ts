@@ -1,0 +1,84 @@
+// `hako doctor`: checks each thing hako needs and says how to fix what is wrong.
+// Exit code 0 when everything needed to answer messages is in place, 1 otherwise.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig, modelProblem, type Config } from '../core/config.ts';
+import { homePaths } from '../core/paths.ts';
+import { Store } from '../core/store.ts';
+import { DockerRuntime } from '../runtime/docker.ts';
+import { imageState, imageTag } from '../runtime/image.ts';
+import { parse, runCommand } from './args.ts';
+
+export const help = `Usage: hako doctor
+
+Checks Node.js, the container engine, the agent image, the model configuration,
+the state folder and the policy files, and prints how to fix each problem.`;
+
+type Check = { name: string; problem: string | null; warnOnly?: boolean };
+
+async function checks(config: Config): Promise<Check[]> {
+  const out: Check[] = [];
+  const major = Number(process.versions.node.split('.')[0]);
+  out.push({ name: `Node.js ${process.versions.node}`, problem: major >= 24 ? null : 'Node.js 24 or newer is required (https://nodejs.org, or: nvm install 24)' });
+  const engine = await new DockerRuntime().available();
+  out.push({ name: 'container engine', problem: engine });
+  if (!engine) {
+    const state = await imageState().catch((err: unknown) => `error: ${String(err)}`);
+    out.push({
+      name: `agent image ${imageTag()}`,
+      problem: state === 'current' ? null : state === 'missing' ? 'not built yet: run "hako image build" (npm start builds it too)' : state === 'stale' ? 'older than the agent sources: run "hako image build"' : String(state),
+    });
+  }
+  let model = config.model;
+  const dbFile = homePaths(config.home).db;
+  if (fs.existsSync(dbFile)) {
+    const store = new Store(dbFile);
+    const main = store.mainGroup();
+    model = main?.model ?? model;
+    out.push({ name: `state in ${config.home}`, problem: null });
+    out.push({ name: 'main group', problem: main ? null : 'no main group: run "hako groups add main --main"', warnOnly: true });
+    store.close();
+  } else {
+    out.push({ name: `state in ${config.home}`, problem: 'not created yet: "hako start" creates it', warnOnly: true });
+  }
+  out.push({ name: `model ${model ?? '(none)'}`, problem: modelProblem(config, model) });
+  out.push(...policyChecks(config));
+  return out;
+}
+
+function policyChecks(config: Config): Check[] {
+  const out: Check[] = [];
+  const secrets = path.join(config.configDir, 'secrets.env');
+  if (fs.existsSync(secrets)) {
+    const mode = fs.statSync(secrets).mode & 0o777;
+    out.push({ name: 'secrets.env permissions', problem: mode & 0o077 ? `${secrets} has mode ${mode.toString(8)}: run chmod 600 ${secrets}` : null });
+  }
+  for (const file of ['mounts.json', 'egress.json']) {
+    const full = path.join(config.configDir, file);
+    if (!fs.existsSync(full)) continue;
+    let problem: string | null = null;
+    try {
+      JSON.parse(fs.readFileSync(full, 'utf8'));
+    } catch (err) {
+      problem = `${full} is not valid JSON (${(err as Error).message}): fix or remove it`;
+    }
+    out.push({ name: file, problem });
+  }
+  return out;
+}
+
+export async function run(args: string[]): Promise<number> {
+  return runCommand(help, async () => {
+    if (!parse(args, {}, help)) return 0;
+    const config = loadConfig();
+    let failed = 0;
+    for (const c of await checks(config)) {
+      const mark = c.problem ? (c.warnOnly ? 'warn' : 'FAIL') : ' ok ';
+      if (c.problem && !c.warnOnly) failed++;
+      console.log(`[${mark}] ${c.name}${c.problem ? `\n       ${c.problem}` : ''}`);
+    }
+    console.log(failed ? `\n${failed} problem(s) to fix.` : '\nall good.');
+    return failed ? 1 : 0;
+  });
+}

@@ -1,0 +1,59 @@
+// `hako start`: checks the engine and image, then runs the host until SIGINT/SIGTERM.
+
+import { loadConfig } from '../core/config.ts';
+import { Host } from '../core/host.ts';
+import { createLogger } from '../core/log.ts';
+import { homePaths } from '../core/paths.ts';
+import { prepareGroupDirs } from '../core/runner.ts';
+import { HttpChannel } from '../channels/http.ts';
+import { DockerRuntime } from '../runtime/docker.ts';
+import { ensureImage, imageTag } from '../runtime/image.ts';
+import { parse, runCommand } from './args.ts';
+import { ensureToken } from './token.ts';
+
+export const help = `Usage: hako start [--no-image-check]
+
+Runs the assistant: the host process, the HTTP API and web chat on 127.0.0.1
+(HAKO_HTTP_PORT, default 7878). On first start it creates the main group.
+Stop it with Ctrl+C (SIGINT) or SIGTERM; running turns get a few seconds to finish.
+
+  --no-image-check   do not check or build the agent image before starting`;
+
+export async function run(args: string[]): Promise<number> {
+  return runCommand(help, async () => {
+    const parsed = parse(args, { 'no-image-check': { type: 'boolean' } }, help);
+    if (!parsed) return 0;
+    const config = loadConfig();
+    const secrets = [config.providers.anthropic.apiKey, config.providers.openai.apiKey].filter((s): s is string => !!s);
+    const log = createLogger({ dir: homePaths(config.home).logs, secrets, level: process.env.HAKO_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
+    const runtime = new DockerRuntime();
+    const problem = await runtime.available();
+    if (problem) throw new Error(problem);
+    if (!parsed.values['no-image-check']) await ensureImage({ log: (line) => log.info(line) });
+    const token = ensureToken(config);
+    const http = new HttpChannel({ port: config.httpPort, token, log });
+    const host = new Host({ config, runtime, image: imageTag(), log, channels: [http] });
+    if (host.store.listGroups().length === 0) {
+      host.store.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
+      prepareGroupDirs(config.home, 'main');
+      log.info('created the main group (your private control chat)');
+    }
+    await host.start();
+    const tokenHint = config.httpToken ? '' : `#token=${token}`;
+    console.log(`\nhako is running.\n  web chat:  http://127.0.0.1:${http.port}/${tokenHint}\n  terminal:  hako chat main   (or: npm run hako -- chat main)\n  stop:      Ctrl+C\n`);
+    return new Promise<number>((resolve) => {
+      let stopping = false;
+      const shutdown = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info('shutting down', { signal });
+        host.stop().then(() => resolve(0), (err: unknown) => {
+          log.error('shutdown failed', { error: String(err) });
+          resolve(1);
+        });
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+    });
+  });
+}

@@ -1,0 +1,133 @@
+// The one configuration loader: reads the environment once, validates it, and returns
+// plain readonly data. Every other module receives a Config; none reads process.env.
+
+import os from 'node:os';
+import path from 'node:path';
+
+export type ProviderName = 'anthropic' | 'openai';
+
+export interface ProviderConfig {
+  /** The real key. Lives only in the host process; never passed to a container. */
+  readonly apiKey: string | undefined;
+  readonly baseURL: string;
+  /** Whether the upstream can be used without a key (a local OpenAI-compatible server). */
+  readonly keyOptional: boolean;
+}
+
+export interface Config {
+  readonly home: string;
+  readonly configDir: string;
+  readonly httpPort: number;
+  readonly httpToken: string | undefined;
+  /** `provider/model`, or undefined when not configured (messages wait until it is). */
+  readonly model: string | undefined;
+  readonly providers: Readonly<Record<ProviderName, ProviderConfig>>;
+  readonly assistantName: string;
+  readonly maxContainers: number;
+  readonly idleTimeoutMs: number;
+  readonly turnTimeoutMs: number;
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  readonly maxMessageChars: number;
+  readonly limits: { readonly memory: string; readonly cpus: string; readonly pids: number; readonly tmpfs: string };
+  readonly runtime: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected a whole number from ${min} to ${max} (unset it to use ${fallback})`);
+  }
+  return n;
+}
+
+function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
+function url(env: Env, name: string, fallback: string): string {
+  const raw = env[name] || fallback;
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not an http(s) URL (example: https://api.openai.com/v1)`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+/** Parses `provider/model`; returns a reason when it is not one. */
+export function parseModel(model: string): { provider: ProviderName; name: string } | string {
+  const slash = model.indexOf('/');
+  const provider = model.slice(0, slash);
+  const name = model.slice(slash + 1);
+  if (slash < 1 || !name || (provider !== 'anthropic' && provider !== 'openai')) {
+    return `model "${model}" is invalid: expected anthropic/<model> or openai/<model> (e.g. openai/gpt-oss:20b for Ollama)`;
+  }
+  return { provider, name };
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const home = path.resolve(expandHome(env.HAKO_HOME || '~/.hako'));
+  const configDir = path.resolve(expandHome(env.HAKO_CONFIG || '~/.config/hako'));
+  if (configDir === home || configDir.startsWith(home + path.sep)) {
+    throw new ConfigError(`HAKO_CONFIG (${configDir}) must lie outside HAKO_HOME (${home}): the policy must never be reachable from a group folder`);
+  }
+  const model = env.HAKO_MODEL || undefined;
+  if (model !== undefined) {
+    const parsed = parseModel(model);
+    if (typeof parsed === 'string') throw new ConfigError(`HAKO_MODEL: ${parsed}`);
+  }
+  const assistantName = env.HAKO_ASSISTANT_NAME || 'hako';
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(assistantName)) {
+    throw new ConfigError(`HAKO_ASSISTANT_NAME=${JSON.stringify(assistantName)} is invalid: use 1-32 letters, digits, "-" or "_"`);
+  }
+  const openaiBase = url(env, 'OPENAI_BASE_URL', 'https://api.openai.com/v1');
+  return {
+    home,
+    configDir,
+    httpPort: int(env, 'HAKO_HTTP_PORT', 7878, 0, 65535),
+    httpToken: env.HAKO_HTTP_TOKEN || undefined,
+    model,
+    providers: {
+      anthropic: { apiKey: env.ANTHROPIC_API_KEY || undefined, baseURL: url(env, 'ANTHROPIC_BASE_URL', 'https://api.anthropic.com'), keyOptional: false },
+      // A self-hosted OpenAI-compatible server (Ollama, vLLM) usually needs no key.
+      openai: { apiKey: env.OPENAI_API_KEY || undefined, baseURL: openaiBase, keyOptional: !!env.OPENAI_BASE_URL },
+    },
+    assistantName,
+    maxContainers: int(env, 'HAKO_MAX_CONTAINERS', 4, 1, 256),
+    idleTimeoutMs: int(env, 'HAKO_IDLE_TIMEOUT', 600, 0, 86_400) * 1000,
+    turnTimeoutMs: int(env, 'HAKO_TURN_TIMEOUT', 600, 5, 86_400) * 1000,
+    maxAttempts: int(env, 'HAKO_MAX_ATTEMPTS', 5, 1, 100),
+    retryBaseMs: int(env, 'HAKO_RETRY_BASE_MS', 2000, 10, 3_600_000),
+    maxMessageChars: 16_000,
+    limits: {
+      memory: env.HAKO_CONTAINER_MEMORY || '1g',
+      cpus: env.HAKO_CONTAINER_CPUS || '1',
+      pids: int(env, 'HAKO_CONTAINER_PIDS', 256, 16, 65_536),
+      tmpfs: env.HAKO_CONTAINER_TMPFS || '256m',
+    },
+    runtime: env.HAKO_RUNTIME || undefined,
+  };
+}
+
+/** Why the model cannot be called for `model`, or null when it can. */
+export function modelProblem(config: Config, model: string | undefined): string | null {
+  if (!model) return 'no model configured: set HAKO_MODEL (e.g. anthropic/claude-sonnet-4-5 or openai/gpt-oss:20b) and restart hako';
+  const parsed = parseModel(model);
+  if (typeof parsed === 'string') return parsed;
+  const p = config.providers[parsed.provider];
+  if (!p.apiKey && !p.keyOptional) {
+    const key = parsed.provider === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)';
+    return `model ${model} needs ${key}: set it and restart hako; waiting messages will then be answered`;
+  }
+  return null;
+}

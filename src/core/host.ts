@@ -1,0 +1,253 @@
+// The host process: wires store, router, queue, runner, IPC and channels, recovers what a
+// previous process left, and shuts down gracefully.
+//
+// Invariants: a message is marked answered only by its batch's `done` (or, when the
+// container died, by a reply that already reached the user); a batch that failed with no
+// reply is retried with exponential backoff and, after the limit, the user is told.
+
+import fs from 'node:fs';
+import { modelProblem, type Config } from './config.ts';
+import type { Channel, ChannelContext } from './channel.ts';
+import { Ipc } from './ipc.ts';
+import type { Logger } from './log.ts';
+import { groupPaths, homePaths } from './paths.ts';
+import { GroupQueue } from './queue.ts';
+import { createRouter, type Router } from './router.ts';
+import { Runner, prepareGroupDirs } from './runner.ts';
+import type { ContainerExit, Runtime } from './runtime.ts';
+import { Store, type Batch, type Group, type StoredMessage } from './store.ts';
+import type { AgentToHost } from '../../protocol/ipc.ts';
+
+/** Characters of message text one batch may carry (keeps batch files well under the IPC limit). */
+const BATCH_CHARS = 48_000;
+
+type BatchEnd =
+  | { readonly kind: 'done' }
+  | { readonly kind: 'error'; readonly message: string; readonly retryable: boolean };
+
+export interface HostOptions {
+  readonly config: Config;
+  readonly runtime: Runtime;
+  readonly image: string;
+  readonly log: Logger;
+  readonly channels: readonly Channel[];
+}
+
+export class Host {
+  readonly config: Config;
+  readonly store: Store;
+  readonly router: Router;
+  readonly queue: GroupQueue;
+  readonly runner: Runner;
+  readonly ipc: Ipc;
+  readonly #log: Logger;
+  readonly #channels: readonly Channel[];
+  readonly #subscribers = new Set<(m: StoredMessage) => void>();
+  /** Batches whose outcome a turn is waiting for. */
+  readonly #waiting = new Map<string, { group: string; resolve: (end: BatchEnd) => void }>();
+  readonly #warned = new Set<string>();
+
+  constructor(opts: HostOptions) {
+    this.config = opts.config;
+    this.#log = opts.log;
+    this.#channels = opts.channels;
+    fs.mkdirSync(opts.config.home, { recursive: true, mode: 0o700 });
+    this.store = new Store(homePaths(opts.config.home).db);
+    this.ipc = new Ipc({ home: opts.config.home, log: opts.log, onOutput: (g, o) => this.#applyOutput(g, o) });
+    this.runner = new Runner({
+      config: opts.config, runtime: opts.runtime, image: opts.image, log: opts.log,
+      onExit: (g, exit) => this.#containerExited(g, exit),
+    });
+    this.queue = new GroupQueue({
+      maxContainers: opts.config.maxContainers,
+      containers: this.runner,
+      work: (g) => this.#serve(g),
+      onError: (g, err) => this.#log.error('turn crashed', { group: g, error: String(err) }),
+    });
+    this.router = createRouter({
+      store: this.store,
+      assistantName: opts.config.assistantName,
+      maxChars: opts.config.maxMessageChars,
+      onStored: (m) => this.#publish(m),
+      enqueue: (g) => this.queue.enqueue(g),
+      modelProblem: (g) => modelProblem(this.config, this.#model(g)),
+    });
+  }
+
+  get context(): ChannelContext {
+    return {
+      accept: (m) => this.router.accept(m),
+      listMessages: (g, after) => this.store.listMessages(g, after === undefined ? {} : { afterId: after }),
+      listGroups: () => this.store.listGroups(),
+      subscribe: (fn) => {
+        this.#subscribers.add(fn);
+        return () => this.#subscribers.delete(fn);
+      },
+    };
+  }
+
+  /** Recovers leftovers of a previous process, then starts channels and queued work. */
+  async start(): Promise<void> {
+    await this.runner.reapOrphans();
+    for (const g of this.store.listGroups()) {
+      prepareGroupDirs(this.config.home, g.name);
+      await this.ipc.clearInputs(g.name);
+      await this.ipc.drain(g.name); // outputs written before the crash are applied first
+      this.ipc.watch(g.name);
+    }
+    for (const b of this.store.runningBatches()) {
+      const outcome = this.store.failBatch(b.id, 'the host stopped during this turn', { maxAttempts: this.config.maxAttempts, retryable: true });
+      this.#log.info('recovered interrupted batch', { group: b.group, batch: b.id, outcome: outcome.kind });
+      if (outcome.kind === 'gave_up') this.#notice(b.group, b.id, 'the host stopped during this turn');
+    }
+    for (const c of this.#channels) await c.start(this.context);
+    for (const g of this.store.groupsWithPending()) this.queue.enqueue(g);
+    const main = this.store.mainGroup();
+    const problem = modelProblem(this.config, main ? this.#model(main) : this.config.model);
+    if (problem) this.#log.warn(`model not ready: ${problem}`);
+  }
+
+  /** Stops taking work, lets running turns end (bounded), stops containers and channels. */
+  async stop(opts: { graceMs?: number } = {}): Promise<void> {
+    this.queue.close();
+    const grace = new Promise((r) => setTimeout(r, opts.graceMs ?? 10_000).unref());
+    await Promise.race([this.queue.idle(), grace]);
+    await this.runner.stopAll();
+    this.ipc.close();
+    for (const c of this.#channels) await c.stop().catch((err: unknown) => this.#log.warn('channel stop failed', { channel: c.name, error: String(err) }));
+    this.store.close();
+  }
+
+  #model(group: Group): string | undefined {
+    return group.model ?? this.config.model;
+  }
+
+  #publish(m: StoredMessage): void {
+    for (const fn of this.#subscribers) {
+      try { fn(m); } catch (err) { this.#log.warn('subscriber failed', { error: String(err) }); }
+    }
+    if (m.role !== 'assistant') return;
+    for (const c of this.#channels) {
+      c.deliver(m).catch((err: unknown) => this.#log.warn('delivery failed', { channel: c.name, group: m.group, error: String(err) }));
+    }
+  }
+
+  #notice(group: string, batchId: string | null, reason: string): void {
+    this.#publish(this.store.addNotice(group, `Sorry, I could not answer: ${reason}`, batchId));
+  }
+
+  /** One turn for the group: take a batch, run it in the group's container, settle it. */
+  async #serve(groupName: string): Promise<void> {
+    const group = this.store.getGroup(groupName);
+    if (!group) return;
+    const model = this.#model(group);
+    const problem = modelProblem(this.config, model);
+    if (problem || !model) {
+      if (!this.#warned.has(groupName)) this.#log.warn('messages wait: model not ready', { group: groupName, reason: problem });
+      this.#warned.add(groupName);
+      return;
+    }
+    const batch = this.store.takeBatch(groupName, BATCH_CHARS);
+    if (!batch) return;
+    const end = await this.#runBatch(group, model, batch);
+    if (end.kind === 'done') this.store.finishBatch(batch.id);
+    else this.#settleFailure(groupName, batch.id, end.message, end.retryable);
+    if (this.store.groupsWithPending().includes(groupName)) this.queue.enqueue(groupName);
+  }
+
+  async #runBatch(group: Group, model: string, batch: Batch): Promise<BatchEnd> {
+    const log = { group: group.name, batch: batch.id, messages: batch.messages.length };
+    try {
+      await this.runner.acquire(group, model);
+      this.ipc.watch(group.name);
+    } catch (err) {
+      return { kind: 'error', message: `the container could not start: ${(err as Error).message}`, retryable: true };
+    }
+    const ended = new Promise<BatchEnd>((resolve) => this.#waiting.set(batch.id, { group: group.name, resolve }));
+    const started = Date.now();
+    let inputName: string | undefined;
+    try {
+      inputName = await this.ipc.send(group.name, {
+        v: 1, id: batch.id, type: 'batch',
+        messages: batch.messages.map((m) => ({ id: m.id, sender: m.sender, text: m.text, ts: m.ts })),
+      });
+    } catch (err) {
+      this.#waiting.get(batch.id)?.resolve({ kind: 'error', message: `could not hand the batch to the container: ${(err as Error).message}`, retryable: true });
+    }
+    const timer = setTimeout(() => {
+      this.#log.warn('turn timed out; stopping the container', { ...log, ms: this.config.turnTimeoutMs });
+      this.#waiting.get(batch.id)?.resolve({ kind: 'error', message: `the turn took longer than ${this.config.turnTimeoutMs / 1000} s`, retryable: true });
+      void this.runner.stop(group.name);
+    }, this.config.turnTimeoutMs);
+    const end = await ended;
+    clearTimeout(timer);
+    this.#waiting.delete(batch.id);
+    if (inputName) await this.ipc.removeInput(group.name, inputName);
+    this.runner.release(group.name);
+    this.#log.info('turn ended', { ...log, outcome: end.kind, ms: Date.now() - started, ...(end.kind === 'error' ? { error: end.message } : {}) });
+    return end;
+  }
+
+  #settleFailure(group: string, batchId: string, message: string, retryable: boolean): void {
+    const outcome = this.store.failBatch(batchId, message, { maxAttempts: this.config.maxAttempts, retryable });
+    if (outcome.kind === 'retry') {
+      const delay = Math.min(this.config.retryBaseMs * 2 ** (outcome.attempts - 1), 10 * 60_000);
+      this.#log.warn('turn failed; will retry', { group, batch: batchId, attempt: outcome.attempts, retryInMs: delay, error: message });
+      this.queue.enqueueLater(group, delay);
+    } else if (outcome.kind === 'gave_up') {
+      this.#log.error('turn failed; giving up', { group, batch: batchId, attempts: outcome.attempts, error: message });
+      this.#notice(group, batchId, message);
+    }
+  }
+
+  async #applyOutput(group: string, o: AgentToHost): Promise<void> {
+    switch (o.type) {
+      case 'reply':
+      case 'send_message': {
+        if (o.type === 'send_message' && o.group !== undefined && o.group !== group) {
+          // Acting on another group is main's privilege; the target must exist.
+          const self = this.store.getGroup(group);
+          if (!self?.isMain) throw new Error(`group "${group}" may not message group "${o.group}" (only the main group may)`);
+          if (!this.store.getGroup(o.group)) throw new Error(`no group "${o.group}"`);
+        }
+        const batch = o.batch && this.store.getBatch(o.batch)?.group === group ? o.batch : null;
+        const target = o.type === 'send_message' && o.group ? o.group : group;
+        const stored = this.store.applyAssistantOutput({ outputId: o.id, group: target, batchId: target === group ? batch : null, type: o.type, text: o.text, sender: this.config.assistantName });
+        if (stored) this.#publish(stored);
+        return;
+      }
+      case 'done':
+      case 'error': {
+        const batch = this.store.getBatch(o.batch);
+        if (!batch || batch.group !== group) throw new Error(`batch ${o.batch} does not belong to group "${group}"`);
+        if (!this.store.markOutputApplied({ outputId: o.id, group, batchId: o.batch, type: o.type })) return;
+        const waiter = this.#waiting.get(o.batch);
+        const end: BatchEnd = o.type === 'done' ? { kind: 'done' } : { kind: 'error', message: o.message, retryable: o.retryable };
+        if (waiter) waiter.resolve(end);
+        else if (batch.state === 'running') {
+          // Nobody waits (a previous process started it): settle it here.
+          if (end.kind === 'done') this.store.finishBatch(o.batch);
+          else this.#settleFailure(group, o.batch, end.message, end.retryable);
+        }
+        return;
+      }
+    }
+  }
+
+  #containerExited(group: string, exit: ContainerExit): void {
+    // Outputs written just before the exit are applied before the batch is judged.
+    void this.ipc.drain(group).then(() => {
+      for (const [id, w] of this.#waiting) {
+        if (w.group !== group) continue;
+        const detail = exit.tail.split('\n').filter(Boolean).slice(-3).join(' | ').slice(0, 500);
+        w.resolve({ kind: 'error', message: `the agent container exited with code ${exit.code}${detail ? `: ${detail}` : ''}`, retryable: true });
+        this.#waiting.delete(id);
+      }
+      this.queue.pump();
+    });
+  }
+
+  groupPaths(group: string) {
+    return groupPaths(this.config.home, group);
+  }
+}

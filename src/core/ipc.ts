@@ -1,0 +1,164 @@
+// Host side of the filesystem IPC: writes inputs into a group's in/ (read-only for the
+// agent) and watches its out/ (agent-writable) with fs.watch plus a slow poll, because
+// gVisor and some Docker Desktop mounts deliver no inotify events.
+//
+// Invariants: the group is the directory a file was found in, never a field of it; each
+// out/ file is handled once, serially per group, in name order, and then removed; a file
+// that is not a valid output is moved to rejected/ with a reason beside it.
+
+import fs from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { isIpcFileName, ipcFileName, parseAgentOutput, MAX_IPC_FILE_BYTES, type AgentToHost, type HostToAgent } from '../../protocol/ipc.ts';
+import { groupPaths } from './paths.ts';
+import { listSorted, moveEntry, readRegularFile, writeFileAtomic } from './safe-fs.ts';
+import type { Logger } from './log.ts';
+
+/**
+ * Contract: called once per valid output file, serially per group. It may throw; the
+ * file is then moved to rejected/ so a poison file cannot loop. It must be idempotent by
+ * output id, because after a crash a file may be seen again.
+ */
+export type OutputHandler = (group: string, output: AgentToHost) => Promise<void>;
+
+export interface IpcOptions {
+  readonly home: string;
+  readonly onOutput: OutputHandler;
+  readonly onRejected?: (group: string, file: string, reason: string) => void;
+  readonly log: Logger;
+  readonly pollMs?: number;
+}
+
+export class Ipc {
+  readonly #opts: IpcOptions;
+  readonly #watchers = new Map<string, { watcher: fs.FSWatcher | undefined; timer: NodeJS.Timeout }>();
+  /** Per group: the drain in progress, and whether another pass was asked for meanwhile. */
+  readonly #draining = new Map<string, { promise: Promise<void>; again: boolean }>();
+
+  constructor(opts: IpcOptions) {
+    this.#opts = opts;
+  }
+
+  /** Writes a host → agent file into the group's in/. Returns the file name. */
+  async send(group: string, message: HostToAgent): Promise<string> {
+    const name = ipcFileName(message.id);
+    await writeFileAtomic(groupPaths(this.#opts.home, group).ipcIn, name, JSON.stringify(message));
+    return name;
+  }
+
+  newId(): string {
+    return randomUUID();
+  }
+
+  /** Removes every pending input (before a fresh container starts, nothing stale is read). */
+  async clearInputs(group: string): Promise<void> {
+    const dir = groupPaths(this.#opts.home, group).ipcIn;
+    for (const name of await listSorted(dir)) fs.rmSync(`${dir}/${name}`, { force: true, recursive: true });
+  }
+
+  async removeInput(group: string, name: string): Promise<void> {
+    await fs.promises.rm(`${groupPaths(this.#opts.home, group).ipcIn}/${name}`, { force: true });
+  }
+
+  /** Starts watching the group's out/. Idempotent. */
+  watch(group: string): void {
+    if (this.#watchers.has(group)) return;
+    const dir = groupPaths(this.#opts.home, group).ipcOut;
+    const kick = () => { void this.drain(group); };
+    let watcher: fs.FSWatcher | undefined;
+    try {
+      watcher = fs.watch(dir, kick);
+      watcher.on('error', (err) => this.#opts.log.warn('ipc watch failed; polling only', { group, error: String(err) }));
+    } catch (err) {
+      this.#opts.log.warn('ipc watch unavailable; polling only', { group, error: String(err) });
+    }
+    const timer = setInterval(kick, this.#opts.pollMs ?? 1000);
+    timer.unref();
+    this.#watchers.set(group, { watcher, timer });
+    kick();
+  }
+
+  unwatch(group: string): void {
+    const w = this.#watchers.get(group);
+    if (!w) return;
+    w.watcher?.close();
+    clearInterval(w.timer);
+    this.#watchers.delete(group);
+  }
+
+  close(): void {
+    for (const g of [...this.#watchers.keys()]) this.unwatch(g);
+  }
+
+  /** Handles every file now in out/; concurrent calls coalesce into one more pass. */
+  drain(group: string): Promise<void> {
+    const running = this.#draining.get(group);
+    if (running) {
+      running.again = true;
+      return running.promise;
+    }
+    const state = { promise: Promise.resolve(), again: false };
+    state.promise = (async () => {
+      try {
+        do {
+          state.again = false;
+          await this.#pass(group);
+        } while (state.again);
+      } catch (err) {
+        this.#opts.log.error('ipc drain failed', { group, error: String(err) });
+      } finally {
+        this.#draining.delete(group);
+      }
+    })();
+    this.#draining.set(group, state);
+    return state.promise;
+  }
+
+  async #pass(group: string): Promise<void> {
+    const paths = groupPaths(this.#opts.home, group);
+    for (const name of await listSorted(paths.ipcOut)) {
+      if (name.startsWith('.')) continue; // a temporary still being written
+      if (!isIpcFileName(name)) {
+        await this.#reject(group, name, 'file name does not follow the IPC naming rule');
+        continue;
+      }
+      const read = await readRegularFile(paths.ipcOut, name, MAX_IPC_FILE_BYTES);
+      if (!read.ok) {
+        if (read.reason.startsWith('vanished')) continue;
+        await this.#reject(group, name, read.reason);
+        continue;
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(read.text);
+      } catch {
+        await this.#reject(group, name, 'not valid JSON');
+        continue;
+      }
+      const parsed = parseAgentOutput(json);
+      if (!parsed.ok) {
+        await this.#reject(group, name, parsed.reason);
+        continue;
+      }
+      try {
+        await this.#opts.onOutput(group, parsed.value);
+      } catch (err) {
+        await this.#reject(group, name, `could not be applied: ${String(err)}`);
+        continue;
+      }
+      await fs.promises.rm(`${paths.ipcOut}/${name}`, { force: true });
+    }
+  }
+
+  async #reject(group: string, name: string, reason: string): Promise<void> {
+    const paths = groupPaths(this.#opts.home, group);
+    const target = `${Date.now()}-${name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120) || 'unnamed'}`;
+    try {
+      await moveEntry(paths.ipcOut, name, paths.ipcRejected, target);
+      await writeFileAtomic(paths.ipcRejected, `${target}.reason`, `${reason}\n`, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#opts.log.error('could not move rejected ipc file', { group, file: name, error: String(err) });
+    }
+    this.#opts.log.warn('ipc file rejected', { group, file: name, reason });
+    this.#opts.onRejected?.(group, name, reason);
+  }
+}

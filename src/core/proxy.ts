@@ -1,0 +1,109 @@
+// The per-group proxy: an HTTP server on a Unix socket that only that group's container
+// can reach (identity = the socket). Requests to /<provider>/<path> are forwarded to the
+// provider's configured upstream with the container's placeholder credentials replaced
+// by the real key, which therefore never enters a container.
+//
+// Invariants: whatever auth headers the container sent are dropped; the real key is
+// added only on the way to that provider's own upstream; error bodies never echo headers.
+
+import http from 'node:http';
+import https from 'node:https';
+import fs from 'node:fs';
+import type { ProviderConfig, ProviderName } from './config.ts';
+import type { Logger } from './log.ts';
+
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer',
+  'transfer-encoding', 'upgrade', 'host',
+]);
+const CREDENTIAL_HEADERS = new Set(['authorization', 'x-api-key', 'api-key']);
+
+export interface ProxyOptions {
+  readonly group: string;
+  readonly socketPath: string;
+  readonly providers: Readonly<Record<ProviderName, ProviderConfig>>;
+  readonly log: Logger;
+  /** Owner of the socket file, so a non-root container user may connect to it. */
+  readonly socketOwner?: { uid: number; gid: number };
+}
+
+export interface GroupProxy {
+  close(): Promise<void>;
+}
+
+function sendError(res: http.ServerResponse, status: number, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { type: 'hako_proxy_error', message } });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Headers for the upstream request: hop-by-hop and credentials removed, the real key added. */
+export function upstreamHeaders(incoming: http.IncomingHttpHeaders, provider: ProviderName, cfg: ProviderConfig, upstreamHost: string): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(incoming)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || CREDENTIAL_HEADERS.has(k)) continue;
+    out[k] = v;
+  }
+  out.host = upstreamHost;
+  if (cfg.apiKey) {
+    if (provider === 'anthropic') out['x-api-key'] = cfg.apiKey;
+    else out.authorization = `Bearer ${cfg.apiKey}`;
+  }
+  return out;
+}
+
+function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts: ProxyOptions, provider: ProviderName, rest: string): void {
+  const cfg = opts.providers[provider];
+  if (!cfg.apiKey && !cfg.keyOptional) {
+    sendError(res, 503, `hako has no API key for ${provider}: the owner must set ${provider === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY'}`);
+    return;
+  }
+  const base = new URL(cfg.baseURL);
+  const target = new URL(base.pathname.replace(/\/$/, '') + rest, base);
+  const client = target.protocol === 'https:' ? https : http;
+  const started = Date.now();
+  const upstream = client.request(target, { method: req.method, headers: upstreamHeaders(req.headers, provider, cfg, target.host) }, (up) => {
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    res.writeHead(up.statusCode ?? 502, headers);
+    up.pipe(res);
+    up.on('end', () => opts.log.debug('model request', { group: opts.group, provider, status: up.statusCode, ms: Date.now() - started }));
+  });
+  upstream.setTimeout(10 * 60_000, () => upstream.destroy(new Error('upstream timed out')));
+  upstream.on('error', (err) => {
+    opts.log.warn('model upstream unreachable', { group: opts.group, provider, upstream: target.origin, error: err.message });
+    sendError(res, 502, `hako could not reach the ${provider} upstream ${target.origin}: ${err.message}`);
+  });
+  req.on('aborted', () => upstream.destroy());
+  req.pipe(upstream);
+}
+
+/** Starts the group's proxy on its socket (replacing a stale socket file). */
+export async function startGroupProxy(opts: ProxyOptions): Promise<GroupProxy> {
+  const server = http.createServer((req, res) => {
+    const match = /^\/(anthropic|openai)(\/.*)?$/.exec(req.url ?? '');
+    if (!match) {
+      sendError(res, 404, `no such route: ${String(req.method)} ${String(req.url).slice(0, 200)}`);
+      return;
+    }
+    forwardModel(req, res, opts, match[1] as ProviderName, match[2] ?? '');
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+  await fs.promises.rm(opts.socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.socketPath, () => resolve());
+  });
+  await fs.promises.chmod(opts.socketPath, 0o600);
+  if (opts.socketOwner) await fs.promises.chown(opts.socketPath, opts.socketOwner.uid, opts.socketOwner.gid);
+  return {
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}

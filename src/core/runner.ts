@@ -1,0 +1,216 @@
+// One container per group: start it with the hardened spec, reuse it while warm, stop it
+// when idle, on eviction or on shutdown, and reap orphans a crashed host left behind.
+//
+// Invariants: a group never has two containers; a group's proxy socket exists exactly
+// while its container may run; the spec never carries a secret.
+
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { CONTAINER_PATHS } from '../../protocol/container.ts';
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
+import { groupPaths, homePaths } from './paths.ts';
+import { startGroupProxy, type GroupProxy } from './proxy.ts';
+import type { ContainerExit, ContainerSpec, Runtime } from './runtime.ts';
+import type { Group } from './store.ts';
+
+export const LABEL_MANAGED = 'dev.hako.managed';
+export const LABEL_GROUP = 'dev.hako.group';
+export const LABEL_HOME = 'dev.hako.home';
+
+type Live = { readonly name: string; readonly proxy: GroupProxy; readonly exited: Promise<ContainerExit> };
+
+export type RunState =
+  | { readonly kind: 'starting' }
+  | ({ readonly kind: 'busy' } & Live)
+  | ({ readonly kind: 'warm'; readonly since: number; readonly timer: NodeJS.Timeout | undefined } & Live)
+  | ({ readonly kind: 'stopping' } & Live);
+
+export interface RunnerOptions {
+  readonly config: Config;
+  readonly runtime: Runtime;
+  readonly image: string;
+  readonly log: Logger;
+  /** Called after a group's container has ended and its slot is free. */
+  readonly onExit: (group: string, exit: ContainerExit) => void;
+  /** Called with the exact engine arguments of each container start (audit, tests). */
+  readonly onStart?: (group: string, args: readonly string[]) => void;
+}
+
+/** uid:gid for the container: the host user, or 1000:1000 when the host runs as root. */
+export function containerUser(): { uid: number; gid: number } {
+  const uid = process.getuid?.() ?? 1000;
+  const gid = process.getgid?.() ?? 1000;
+  return uid === 0 ? { uid: 1000, gid: 1000 } : { uid, gid };
+}
+
+/** Creates the group's folders with owners and modes that let only its container in. */
+export function prepareGroupDirs(home: string, group: string): void {
+  const p = groupPaths(home, group);
+  const h = homePaths(home);
+  const owner = containerUser();
+  const asRoot = process.getuid?.() === 0;
+  for (const dir of [p.folder, p.ipcOut, h.global]) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (asRoot && dir !== h.global) fs.chownSync(dir, owner.uid, owner.gid);
+  }
+  // in/ and run/ are written by the host only and mounted read-only.
+  for (const dir of [p.ipcIn, p.ipcRejected, p.run]) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.chmodSync(p.ipcRejected, 0o700);
+  fs.chmodSync(h.global, 0o755);
+  if (!fs.existsSync(h.globalMemory)) fs.writeFileSync(h.globalMemory, '# Global memory\n\nShared by every group (read-only for agents).\n', { mode: 0o644 });
+  if (!fs.existsSync(p.memory)) {
+    fs.writeFileSync(p.memory, `# ${group}\n\nStanding instructions and memory for this group. The agent reads this file before every turn and may update it.\n`, { mode: 0o644 });
+    if (asRoot) fs.chownSync(p.memory, owner.uid, owner.gid);
+  }
+}
+
+export function containerSpec(config: Config, image: string, group: Group, model: string): ContainerSpec {
+  const p = groupPaths(config.home, group.name);
+  const user = containerUser();
+  return {
+    name: `hako-${group.name}-${randomBytes(4).toString('hex')}`,
+    image,
+    labels: { [LABEL_MANAGED]: '1', [LABEL_GROUP]: group.name, [LABEL_HOME]: config.home },
+    mounts: [
+      { host: p.folder, container: CONTAINER_PATHS.group, readonly: false },
+      { host: homePaths(config.home).global, container: CONTAINER_PATHS.global, readonly: true },
+      { host: p.ipcIn, container: `${CONTAINER_PATHS.ipc}/in`, readonly: true },
+      { host: p.ipcOut, container: `${CONTAINER_PATHS.ipc}/out`, readonly: false },
+      { host: p.run, container: '/run/hako', readonly: true },
+    ],
+    env: {
+      HAKO_MODEL: model,
+      HAKO_GROUP: group.name,
+      HAKO_IS_MAIN: group.isMain ? '1' : '0',
+      HAKO_ASSISTANT_NAME: config.assistantName,
+      HOME: '/tmp',
+    },
+    user: `${user.uid}:${user.gid}`,
+    limits: config.limits,
+    ...(config.runtime ? { ociRuntime: config.runtime } : {}),
+  };
+}
+
+export class Runner {
+  readonly #opts: RunnerOptions;
+  readonly #state = new Map<string, RunState>();
+
+  constructor(opts: RunnerOptions) {
+    this.#opts = opts;
+  }
+
+  state(group: string): RunState | undefined {
+    return this.#state.get(group);
+  }
+
+  slotHolders(): ReadonlySet<string> {
+    return new Set(this.#state.keys());
+  }
+
+  isReusable(group: string): boolean {
+    const s = this.#state.get(group);
+    return s?.kind === 'warm' || s?.kind === 'busy';
+  }
+
+  isEvicting(): boolean {
+    return [...this.#state.values()].some((s) => s.kind === 'stopping');
+  }
+
+  evictIdle(keep: ReadonlySet<string>): boolean {
+    let oldest: [string, number] | undefined;
+    for (const [g, s] of this.#state) {
+      if (s.kind === 'warm' && !keep.has(g) && (!oldest || s.since < oldest[1])) oldest = [g, s.since];
+    }
+    if (!oldest) return false;
+    this.#opts.log.info('evicting warm container for a waiting group', { group: oldest[0] });
+    void this.stop(oldest[0]);
+    return true;
+  }
+
+  /** Makes the group's container ready for a batch: reuse the warm one or start one. */
+  async acquire(group: Group, model: string): Promise<string> {
+    const s = this.#state.get(group.name);
+    if (s?.kind === 'warm') {
+      if (s.timer) clearTimeout(s.timer);
+      this.#state.set(group.name, { kind: 'busy', name: s.name, proxy: s.proxy, exited: s.exited });
+      return s.name;
+    }
+    if (s) throw new Error(`group "${group.name}" already has a container in state ${s.kind}`);
+    this.#state.set(group.name, { kind: 'starting' });
+    try {
+      return await this.#start(group, model);
+    } catch (err) {
+      this.#state.delete(group.name);
+      throw err;
+    }
+  }
+
+  async #start(group: Group, model: string): Promise<string> {
+    const { config, runtime, log } = this.#opts;
+    prepareGroupDirs(config.home, group.name);
+    const spec = containerSpec(config, this.#opts.image, group, model);
+    const proxy = await startGroupProxy({
+      group: group.name,
+      socketPath: groupPaths(config.home, group.name).proxySocket,
+      providers: config.providers,
+      log,
+      socketOwner: containerUser(),
+    });
+    this.#opts.onStart?.(group.name, runtime.args(spec));
+    const started = Date.now();
+    const container = runtime.run(spec, (line) => log.debug('agent', { group: group.name, container: spec.name, line: line.slice(0, 2000) }));
+    log.info('container started', { group: group.name, container: spec.name });
+    const exited = container.exited.then(async (exit) => {
+      await proxy.close();
+      this.#state.delete(group.name);
+      const level = exit.code === 0 || this.#stopping.has(spec.name) ? 'info' : 'warn';
+      this.#stopping.delete(spec.name);
+      log[level]('container exited', { group: group.name, container: spec.name, code: exit.code, ms: Date.now() - started, ...(level === 'warn' ? { tail: exit.tail.slice(-2000) } : {}) });
+      this.#opts.onExit(group.name, exit);
+      return exit;
+    });
+    this.#state.set(group.name, { kind: 'busy', name: spec.name, proxy, exited });
+    return spec.name;
+  }
+
+  readonly #stopping = new Set<string>();
+
+  /** The batch is finished: keep the container warm until the idle timeout. */
+  release(group: string): void {
+    const s = this.#state.get(group);
+    if (s?.kind !== 'busy') return;
+    const idle = this.#opts.config.idleTimeoutMs;
+    const timer = idle > 0 ? setTimeout(() => void this.stop(group), idle) : undefined;
+    timer?.unref();
+    this.#state.set(group, { kind: 'warm', since: Date.now(), timer, name: s.name, proxy: s.proxy, exited: s.exited });
+    if (idle === 0) void this.stop(group);
+  }
+
+  /** Stops the group's container (if any) and resolves once it has exited. */
+  async stop(group: string, graceMs = 5000): Promise<void> {
+    const s = this.#state.get(group);
+    if (!s || s.kind === 'starting') return;
+    if (s.kind === 'warm' && s.timer) clearTimeout(s.timer);
+    if (s.kind !== 'stopping') {
+      this.#state.set(group, { kind: 'stopping', name: s.name, proxy: s.proxy, exited: s.exited });
+      this.#stopping.add(s.name);
+      await this.#opts.runtime.stop(s.name, graceMs);
+    }
+    await s.exited;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.#state.keys()].map((g) => this.stop(g)));
+  }
+
+  /** Removes containers of this HAKO_HOME left by a previous host process. */
+  async reapOrphans(): Promise<number> {
+    const names = await this.#opts.runtime.list({ [LABEL_MANAGED]: '1', [LABEL_HOME]: this.#opts.config.home });
+    const mine = new Set([...this.#state.values()].flatMap((s) => ('name' in s ? [s.name] : [])));
+    const orphans = names.filter((n) => !mine.has(n));
+    await this.#opts.runtime.remove(orphans);
+    if (orphans.length) this.#opts.log.info('reaped orphan containers', { count: orphans.length });
+    return orphans.length;
+  }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// `hako` command line: dispatches to one module per subcommand (src/cli/). Each module
+// exports `help` and `run(args) → exit code`, and is loaded only when used.
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number>; help: string }> }> = {
+  start: { summary: 'run the assistant (host, HTTP API, web chat)', load: () => import('./cli/start.ts') },
+  chat: { summary: 'chat with a group in this terminal', load: () => import('./cli/chat.ts') },
+  groups: { summary: 'add, list or remove groups', load: () => import('./cli/groups.ts') },
+  doctor: { summary: 'check the installation and say how to fix problems', load: () => import('./cli/doctor.ts') },
+  image: { summary: 'build or inspect the agent container image', load: () => import('./cli/image.ts') },
+  setup: { summary: 'install/start the container engine and build the image', load: () => import('./cli/setup.ts') },
+};
+
+export const USAGE = `hako — a personal AI assistant whose agents live in containers
+
+Usage: hako <command> [options]
+
+Commands:
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`).join('\n')}
+
+Run "hako <command> --help" for a command's options.
+Configuration is read from the environment: see docs/CONFIGURATION.md.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(USAGE);
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    const { readFileSync } = await import('node:fs');
+    console.log(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`hako: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  return (await command.load()).run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    console.error(`hako: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);
