@@ -1,0 +1,115 @@
+// The agent's entry point inside the container: validate config, start the network
+// forwarder, then take input files from ipc/in/ one at a time until `close` or SIGTERM.
+// Invariant: batches run strictly one after another, in file-name order, each at most once.
+
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FORWARDER_PORT, MODEL_BASE_URLS } from '../protocol/container.ts';
+import { isIpcFileName } from '../protocol/ipc.ts';
+import { readConfig, type AgentConfig } from './config.ts';
+import { startForwarder } from './forwarder.ts';
+import { Inbox, takeInput } from './inbox.ts';
+import { errorText, stderrLogger as log } from './log.ts';
+import { Outbox } from './outbox.ts';
+import { providerFor } from './providers/index.ts';
+import { runBatch } from './turn.ts';
+
+/** The proxy route for the provider, on the port the forwarder really bound. */
+function modelBaseURL(config: AgentConfig, port: number): string | undefined {
+  if (port === FORWARDER_PORT) return undefined; // the provider's default
+  const url = new URL(MODEL_BASE_URLS[config.model.provider]);
+  url.port = String(port);
+  return url.toString();
+}
+
+/**
+ * With a broken configuration the agent cannot run a model, but it answers the batches
+ * already waiting with a non-retryable error (so the host can tell the user why) and exits.
+ */
+async function answerWithConfigError(ipcDir: string, problems: readonly string[]): Promise<void> {
+  const message = `the agent is misconfigured: ${problems.join('; ')}`.slice(0, 4000);
+  const inDir = join(ipcDir, 'in');
+  const outbox = new Outbox(join(ipcDir, 'out'));
+  const names = (await readdir(inDir).catch(() => [] as string[])).filter(isIpcFileName).sort();
+  for (const name of names) {
+    const input = await takeInput(join(inDir, name));
+    if (!input.ok) continue;
+    if (input.value.type === 'close') break;
+    await outbox.write({ type: 'error', batch: input.value.id, message, retryable: false });
+    log('output', { batch: input.value.id, type: 'error', reason: 'config' });
+  }
+}
+
+async function main(): Promise<number> {
+  const result = readConfig(process.env);
+  if (!result.ok) {
+    log('config_error', { problems: result.problems });
+    await answerWithConfigError(result.ipcDir, result.problems);
+    return 2;
+  }
+  const config = result.config;
+  const inDir = join(config.ipcDir, 'in');
+  const outDir = join(config.ipcDir, 'out');
+  // The host creates both (in/ is mounted read-only); creating them here only helps host-side runs.
+  for (const dir of [inDir, outDir]) await mkdir(dir, { recursive: true }).catch((err: unknown) => log('mkdir_failed', { dir, error: errorText(err) }));
+
+  const forwarder = await startForwarder({
+    port: config.forwarderPort,
+    socketPath: config.proxySocket,
+    onError: (err) => log('forwarder_error', { error: errorText(err) }),
+  });
+  const provider = providerFor(`${config.model.provider}/${config.model.model}`, {
+    stream: config.stream,
+    baseURL: modelBaseURL(config, forwarder.port),
+  });
+  const outbox = new Outbox(outDir);
+  const inbox = new Inbox({ dir: inDir, onError: (err) => log('inbox_error', { error: errorText(err) }) });
+  const shutdown = new AbortController();
+  const onSignal = (signal: string): void => {
+    log('signal', { signal });
+    shutdown.abort();
+    inbox.close();
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+
+  log('agent_start', {
+    group: config.group, isMain: config.isMain, model: `${config.model.provider}/${config.model.model}`,
+    stream: config.stream, maxSteps: config.maxSteps, forwarderPort: forwarder.port,
+  });
+  inbox.start();
+  for (;;) {
+    const name = await inbox.next();
+    if (name === null) break;
+    const input = await takeInput(join(inDir, name));
+    if (!input.ok) {
+      log('input_rejected', { file: name, reason: input.reason });
+      continue;
+    }
+    if (input.value.type === 'close') {
+      log('close', { id: input.value.id });
+      break;
+    }
+    log('batch_start', { batch: input.value.id, messages: input.value.messages.length });
+    try {
+      await runBatch(input.value, { provider, outbox, log, signal: shutdown.signal, settings: config });
+    } catch (err) {
+      // A broken precondition (unreadable history, failing out/ writes): report it, keep serving.
+      log('batch_failed', { batch: input.value.id, error: errorText(err) });
+      await outbox.write({ type: 'error', batch: input.value.id, message: `agent failure: ${errorText(err)}`.slice(0, 4000), retryable: false })
+        .catch((e: unknown) => log('output_failed', { batch: input.value.id, error: errorText(e) }));
+    }
+  }
+  inbox.close();
+  await forwarder.close();
+  log('agent_exit', {});
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log('fatal', { error: errorText(err), stack: err instanceof Error ? err.stack : undefined });
+    process.exit(1);
+  },
+);

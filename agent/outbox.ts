@@ -1,0 +1,60 @@
+// Writes agent outputs to ipc/out/ atomically: `.tmp-<name>` first, then rename to the
+// final name from ipcFileName, so the host never sees a half-written file. Every file is
+// validated against the protocol before it is written (a failure is a programmer error).
+
+import { randomUUID } from 'node:crypto';
+import { rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ipcFileName, MAX_IPC_FILE_BYTES, parseAgentOutput, type AgentToHost } from '../protocol/ipc.ts';
+
+/** Characters per reply file: even at 6 bytes per character (JSON \u escapes) it stays under MAX_IPC_FILE_BYTES. */
+export const REPLY_CHUNK_CHARS = 32_000;
+
+export function newId(): string {
+  return randomUUID();
+}
+
+/** An output without its header; distributes over the union so each type keeps its own fields. */
+type WithoutHeader<T> = T extends unknown ? Omit<T, 'v' | 'id'> : never;
+export type Output = WithoutHeader<AgentToHost>;
+
+export class Outbox {
+  #dir: string;
+  constructor(dir: string) { this.#dir = dir; }
+
+  /** Writes one output with a fresh id; resolves with the final file name. */
+  async write(output: Output): Promise<string> {
+    const file = { v: 1, id: newId(), ...output };
+    const check = parseAgentOutput(file);
+    if (!check.ok) throw new Error(`refusing to write an invalid output: ${check.reason}`);
+    const json = JSON.stringify(file);
+    if (Buffer.byteLength(json) > MAX_IPC_FILE_BYTES) throw new Error(`output ${file.type} is larger than ${MAX_IPC_FILE_BYTES} bytes`);
+    const name = ipcFileName(file.id);
+    const tmp = join(this.#dir, `.tmp-${name}`);
+    // 'wx' refuses an existing path, so a planted symlink is never followed.
+    await writeFile(tmp, json, { flag: 'wx', mode: 0o644 });
+    try {
+      await rename(tmp, join(this.#dir, name));
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    return name;
+  }
+}
+
+/** Splits long text into chunks of at most `max` characters, preferring line breaks and never splitting a surrogate pair. */
+export function splitText(text: string, max = REPLY_CHUNK_CHARS): string[] {
+  const out: string[] = [];
+  let rest = text;
+  while (rest.length > max) {
+    let at = rest.lastIndexOf('\n', max);
+    if (at < max / 2) at = max;
+    const code = rest.charCodeAt(at - 1);
+    if (at === max && code >= 0xd800 && code <= 0xdbff) at--;
+    out.push(rest.slice(0, at));
+    rest = rest.slice(at).replace(/^\n/, '');
+  }
+  if (rest.length > 0) out.push(rest);
+  return out;
+}

@@ -1,0 +1,57 @@
+// The neutral model interface the loop speaks; each provider module only translates it to
+// one wire format. Invariant: `complete` never throws — failures come back as data.
+
+import type { ToolSpec } from '../../protocol/tools.ts';
+
+/** One tool call as the model made it. */
+export interface ToolCall {
+  readonly id: string;
+  readonly name: string;
+  /**
+   * Whatever the model sent as arguments: normally a JSON object; the raw string when the
+   * model sent text that is not valid JSON (the loop turns that into a tool error result).
+   */
+  readonly args: unknown;
+}
+
+export type Message =
+  | { readonly role: 'user'; readonly text: string }
+  | { readonly role: 'assistant'; readonly text: string; readonly toolCalls: readonly ToolCall[] }
+  | { readonly role: 'tool'; readonly toolCallId: string; readonly name: string; readonly text: string; readonly isError: boolean };
+
+export type ModelStopReason = 'stop' | 'tool_use' | 'length' | 'error' | 'aborted';
+
+export interface ModelResult {
+  readonly stopReason: ModelStopReason;
+  readonly text: string;
+  readonly toolCalls: readonly ToolCall[];
+  /** Set when stopReason is 'error' or 'aborted'. */
+  readonly error?: string;
+  /** For 'error': whether the same request might succeed later (network, 5xx, 429, overloaded). */
+  readonly retryable?: boolean;
+}
+
+export interface ModelRequest {
+  readonly system: string;
+  readonly messages: readonly Message[];
+  readonly tools: readonly ToolSpec[];
+  readonly signal?: AbortSignal;
+}
+
+export interface Provider {
+  /**
+   * Contract: never throws and never rejects. Resolves with stopReason 'error' (with
+   * `error` and `retryable`) when the request failed after the SDK's own retries, and with
+   * 'aborted' when `signal` fired. The provider honours `signal` for the whole request.
+   */
+  complete(req: ModelRequest): Promise<ModelResult>;
+}
+
+/** Options shared by both providers; `baseURL` overrides the in-container proxy route (tests). */
+export interface ProviderOptions {
+  readonly model: string;
+  readonly stream: boolean;
+  readonly baseURL?: string;
+  /** SDK retries before a failure is reported (default 2). */
+  readonly maxRetries?: number;
+}

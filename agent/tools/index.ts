@@ -1,0 +1,46 @@
+// The tool registry: an explicit map from every name in protocol TOOL_SPECS to its handler,
+// and the executor the loop calls. The executor never throws: a throwing handler is an error result.
+
+import { TOOL_SPECS, type ToolSpec } from '../../protocol/tools.ts';
+import { bash } from './bash.ts';
+import { editFileTool, readFileTool, writeFileTool } from './files.ts';
+import { globTool, grepTool } from './search.ts';
+import { sendMessageTool } from './send.ts';
+import { capText, fail, type ToolArgs, type ToolContext, type ToolHandler, type ToolResult } from './types.ts';
+
+export type { ToolContext, ToolResult } from './types.ts';
+
+export const TOOL_HANDLERS: Readonly<Record<string, ToolHandler>> = {
+  bash,
+  read_file: readFileTool,
+  write_file: writeFileTool,
+  edit_file: editFileTool,
+  glob: globTool,
+  grep: grepTool,
+  send_message: sendMessageTool,
+};
+
+/** Hard cap on any one result, above every tool's own cap (read_file's 200 000 is the largest). */
+export const MAX_TOOL_RESULT_CHARS = 210_000;
+
+/**
+ * Contract: called only with a known tool name and arguments that passed `argsProblem`;
+ * never rejects; honours `signal`.
+ */
+export type ToolExecutor = (name: string, args: ToolArgs, signal: AbortSignal) => Promise<ToolResult>;
+
+export function createToolExecutor(ctx: ToolContext, handlers: Readonly<Record<string, ToolHandler>> = TOOL_HANDLERS): ToolExecutor {
+  return async (name, args, signal) => {
+    const handler = handlers[name];
+    if (!handler) return fail(`unknown tool "${name}"`);
+    try {
+      const r = await handler(args, ctx, signal);
+      return { text: capText(r.text, MAX_TOOL_RESULT_CHARS), isError: r.isError };
+    } catch (err) {
+      return fail(`${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+}
+
+/** The specs the model is offered: exactly those with a handler here. */
+export const AGENT_TOOLS: readonly ToolSpec[] = TOOL_SPECS.filter((s) => s.name in TOOL_HANDLERS);

@@ -1,0 +1,139 @@
+// Bad input gets a clear error and loses nothing: API misuse is a 4xx with a reason, the
+// CLI explains what is wrong, and a message sent while the model is not configured is
+// kept and answered once it is.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startModelServer, type ModelServer } from '../support/model-server.ts';
+import { HakoProcess, runCli } from '../support/hako.ts';
+
+describe('HTTP API input checks', () => {
+  let model: ModelServer;
+  let hako: HakoProcess;
+  before(async () => {
+    model = await startModelServer();
+    hako = await HakoProcess.start({ env: { HAKO_MODEL: 'openai/test-model', OPENAI_BASE_URL: model.openaiBaseURL } });
+  });
+  after(async () => { await hako.stop(); hako.cleanup(); await model.close(); });
+
+  const cases: [string, string, RequestInit & { token?: string | null }, number, RegExp][] = [
+    ['no token', '/api/groups/main/messages', { token: null }, 401, /bearer token/],
+    ['a wrong token', '/api/groups/main/messages', { token: 'nope' }, 401, /bearer token/],
+    ['an unknown group', '/api/groups/nosuch/messages', { method: 'POST', body: '{"text":"hi"}' }, 404, /unknown group "nosuch"/],
+    ['malformed JSON', '/api/groups/main/messages', { method: 'POST', body: '{"text":' }, 400, /not valid JSON/],
+    ['a body that is not an object', '/api/groups/main/messages', { method: 'POST', body: '["hi"]' }, 400, /JSON object/],
+    ['a missing text', '/api/groups/main/messages', { method: 'POST', body: '{"sender":"x"}' }, 400, /"text" must be a string/],
+    ['an empty text', '/api/groups/main/messages', { method: 'POST', body: '{"text":"  "}' }, 400, /empty/],
+    ['a bad sender', '/api/groups/main/messages', { method: 'POST', body: '{"text":"hi","sender":""}' }, 400, /sender/],
+    ['an oversized message', '/api/groups/main/messages', { method: 'POST', body: JSON.stringify({ text: 'x'.repeat(20_000) }) }, 413, /limit is 16000/],
+    ['an oversized body', '/api/groups/main/messages', { method: 'POST', body: JSON.stringify({ text: 'x'.repeat(300_000) }) }, 413, /limit/],
+    ['the wrong content type', '/api/groups/main/messages', { method: 'POST', body: 'text=hi', headers: { 'content-type': 'text/plain' } }, 415, /application\/json/],
+    ['an unknown message id in after=', '/api/groups/main/messages?after=nope', {}, 404, /no message "nope"/],
+    ['an unsupported method', '/api/groups/main/messages', { method: 'DELETE' }, 405, /use GET or POST/],
+    ['an unknown endpoint', '/api/nothing', {}, 404, /no such endpoint/],
+  ];
+  for (const [what, p, init, status, reason] of cases) {
+    test(`API - ${what} is answered ${status} with a reason`, async () => {
+      const r = await hako.api(p, init);
+      assert.equal(r.status, status, JSON.stringify(r.body));
+      assert.match(r.body.error, reason);
+    });
+  }
+
+  test('API - rejected requests stored nothing, and the host keeps working', async () => {
+    const before = await hako.messages('main');
+    assert.equal(before.length, 0);
+    model.script({ text: 'still here' });
+    const id = await hako.post('main', 'are you ok?');
+    const [reply] = await hako.waitForReplies('main', id);
+    assert.equal(reply!.text, 'still here');
+  });
+
+  test('web chat - the page is served without the token and the API needs it', async () => {
+    const page = await fetch(`${hako.base}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>hako<\/title>/);
+    const groups = await hako.api('/api/groups');
+    assert.deepEqual(groups.body, { groups: [{ name: 'main', main: true, trigger: null }] });
+  });
+
+  test('hako chat - piped lines are sent and the answers printed', async () => {
+    model.script({ text: 'pong from the agent' });
+    const r = await runCli(['chat', 'main', '--sender', 'cli'], { HAKO_HOME: hako.home, HAKO_CONFIG: hako.configDir, HAKO_HTTP_PORT: String(hako.port) }, 'ping\n');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /pong from the agent/);
+    const unknown = await runCli(['chat', 'nosuch'], { HAKO_HOME: hako.home, HAKO_CONFIG: hako.configDir, HAKO_HTTP_PORT: String(hako.port) });
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /unknown group "nosuch"/);
+  });
+});
+
+describe('a model that is not configured', () => {
+  test('the message is kept and answered once the key is set and hako restarts', async (t) => {
+    const model = await startModelServer();
+    const first = await HakoProcess.start({ env: { HAKO_MODEL: 'anthropic/test-claude', ANTHROPIC_BASE_URL: model.anthropicBaseURL } });
+    t.after(async () => { first.cleanup(); await model.close(); });
+    const r = await first.api('/api/groups/main/messages', { method: 'POST', body: JSON.stringify({ text: 'are you there?' }) });
+    assert.equal(r.status, 202);
+    assert.match(r.body.warning, /needs ANTHROPIC_API_KEY.*kept/);
+    assert.equal(await first.stop(), 0);
+    assert.equal(model.requests.length, 0, 'nothing reached the model without a key');
+
+    model.script({ text: 'Yes, now I am.' });
+    const second = await HakoProcess.start({ home: first.home, configDir: first.configDir, env: { HAKO_MODEL: 'anthropic/test-claude', ANTHROPIC_BASE_URL: model.anthropicBaseURL, ANTHROPIC_API_KEY: 'sk-ant-test' } });
+    t.after(async () => { await second.stop(); });
+    const replies = await second.waitForReplies('main', r.body.id);
+    assert.deepEqual(replies.map((m) => m.text), ['Yes, now I am.']);
+  });
+});
+
+describe('hako CLI', () => {
+  test('groups - add, list and remove, with clear errors for bad names and unknown groups', async (t) => {
+    const { mkdtempSync, rmSync, existsSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const home = mkdtempSync(join(tmpdir(), 'hako-cli-'));
+    const configDir = mkdtempSync(join(tmpdir(), 'hako-cli-config-'));
+    t.after(() => { rmSync(home, { recursive: true, force: true }); rmSync(configDir, { recursive: true, force: true }); });
+    const env = { HAKO_HOME: home, HAKO_CONFIG: configDir };
+    const add = await runCli(['groups', 'add', 'sales', '--trigger', '@bot'], env);
+    assert.equal(add.code, 0, add.stderr);
+    assert.ok(existsSync(join(home, 'groups', 'sales', 'MEMORY.md')), 'the group gets its MEMORY.md');
+    const bad = await runCli(['groups', 'add', '../etc'], env);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /group name "..\/etc" is invalid/);
+    const twice = await runCli(['groups', 'add', 'sales'], env);
+    assert.match(twice.stderr, /already exists/);
+    const list = await runCli(['groups', 'list'], env);
+    assert.match(list.stdout, /^sales\s+trigger @bot/m);
+    const usage = await runCli(['groups', 'frobnicate'], env);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /unknown subcommand "frobnicate"[\s\S]*Usage:/);
+    const rm = await runCli(['groups', 'remove', 'sales'], env);
+    assert.equal(rm.code, 0);
+    assert.match(rm.stdout, /was kept/);
+    const gone = await runCli(['groups', 'remove', 'sales'], env);
+    assert.match(gone.stderr, /unknown group "sales"/);
+  });
+
+  test('every command has --help, and an unknown command prints the usage', async () => {
+    for (const cmd of ['start', 'chat', 'groups', 'doctor', 'image', 'setup']) {
+      const r = await runCli([cmd, '--help'], {});
+      assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+      assert.match(r.stdout, /Usage/, cmd);
+    }
+    const r = await runCli(['frob'], {});
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown command "frob"/);
+  });
+
+  test('doctor - names the missing model key and how to fix it', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const r = await runCli(['doctor'], { HAKO_HOME: mkdtempSync(join(tmpdir(), 'hako-doc-')), HAKO_CONFIG: mkdtempSync(join(tmpdir(), 'hako-doc-c-')), HAKO_MODEL: 'openai/gpt-test' });
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /\[ ok \] container engine/);
+    assert.match(r.stdout, /\[FAIL\] model openai\/gpt-test\n\s+model openai\/gpt-test needs OPENAI_API_KEY/);
+  });
+});
