@@ -59,7 +59,7 @@ export async function run(args: string[]): Promise<number> {
     const open = new Promise<void>((r) => { opened = r; });
     const following = follow(`${base}/api/groups/${encodeURIComponent(group)}/events`, headers, stream.signal, show, () => opened());
     // Subscribe before sending, so no answer can slip between the two.
-    await Promise.race([open, new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.race([open, new Promise((r) => setTimeout(r, 5000).unref())]);
     if (interactive) {
       for (const m of messages.slice(-10)) process.stdout.write(`${m.role === 'user' ? m.sender : m.sender}: ${m.text}\n`);
       console.log(`chatting with "${group}" (Ctrl+D to leave)`);

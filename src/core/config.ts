@@ -31,6 +31,8 @@ export interface Config {
   readonly maxMessageChars: number;
   readonly limits: { readonly memory: string; readonly cpus: string; readonly pids: number; readonly tmpfs: string };
   readonly runtime: string | undefined;
+  /** Passed to the agent: model calls per turn, and whether to stream them. */
+  readonly agent: { readonly maxSteps: number; readonly stream: boolean };
 }
 
 export class ConfigError extends Error {
@@ -116,6 +118,7 @@ export function loadConfig(env: Env = process.env): Config {
       tmpfs: env.HAKO_CONTAINER_TMPFS || '256m',
     },
     runtime: env.HAKO_RUNTIME || undefined,
+    agent: { maxSteps: int(env, 'HAKO_MAX_STEPS', 30, 1, 1000), stream: env.HAKO_STREAM !== '0' },
   };
 }
 

@@ -84,6 +84,8 @@ export function containerSpec(config: Config, image: string, group: Group, model
       HAKO_GROUP: group.name,
       HAKO_IS_MAIN: group.isMain ? '1' : '0',
       HAKO_ASSISTANT_NAME: config.assistantName,
+      HAKO_MAX_STEPS: String(config.agent.maxSteps),
+      HAKO_STREAM: config.agent.stream ? '1' : '0',
       HOME: '/tmp',
     },
     user: `${user.uid}:${user.gid}`,

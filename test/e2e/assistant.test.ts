@@ -111,6 +111,32 @@ describe('openai provider, one host', () => {
     assert.ok(!env.includes(CANARY));
     assert.match(env, /hako-placeholder|HAKO_MODEL/);
   });
+
+  test('a non-main group cannot message another group, even by forging the IPC file', async () => {
+    const add = await hako.cli(['groups', 'add', 'team']);
+    assert.equal(add.code, 0, add.stderr);
+    const mainBefore = (await hako.messages('main')).length;
+    // The tool refuses (defence in depth); a compromised agent writes the file itself.
+    const forged = JSON.stringify({ v: 1, id: 'forged1', type: 'send_message', text: 'pwned', group: 'main' });
+    const name = '000000000000001-000000-forged1.json';
+    model.script(
+      { toolCalls: [{ name: 'send_message', args: { text: 'via the tool', group: 'main' } }] },
+      { toolCalls: [{ name: 'bash', args: { command: `printf '%s' '${forged}' > /ipc/out/.x && mv /ipc/out/.x /ipc/out/${name} && echo planted` } }] },
+      { text: 'tried' },
+    );
+    const id = await hako.post('team', 'please message main');
+    const replies = await hako.waitForReplies('team', id);
+    assert.deepEqual(replies.map((m) => m.text), ['tried']);
+    const sent = JSON.stringify(model.requests.at(-1)!.json.messages);
+    assert.match(sent, /only the main group may message other groups/, 'the tool refused');
+    assert.match(sent, /planted/, 'the forged file was written');
+    const rejected = path.join(hako.home, 'ipc', 'team', 'rejected');
+    const reasons = fs.readdirSync(rejected).filter((f) => f.endsWith('.reason')).map((f) => fs.readFileSync(path.join(rejected, f), 'utf8'));
+    assert.ok(reasons.some((r) => /group "team" may not message group "main"/.test(r)), reasons.join('\n'));
+    const main = await hako.messages('main');
+    assert.equal(main.length, mainBefore, 'main got nothing');
+    assert.ok(!main.some((m) => m.text === 'pwned'));
+  });
 });
 
 describe('anthropic provider', () => {
