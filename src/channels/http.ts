@@ -70,10 +70,14 @@ export class HttpChannel implements Channel {
     this.#opts = opts;
   }
 
-  /** The port actually bound (useful with port 0). */
-  get port(): number {
+  /** The address and port actually bound (useful with port 0). */
+  get address(): { address: string; port: number } {
     const a = this.#server?.address();
-    return typeof a === 'object' && a ? a.port : this.#opts.port;
+    return typeof a === 'object' && a ? { address: a.address, port: a.port } : { address: '', port: this.#opts.port };
+  }
+
+  get port(): number {
+    return this.address.port;
   }
 
   async start(ctx: ChannelContext): Promise<void> {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { loadConfig, modelProblem, type Config } from '../core/config.ts';
 import { homePaths } from '../core/paths.ts';
 import { Store } from '../core/store.ts';
-import { DockerRuntime } from '../runtime/docker.ts';
+import { engineProblem } from '../runtime/engine.ts';
 import { imageState, imageTag } from '../runtime/image.ts';
 import { parse, runCommand } from './args.ts';
 
@@ -21,7 +21,7 @@ async function checks(config: Config): Promise<Check[]> {
   const out: Check[] = [];
   const major = Number(process.versions.node.split('.')[0]);
   out.push({ name: `Node.js ${process.versions.node}`, problem: major >= 24 ? null : 'Node.js 24 or newer is required (https://nodejs.org, or: nvm install 24)' });
-  const engine = await new DockerRuntime().available();
+  const engine = await engineProblem();
   out.push({ name: 'container engine', problem: engine });
   if (!engine) {
     const state = await imageState().catch((err: unknown) => `error: ${String(err)}`);

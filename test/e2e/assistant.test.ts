@@ -45,6 +45,7 @@ describe('openai provider, one host', () => {
     const req = model.requests.find((r) => r.path.startsWith('/v1/chat/completions'))!;
     assert.match(JSON.stringify(req.json.messages), /tester: hi there/);
     assert.equal(req.json.model, 'test-model');
+    assert.equal(req.stream, true, 'the agent streams by default');
   });
 
   test('the container runs with the hardened flags and only the declared mounts', async () => {

@@ -49,6 +49,13 @@ describe('HTTP API input checks', () => {
     assert.equal(reply!.text, 'still here');
   });
 
+  test('API token - generated once into HAKO_HOME/http-token, readable by the owner only', async () => {
+    const { statSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    assert.equal(statSync(join(hako.home, 'http-token')).mode & 0o777, 0o600);
+    assert.ok(hako.token.length >= 32);
+  });
+
   test('web chat - the page is served without the token and the API needs it', async () => {
     const page = await fetch(`${hako.base}/`);
     assert.equal(page.status, 200);
