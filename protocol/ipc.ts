@@ -21,12 +21,33 @@ export interface InboundMessage {
   readonly ts: string;
 }
 
+/** Present when the batch is a scheduled task's run rather than chat messages. */
+export interface BatchTask {
+  readonly id: string;
+  readonly run: string;
+  /** `group` continues the group's conversation; `isolated` runs with a fresh one. */
+  readonly context: TaskContext;
+}
+
 export interface BatchFile {
   readonly v: 1;
   readonly id: string;
   readonly type: 'batch';
-  /** Messages to answer, oldest first. */
+  /** Messages to answer, oldest first. For a task run: one message holding the prompt. */
   readonly messages: readonly InboundMessage[];
+  readonly task?: BatchTask;
+}
+
+/** The host's answer to an agent request (task.*): `request` is the request file's id. */
+export interface ResponseFile {
+  readonly v: 1;
+  readonly id: string;
+  readonly type: 'response';
+  readonly request: string;
+  readonly ok: boolean;
+  /** JSON result on success (e.g. the task list), a sentence the model can act on on failure. */
+  readonly result?: unknown;
+  readonly error?: string;
 }
 
 export interface CloseFile {
@@ -35,7 +56,7 @@ export interface CloseFile {
   readonly type: 'close';
 }
 
-export type HostToAgent = BatchFile | CloseFile;
+export type HostToAgent = BatchFile | ResponseFile | CloseFile;
 
 // ---- agent → host (out/) -------------------------------------------------------------
 
@@ -76,7 +97,38 @@ export interface ErrorFile {
   readonly retryable: boolean;
 }
 
-export type AgentToHost = ReplyFile | SendMessageFile | DoneFile | ErrorFile;
+export type TaskContext = 'group' | 'isolated';
+
+/** Exactly one of cron / every_seconds / at. The host validates the schedule itself. */
+export interface TaskScheduleFile {
+  readonly v: 1;
+  readonly id: string;
+  readonly type: 'task.schedule';
+  readonly prompt: string;
+  readonly cron?: string;
+  readonly every_seconds?: number;
+  readonly at?: string;
+  readonly context?: TaskContext;
+  /** Another group (main only). */
+  readonly group?: string;
+}
+
+export interface TaskListFile {
+  readonly v: 1;
+  readonly id: string;
+  readonly type: 'task.list';
+}
+
+export interface TaskActionFile {
+  readonly v: 1;
+  readonly id: string;
+  readonly type: 'task.pause' | 'task.resume' | 'task.cancel';
+  readonly task: string;
+}
+
+export type TaskRequest = TaskScheduleFile | TaskListFile | TaskActionFile;
+export type AgentToHost = ReplyFile | SendMessageFile | DoneFile | ErrorFile | TaskRequest;
+export const MAX_PROMPT_CHARS = 8000;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -142,7 +194,7 @@ function firstProblem(...problems: (string | null)[]): string | null {
   return null;
 }
 
-const AGENT_TYPES = ['reply', 'send_message', 'done', 'error'] as const;
+const AGENT_TYPES = ['reply', 'send_message', 'done', 'error', 'task.schedule', 'task.list', 'task.pause', 'task.resume', 'task.cancel'] as const;
 
 /** Validates one parsed agent output. The caller has already enforced MAX_IPC_FILE_BYTES. */
 export function parseAgentOutput(x: unknown): Parsed<AgentToHost> {
@@ -165,6 +217,28 @@ export function parseAgentOutput(x: unknown): Parsed<AgentToHost> {
     case 'done':
       problem = firstProblem(checkKeys(o, ['v', 'id', 'type', 'batch']), checkId(o, 'batch'));
       break;
+    case 'task.schedule': {
+      const kinds = ['cron', 'every_seconds', 'at'].filter((k) => o[k] !== undefined);
+      problem = firstProblem(
+        checkKeys(o, ['v', 'id', 'type', 'prompt', 'cron', 'every_seconds', 'at', 'context', 'group']),
+        checkText(o, 'prompt', MAX_PROMPT_CHARS),
+        kinds.length === 1 ? null : 'give exactly one of "cron", "every_seconds" or "at"',
+        o.cron === undefined || (typeof o.cron === 'string' && o.cron.length <= 200) ? null : 'field "cron" must be a cron expression string',
+        o.every_seconds === undefined || (typeof o.every_seconds === 'number' && Number.isFinite(o.every_seconds)) ? null : 'field "every_seconds" must be a number',
+        o.at === undefined || (typeof o.at === 'string' && o.at.length <= 64) ? null : 'field "at" must be an ISO-8601 time string',
+        o.context === undefined || o.context === 'group' || o.context === 'isolated' ? null : 'field "context" must be "group" or "isolated"',
+        o.group === undefined || (typeof o.group === 'string' && o.group.length <= 64) ? null : 'field "group" must be a group name',
+      );
+      break;
+    }
+    case 'task.list':
+      problem = checkKeys(o, ['v', 'id', 'type']);
+      break;
+    case 'task.pause':
+    case 'task.resume':
+    case 'task.cancel':
+      problem = firstProblem(checkKeys(o, ['v', 'id', 'type', 'task']), checkId(o, 'task'));
+      break;
     default: // 'error'
       problem = firstProblem(
         checkKeys(o, ['v', 'id', 'type', 'batch', 'message', 'retryable']),
@@ -179,15 +253,31 @@ export function parseAgentOutput(x: unknown): Parsed<AgentToHost> {
 
 /** Validates one host input as the agent reads it. */
 export function parseHostInput(x: unknown): Parsed<HostToAgent> {
-  const h = header(x, ['batch', 'close']);
+  const h = header(x, ['batch', 'response', 'close']);
   if (!h.ok) return h;
   const o = h.value;
   if (o.type === 'close') {
     const p = checkKeys(o, ['v', 'id', 'type']);
     return p ? { ok: false, reason: p } : { ok: true, value: o as unknown as CloseFile };
   }
-  const p = checkKeys(o, ['v', 'id', 'type', 'messages']);
+  if (o.type === 'response') {
+    const p = firstProblem(
+      checkKeys(o, ['v', 'id', 'type', 'request', 'ok', 'result', 'error']),
+      checkId(o, 'request'),
+      typeof o.ok === 'boolean' ? null : 'field "ok" must be a boolean',
+      o.error === undefined || typeof o.error === 'string' ? null : 'field "error" must be a string',
+    );
+    return p ? { ok: false, reason: `response: ${p}` } : { ok: true, value: o as unknown as ResponseFile };
+  }
+  const p = checkKeys(o, ['v', 'id', 'type', 'messages', 'task']);
   if (p) return { ok: false, reason: p };
+  if (o.task !== undefined) {
+    const t = o.task;
+    if (!isObj(t)) return { ok: false, reason: 'batch: "task" must be an object' };
+    const tp = firstProblem(checkKeys(t, ['id', 'run', 'context']), checkId(t, 'id'), checkId(t, 'run'),
+      t.context === 'group' || t.context === 'isolated' ? null : 'task "context" must be "group" or "isolated"');
+    if (tp) return { ok: false, reason: `batch task: ${tp}` };
+  }
   if (!Array.isArray(o.messages) || o.messages.length === 0) return { ok: false, reason: 'batch: "messages" must be a non-empty array' };
   for (const m of o.messages) {
     if (!isObj(m)) return { ok: false, reason: 'batch: each message must be an object' };

@@ -46,6 +46,18 @@ export const TOOL_SPECS: readonly ToolSpec[] = [
     text: ['string', 'The message'],
     group: ['string', 'Optional other group to message (main group only)'],
   }, ['text']),
+  tool('schedule_task', 'Schedule a prompt to run later: give exactly one of cron (5 fields, or 6 with seconds first, in the owner\'s time zone), every_seconds (at least 10) or at (an ISO-8601 time in the future). The task\'s answer is posted to the chat.', {
+    prompt: ['string', 'What to do when the task runs, written as an instruction to yourself'],
+    cron: ['string', 'Cron expression, e.g. "0 9 * * 1-5" for weekdays at 9:00'],
+    every_seconds: ['integer', 'Run every N seconds (N >= 10)'],
+    at: ['string', 'Run once at this ISO-8601 time, e.g. "2026-12-01T09:00:00+01:00"'],
+    context: ['string', '"group" (default) continues this chat\'s conversation; "isolated" starts fresh each run'],
+    group: ['string', 'Optional other group to schedule for (main group only)'],
+  }, ['prompt']),
+  tool('list_tasks', 'List the scheduled tasks you can see (this group\'s; all groups\' from the main group), with their ids, schedules, states and next runs.', {}, []),
+  tool('pause_task', 'Pause a scheduled task until it is resumed.', { id: ['string', 'Task id from list_tasks'] }, ['id']),
+  tool('resume_task', 'Resume a paused task; its next run is computed from now.', { id: ['string', 'Task id from list_tasks'] }, ['id']),
+  tool('cancel_task', 'Cancel a scheduled task for good.', { id: ['string', 'Task id from list_tasks'] }, ['id']),
 ];
 
 export const TOOL_NAMES = TOOL_SPECS.map((t) => t.name);
