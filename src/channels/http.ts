@@ -128,6 +128,19 @@ export class HttpChannel implements Channel {
       throw new InputError(401, 'missing or wrong bearer token (see HAKO_HOME/http-token or HAKO_HTTP_TOKEN)');
     }
     const ctx = this.#ctx!;
+    if (url.pathname === '/api/status' && ctx.owner) {
+      if (req.method !== 'GET') throw new InputError(405, 'use GET');
+      return json(res, 200, ctx.owner.status());
+    }
+    if (url.pathname === '/api/tasks' && ctx.owner) {
+      if (req.method !== 'GET') throw new InputError(405, 'use GET');
+      return json(res, 200, { tasks: ctx.owner.tasks() });
+    }
+    const t = /^\/api\/tasks\/([^/]+)\/(pause|resume|cancel|run)$/.exec(url.pathname);
+    if (t && ctx.owner) {
+      if (req.method !== 'POST') throw new InputError(405, 'use POST');
+      return json(res, 200, ctx.owner.taskAction(decodeURIComponent(t[1]!), t[2] as 'pause' | 'resume' | 'cancel' | 'run'));
+    }
     if (url.pathname === '/api/groups') {
       if (req.method !== 'GET') throw new InputError(405, 'use GET');
       return json(res, 200, { groups: ctx.listGroups().map((g) => ({ name: g.name, main: g.isMain, trigger: g.trigger })) });
@@ -149,11 +162,12 @@ export class HttpChannel implements Channel {
     if (req.method !== 'POST') throw new InputError(405, 'use GET or POST');
     const body = await readJson(req);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InputError(400, 'body must be a JSON object like {"text": "hello", "sender": "alice"}');
-    const { text, sender } = body as Record<string, unknown>;
+    const { text, sender, direct } = body as Record<string, unknown>;
     if (typeof text !== 'string') throw new InputError(400, 'field "text" must be a string');
     if (sender !== undefined && (typeof sender !== 'string' || sender.length === 0 || sender.length > 100)) throw new InputError(400, 'field "sender" must be a string of 1-100 characters');
-    const accepted = await ctx.accept({ group, sender: (sender as string | undefined) ?? 'user', text, direct: true });
-    return json(res, 202, { id: accepted.message.id, ...(accepted.warning ? { warning: accepted.warning } : {}) });
+    if (direct !== undefined && typeof direct !== 'boolean') throw new InputError(400, 'field "direct" must be true or false');
+    const accepted = await ctx.accept({ group, sender: (sender as string | undefined) ?? 'user', text, direct: direct === true });
+    return json(res, 202, { id: accepted.message.id, engaged: accepted.engaged, ...(accepted.warning ? { warning: accepted.warning } : {}) });
   }
 
   #events(group: string, res: http.ServerResponse): void {

@@ -5,7 +5,7 @@
 import readline from 'node:readline';
 import { loadConfig } from '../core/config.ts';
 import { parse, runCommand, UsageError } from './args.ts';
-import { readToken } from './token.ts';
+import { hostClient } from './client.ts';
 
 export const help = `Usage: hako chat <group> [--sender NAME] [--timeout SECONDS]
 
@@ -25,23 +25,9 @@ export async function run(args: string[]): Promise<number> {
     if (extra) throw new UsageError(`unexpected argument "${extra}"`);
     const timeoutS = Number(parsed.values.timeout ?? 300);
     if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError('--timeout must be a positive number of seconds');
-    const config = loadConfig();
-    const token = readToken(config);
-    if (!token) throw new Error(`no API token found in ${config.home}: has hako been started? (npm start)`);
-    const base = `http://127.0.0.1:${config.httpPort}`;
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    const api = async (path: string, init: RequestInit = {}) => {
-      let res: Response;
-      try {
-        res = await fetch(base + path, { ...init, headers });
-      } catch {
-        throw new Error(`hako is not running at ${base}: start it with "npm start" (or check HAKO_HTTP_PORT)`);
-      }
-      const body = await res.json().catch(() => ({})) as Record<string, unknown>;
-      if (!res.ok) throw new Error(String(body.error ?? res.statusText));
-      return body;
-    };
-    const { messages } = await api(`/api/groups/${encodeURIComponent(group)}/messages`) as { messages: ApiMessage[] };
+    const client = hostClient(loadConfig());
+    const { base, headers } = client;
+    const { messages } = await client.call(`/api/groups/${encodeURIComponent(group)}/messages`) as { messages: ApiMessage[] };
     const sender = parsed.values.sender ?? process.env.USER ?? 'user';
     const interactive = process.stdin.isTTY === true;
     const printed = new Set(messages.map((m) => m.id));
@@ -71,7 +57,7 @@ export async function run(args: string[]): Promise<number> {
       if (text === '/quit') break;
       if (text) {
         const before = answered;
-        const r = await api(`/api/groups/${encodeURIComponent(group)}/messages`, { method: 'POST', body: JSON.stringify({ text, sender }) });
+        const r = await client.call(`/api/groups/${encodeURIComponent(group)}/messages`, { method: 'POST', body: { text, sender, direct: true } });
         if (r.warning) console.error(`hako: ${String(r.warning)}`);
         if (!interactive) await waitFor(() => answered > before, onAnswer, timeoutS * 1000, group);
       }
@@ -95,7 +81,7 @@ function waitFor(done: () => boolean, hooks: (() => void)[], ms: number, group: 
 }
 
 /** Reads the SSE stream until aborted, reconnecting after a dropped connection. */
-async function follow(url: string, headers: Record<string, string>, signal: AbortSignal, onMessage: (m: ApiMessage) => void, onOpen: () => void): Promise<void> {
+async function follow(url: string, headers: Readonly<Record<string, string>>, signal: AbortSignal, onMessage: (m: ApiMessage) => void, onOpen: () => void): Promise<void> {
   while (!signal.aborted) {
     try {
       const res = await fetch(url, { headers, signal });

@@ -23,6 +23,16 @@ export interface ChannelContext {
   listGroups(): Group[];
   /** Every message as it is stored, user and assistant alike. Returns an unsubscribe. */
   subscribe(fn: (m: StoredMessage) => void): () => void;
+  /**
+   * The owner's controls, given only to local channels whose every caller is the owner
+   * (the token-guarded HTTP API). Contract: `taskAction` throws InputError (404 unknown
+   * task, 409 wrong state); the others do not throw.
+   */
+  readonly owner?: {
+    status(): unknown;
+    tasks(): unknown[];
+    taskAction(id: string, action: 'pause' | 'resume' | 'cancel' | 'run'): unknown;
+  };
 }
 
 /**

@@ -28,6 +28,10 @@ export interface Config {
   readonly turnTimeoutMs: number;
   readonly maxAttempts: number;
   readonly retryBaseMs: number;
+  /** Longest delay between retries; a model outage keeps retrying at this pace. */
+  readonly retryMaxMs: number;
+  /** The owner's time zone (IANA name) for cron schedules. */
+  readonly tz: string;
   readonly maxMessageChars: number;
   readonly limits: { readonly memory: string; readonly cpus: string; readonly pids: number; readonly tmpfs: string };
   readonly runtime: string | undefined;
@@ -64,6 +68,16 @@ function url(env: Env, name: string, fallback: string): string {
     throw new ConfigError(`${name}=${JSON.stringify(raw)} is not an http(s) URL (example: https://api.openai.com/v1)`);
   }
   return raw.replace(/\/+$/, '');
+}
+
+function timeZone(raw: string | undefined): string {
+  const tz = raw || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+  } catch {
+    throw new ConfigError(`HAKO_TZ=${JSON.stringify(raw)} is not a time zone: use an IANA name such as Europe/Berlin or America/New_York`);
+  }
+  return tz;
 }
 
 /** Parses `provider/model`; returns a reason when it is not one. */
@@ -110,6 +124,8 @@ export function loadConfig(env: Env = process.env): Config {
     turnTimeoutMs: int(env, 'HAKO_TURN_TIMEOUT', 600, 5, 86_400) * 1000,
     maxAttempts: int(env, 'HAKO_MAX_ATTEMPTS', 5, 1, 100),
     retryBaseMs: int(env, 'HAKO_RETRY_BASE_MS', 2000, 10, 3_600_000),
+    retryMaxMs: int(env, 'HAKO_RETRY_MAX_MS', 300_000, 10, 86_400_000),
+    tz: timeZone(env.HAKO_TZ),
     maxMessageChars: 16_000,
     limits: {
       memory: env.HAKO_CONTAINER_MEMORY || '1g',

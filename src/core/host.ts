@@ -1,13 +1,15 @@
-// The host process: wires store, router, queue, runner, IPC and channels, recovers what a
-// previous process left, and shuts down gracefully.
+// The host process: wires store, router, queue, runner, IPC, scheduler and channels,
+// recovers what a previous process left, and shuts down gracefully.
 //
 // Invariants: a message is marked answered only by its batch's `done` (or, when the
 // container died, by a reply that already reached the user); a batch that failed with no
-// reply is retried with exponential backoff and, after the limit, the user is told.
+// reply is retried with exponential backoff and, after the limit, the user is told —
+// while the model upstream is down the work keeps waiting instead of failing.
 
 import fs from 'node:fs';
-import { modelProblem, type Config } from './config.ts';
-import type { Channel, ChannelContext } from './channel.ts';
+import { modelProblem, parseModel, type Config, type ProviderName } from './config.ts';
+import { InputError, type Channel, type ChannelContext } from './channel.ts';
+import { failpoint } from './failpoint.ts';
 import { Ipc } from './ipc.ts';
 import type { Logger } from './log.ts';
 import { groupPaths, homePaths } from './paths.ts';
@@ -15,8 +17,10 @@ import { GroupQueue } from './queue.ts';
 import { createRouter, type Router } from './router.ts';
 import { Runner, prepareGroupDirs } from './runner.ts';
 import type { ContainerExit, Runtime } from './runtime.ts';
+import { Scheduler, systemClock, type Clock } from './scheduler.ts';
 import { Store, type Batch, type Group, type StoredMessage } from './store.ts';
-import type { AgentToHost } from '../../protocol/ipc.ts';
+import { createTaskService, TaskError, type Actor, type TaskService } from './tasks.ts';
+import type { AgentToHost, BatchFile, TaskRequest } from '../../protocol/ipc.ts';
 
 /** Characters of message text one batch may carry (keeps batch files well under the IPC limit). */
 const BATCH_CHARS = 48_000;
@@ -31,6 +35,7 @@ export interface HostOptions {
   readonly image: string;
   readonly log: Logger;
   readonly channels: readonly Channel[];
+  readonly clock?: Clock;
 }
 
 export class Host {
@@ -40,29 +45,48 @@ export class Host {
   readonly queue: GroupQueue;
   readonly runner: Runner;
   readonly ipc: Ipc;
+  readonly scheduler: Scheduler;
+  readonly tasks: TaskService;
+  readonly startedAt = new Date();
   readonly #log: Logger;
   readonly #channels: readonly Channel[];
+  readonly #clock: Clock;
   readonly #subscribers = new Set<(m: StoredMessage) => void>();
   /** Batches whose outcome a turn is waiting for. */
   readonly #waiting = new Map<string, { group: string; resolve: (end: BatchEnd) => void }>();
   readonly #warned = new Set<string>();
+  /** Providers whose last model request failed like an outage (unreachable, 429, 5xx). */
+  readonly #modelDown = new Set<ProviderName>();
+  /** Groups already told, during this outage, that their message waits for the model. */
+  readonly #toldWaiting = new Set<string>();
 
   constructor(opts: HostOptions) {
     this.config = opts.config;
     this.#log = opts.log;
     this.#channels = opts.channels;
+    this.#clock = opts.clock ?? systemClock;
     fs.mkdirSync(opts.config.home, { recursive: true, mode: 0o700 });
     this.store = new Store(homePaths(opts.config.home).db);
     this.ipc = new Ipc({ home: opts.config.home, log: opts.log, onOutput: (g, o) => this.#applyOutput(g, o) });
     this.runner = new Runner({
       config: opts.config, runtime: opts.runtime, image: opts.image, log: opts.log,
       onExit: (g, exit) => this.#containerExited(g, exit),
+      onUpstream: (provider, ok) => this.#upstream(provider, ok),
     });
     this.queue = new GroupQueue({
       maxContainers: opts.config.maxContainers,
       containers: this.runner,
       work: (g) => this.#serve(g),
       onError: (g, err) => this.#log.error('turn crashed', { group: g, error: String(err) }),
+    });
+    this.scheduler = new Scheduler({
+      store: this.store, clock: this.#clock, tz: opts.config.tz, log: opts.log,
+      onRun: (run) => this.queue.enqueue(run.group),
+    });
+    this.tasks = createTaskService({
+      store: this.store, tz: opts.config.tz, now: () => this.#clock.now(),
+      changed: () => this.scheduler.poke(),
+      queued: (g) => this.queue.enqueue(g),
     });
     this.router = createRouter({
       store: this.store,
@@ -83,10 +107,24 @@ export class Host {
         this.#subscribers.add(fn);
         return () => this.#subscribers.delete(fn);
       },
+      owner: {
+        status: () => this.status(),
+        tasks: () => this.tasks.list({ kind: 'owner' }),
+        taskAction: (id, action) => {
+          const owner: Actor = { kind: 'owner' };
+          try {
+            if (action === 'run') return this.tasks.runNow(owner, id);
+            return { task: action === 'pause' ? this.tasks.pause(owner, id) : action === 'resume' ? this.tasks.resume(owner, id) : this.tasks.cancel(owner, id) };
+          } catch (err) {
+            if (err instanceof TaskError) throw new InputError(err.message.startsWith('no task') ? 404 : 409, err.message);
+            throw err;
+          }
+        },
+      },
     };
   }
 
-  /** Recovers leftovers of a previous process, then starts channels and queued work. */
+  /** Recovers leftovers of a previous process, then starts channels, queued work and the scheduler. */
   async start(): Promise<void> {
     await this.runner.reapOrphans();
     for (const g of this.store.listGroups()) {
@@ -101,7 +139,9 @@ export class Host {
       if (outcome.kind === 'gave_up') this.#notice(b.group, b.id, 'the host stopped during this turn');
     }
     for (const c of this.#channels) await c.start(this.context);
+    for (const m of this.store.undelivered()) this.#deliver(m);
     for (const g of this.store.groupsWithPending()) this.queue.enqueue(g);
+    this.scheduler.start();
     const main = this.store.mainGroup();
     const problem = modelProblem(this.config, main ? this.#model(main) : this.config.model);
     if (problem) this.#log.warn(`model not ready: ${problem}`);
@@ -109,6 +149,7 @@ export class Host {
 
   /** Stops taking work, lets running turns end (bounded), stops containers and channels. */
   async stop(opts: { graceMs?: number } = {}): Promise<void> {
+    this.scheduler.stop();
     this.queue.close();
     const grace = new Promise((r) => setTimeout(r, opts.graceMs ?? 10_000).unref());
     await Promise.race([this.queue.idle(), grace]);
@@ -122,14 +163,31 @@ export class Host {
     return group.model ?? this.config.model;
   }
 
+  #upstream(provider: ProviderName, ok: boolean): void {
+    if (ok) {
+      if (this.#modelDown.delete(provider)) this.#log.info('model upstream is back', { provider });
+      this.#toldWaiting.clear();
+    } else if (!this.#modelDown.has(provider)) {
+      this.#modelDown.add(provider);
+      this.#log.warn('model upstream failing', { provider });
+    }
+  }
+
   #publish(m: StoredMessage): void {
     for (const fn of this.#subscribers) {
       try { fn(m); } catch (err) { this.#log.warn('subscriber failed', { error: String(err) }); }
     }
-    if (m.role !== 'assistant') return;
-    for (const c of this.#channels) {
-      c.deliver(m).catch((err: unknown) => this.#log.warn('delivery failed', { channel: c.name, group: m.group, error: String(err) }));
-    }
+    if (m.role === 'assistant') this.#deliver(m);
+  }
+
+  /** Hands an assistant message to every channel, then records it delivered. */
+  #deliver(m: StoredMessage): void {
+    failpoint('before-delivery');
+    Promise.allSettled(this.#channels.map((c) => c.deliver(m))).then((results) => {
+      const failed = results.filter((r) => r.status === 'rejected');
+      for (const f of failed) this.#log.warn('delivery failed', { group: m.group, message: m.id, error: String((f as PromiseRejectedResult).reason) });
+      if (failed.length === 0) this.store.markDelivered(m.id);
+    }, () => {});
   }
 
   #notice(group: string, batchId: string | null, reason: string): void {
@@ -151,12 +209,24 @@ export class Host {
     if (!batch) return;
     const end = await this.#runBatch(group, model, batch);
     if (end.kind === 'done') this.store.finishBatch(batch.id);
-    else this.#settleFailure(groupName, batch.id, end.message, end.retryable);
+    else this.#settleFailure(groupName, batch.id, end.message, end.retryable, model);
     if (this.store.groupsWithPending().includes(groupName)) this.queue.enqueue(groupName);
   }
 
+  #batchFile(batch: Batch): BatchFile {
+    if (batch.task) {
+      const { task, run } = batch.task;
+      return {
+        v: 1, id: batch.id, type: 'batch',
+        messages: [{ id: run.id, sender: 'scheduler', text: task.prompt, ts: new Date(run.scheduledFor).toISOString() }],
+        task: { id: task.id, run: run.id, context: task.context },
+      };
+    }
+    return { v: 1, id: batch.id, type: 'batch', messages: batch.messages.map((m) => ({ id: m.id, sender: m.sender, text: m.text, ts: m.ts })) };
+  }
+
   async #runBatch(group: Group, model: string, batch: Batch): Promise<BatchEnd> {
-    const log = { group: group.name, batch: batch.id, messages: batch.messages.length };
+    const log = { group: group.name, batch: batch.id, ...(batch.task ? { task: batch.task.task.id, run: batch.task.run.id } : { messages: batch.messages.length }) };
     try {
       await this.runner.acquire(group, model);
       this.ipc.watch(group.name);
@@ -167,10 +237,8 @@ export class Host {
     const started = Date.now();
     let inputName: string | undefined;
     try {
-      inputName = await this.ipc.send(group.name, {
-        v: 1, id: batch.id, type: 'batch',
-        messages: batch.messages.map((m) => ({ id: m.id, sender: m.sender, text: m.text, ts: m.ts })),
-      });
+      inputName = await this.ipc.send(group.name, this.#batchFile(batch));
+      failpoint('batch-sent');
     } catch (err) {
       this.#waiting.get(batch.id)?.resolve({ kind: 'error', message: `could not hand the batch to the container: ${(err as Error).message}`, retryable: true });
     }
@@ -188,11 +256,17 @@ export class Host {
     return end;
   }
 
-  #settleFailure(group: string, batchId: string, message: string, retryable: boolean): void {
-    const outcome = this.store.failBatch(batchId, message, { maxAttempts: this.config.maxAttempts, retryable });
+  #settleFailure(group: string, batchId: string, message: string, retryable: boolean, model: string | undefined): void {
+    const parsed = model ? parseModel(model) : undefined;
+    const modelDown = retryable && typeof parsed === 'object' && this.#modelDown.has(parsed.provider);
+    const outcome = this.store.failBatch(batchId, message, { maxAttempts: this.config.maxAttempts, retryable, keepWaiting: modelDown });
     if (outcome.kind === 'retry') {
-      const delay = Math.min(this.config.retryBaseMs * 2 ** (outcome.attempts - 1), 10 * 60_000);
-      this.#log.warn('turn failed; will retry', { group, batch: batchId, attempt: outcome.attempts, retryInMs: delay, error: message });
+      const delay = Math.min(this.config.retryBaseMs * 2 ** (outcome.attempts - 1), this.config.retryMaxMs);
+      this.#log.warn('turn failed; will retry', { group, batch: batchId, attempt: outcome.attempts, retryInMs: delay, modelDown, error: message });
+      if (modelDown && outcome.attempts >= this.config.maxAttempts && !this.#toldWaiting.has(group)) {
+        this.#toldWaiting.add(group);
+        this.#publish(this.store.addNotice(group, `The model is not reachable right now (${message}). Your message is kept and will be answered when it is back.`, null));
+      }
       this.queue.enqueueLater(group, delay);
     } else if (outcome.kind === 'gave_up') {
       this.#log.error('turn failed; giving up', { group, batch: batchId, attempts: outcome.attempts, error: message });
@@ -213,11 +287,13 @@ export class Host {
         const batch = o.batch && this.store.getBatch(o.batch)?.group === group ? o.batch : null;
         const target = o.type === 'send_message' && o.group ? o.group : group;
         const stored = this.store.applyAssistantOutput({ outputId: o.id, group: target, batchId: target === group ? batch : null, type: o.type, text: o.text, sender: this.config.assistantName });
+        failpoint('output-applied');
         if (stored) this.#publish(stored);
         return;
       }
       case 'done':
       case 'error': {
+        failpoint('before-done');
         const batch = this.store.getBatch(o.batch);
         if (!batch || batch.group !== group) throw new Error(`batch ${o.batch} does not belong to group "${group}"`);
         if (!this.store.markOutputApplied({ outputId: o.id, group, batchId: o.batch, type: o.type })) return;
@@ -227,10 +303,48 @@ export class Host {
         else if (batch.state === 'running') {
           // Nobody waits (a previous process started it): settle it here.
           if (end.kind === 'done') this.store.finishBatch(o.batch);
-          else this.#settleFailure(group, o.batch, end.message, end.retryable);
+          else this.#settleFailure(group, o.batch, end.message, end.retryable, undefined);
         }
         return;
       }
+      default:
+        return this.#taskRequest(group, o);
+    }
+  }
+
+  /** Applies a task request from a group's agent and writes the response into its in/. */
+  async #taskRequest(group: string, o: TaskRequest): Promise<void> {
+    const self = this.store.getGroup(group);
+    if (!self) throw new Error(`unknown group "${group}"`);
+    const actor: Actor = { kind: 'group', group, isMain: self.isMain };
+    // The effect and the "applied" record commit together: a replayed file changes nothing.
+    const outcome = this.store.transaction(() => {
+      if (!this.store.markOutputApplied({ outputId: o.id, group, batchId: null, type: o.type })) return undefined;
+      try {
+        return { result: this.#taskAction(actor, o) as unknown, error: undefined };
+      } catch (err) {
+        if (!(err instanceof TaskError)) throw err;
+        return { result: undefined, error: err.message };
+      }
+    });
+    if (!outcome) return;
+    const { result, error } = outcome;
+    this.#log.info('task request', { group, type: o.type, ok: error === undefined, ...(error ? { error } : {}) });
+    await this.ipc.send(group, { v: 1, id: this.ipc.newId(), type: 'response', request: o.id, ok: error === undefined, ...(error === undefined ? { result } : { error }) });
+  }
+
+  #taskAction(actor: Actor, o: TaskRequest): unknown {
+    switch (o.type) {
+      case 'task.schedule':
+        return { task: this.tasks.schedule(actor, { prompt: o.prompt, cron: o.cron, every_seconds: o.every_seconds, at: o.at, ...(o.context ? { context: o.context } : {}), ...(o.group ? { group: o.group } : {}) }) };
+      case 'task.list':
+        return { tasks: this.tasks.list(actor) };
+      case 'task.pause':
+        return { task: this.tasks.pause(actor, o.task) };
+      case 'task.resume':
+        return { task: this.tasks.resume(actor, o.task) };
+      case 'task.cancel':
+        return { task: this.tasks.cancel(actor, o.task) };
     }
   }
 
@@ -245,6 +359,32 @@ export class Host {
       }
       this.queue.pump();
     });
+  }
+
+  /** A snapshot for `hako status`: plain data. */
+  status() {
+    const now = Date.now();
+    const groups = this.store.listGroups().map((g) => {
+      const s = this.runner.state(g.name);
+      const counts = this.store.counts(g.name);
+      return {
+        name: g.name, main: g.isMain,
+        container: s ? { state: s.kind, ...('name' in s ? { name: s.name } : {}), ...(s.kind === 'warm' ? { idleSeconds: Math.round((now - s.since) / 1000) } : {}) } : null,
+        waiting: counts.pending + counts.in_batch, answered: counts.answered, failed: counts.failed,
+      };
+    });
+    const nextRuns = this.store.listTasks().filter((t) => t.state === 'active' && t.nextRun !== null)
+      .sort((a, b) => a.nextRun! - b.nextRun!).slice(0, 10)
+      .map((t) => ({ id: t.id, group: t.group, nextRun: new Date(t.nextRun!).toISOString(), prompt: t.prompt.slice(0, 60) }));
+    return {
+      startedAt: this.startedAt.toISOString(),
+      model: this.config.model ?? null,
+      modelDown: [...this.#modelDown],
+      maxContainers: this.config.maxContainers,
+      queue: { running: [...this.queue.active], waiting: [...this.queue.waiting] },
+      groups, nextRuns,
+      recentFailures: this.store.recentFailures(5),
+    };
   }
 
   groupPaths(group: string) {

@@ -25,6 +25,11 @@ export interface ProxyOptions {
   readonly log: Logger;
   /** Owner of the socket file, so a non-root container user may connect to it. */
   readonly socketOwner?: { uid: number; gid: number };
+  /**
+   * Contract: told the outcome of every model request (never throws). `ok` is false for
+   * an unreachable upstream, 429 and 5xx: the signs of an outage rather than a bad request.
+   */
+  readonly onUpstream?: (provider: ProviderName, ok: boolean) => void;
 }
 
 export interface GroupProxy {
@@ -69,13 +74,16 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
   const upstream = client.request(target, { method: req.method, headers: upstreamHeaders(req.headers, provider, cfg, target.host) }, (up) => {
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
-    res.writeHead(up.statusCode ?? 502, headers);
+    const status = up.statusCode ?? 502;
+    opts.onUpstream?.(provider, status < 500 && status !== 429);
+    res.writeHead(status, headers);
     up.pipe(res);
     up.on('end', () => opts.log.debug('model request', { group: opts.group, provider, status: up.statusCode, ms: Date.now() - started }));
   });
   upstream.setTimeout(10 * 60_000, () => upstream.destroy(new Error('upstream timed out')));
   upstream.on('error', (err) => {
     opts.log.warn('model upstream unreachable', { group: opts.group, provider, upstream: target.origin, error: err.message });
+    opts.onUpstream?.(provider, false);
     sendError(res, 502, `hako could not reach the ${provider} upstream ${target.origin}: ${err.message}`);
   });
   req.on('aborted', () => upstream.destroy());

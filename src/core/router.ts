@@ -11,8 +11,13 @@ export function hasTrigger(text: string, trigger: string): boolean {
   return new RegExp(`(^|[^\\p{L}\\p{N}_])${escaped}(?![\\p{L}\\p{N}_])`, 'iu').test(text);
 }
 
-/** Main and direct chats always engage; other groups only when their trigger appears. */
-export function shouldEngage(group: Group, m: Pick<Inbound, 'text' | 'direct'>, assistantName: string): boolean {
+/**
+ * Whether a message engages the agent: never from a sender outside the group's
+ * allowlist; always in the main group and direct chats; elsewhere only with the trigger.
+ * A message that does not engage is still kept, as context for the next one that does.
+ */
+export function shouldEngage(group: Group, m: Pick<Inbound, 'text' | 'direct' | 'sender'>, assistantName: string): boolean {
+  if (group.allowedSenders && !group.allowedSenders.includes(m.sender)) return false;
   if (group.isMain || m.direct) return true;
   return hasTrigger(m.text, group.trigger ?? `@${assistantName}`);
 }

@@ -35,6 +35,8 @@ export interface RunnerOptions {
   readonly onExit: (group: string, exit: ContainerExit) => void;
   /** Called with the exact engine arguments of each container start (audit, tests). */
   readonly onStart?: (group: string, args: readonly string[]) => void;
+  /** Passed to each group's proxy: the outcome of every model request. */
+  readonly onUpstream?: (provider: 'anthropic' | 'openai', ok: boolean) => void;
 }
 
 /** uid:gid for the container: the host user, or 1000:1000 when the host runs as root. */
@@ -158,6 +160,7 @@ export class Runner {
       providers: config.providers,
       log,
       socketOwner: containerUser(),
+      ...(this.#opts.onUpstream ? { onUpstream: this.#opts.onUpstream } : {}),
     });
     this.#opts.onStart?.(group.name, runtime.args(spec));
     const started = Date.now();

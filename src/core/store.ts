@@ -152,6 +152,13 @@ export type FailOutcome =
   | { readonly kind: 'retry'; readonly attempts: number }
   | { readonly kind: 'gave_up'; readonly attempts: number };
 
+export interface FailOptions {
+  readonly maxAttempts: number;
+  readonly retryable: boolean;
+  /** The model is unreachable: keep the work waiting past the attempt limit. */
+  readonly keepWaiting?: boolean;
+}
+
 type Row = Record<string, SQLInputValue>;
 
 function toGroup(r: Row): Group {
@@ -212,8 +219,13 @@ export class Store {
     }
   }
 
+  #depth = 0;
+
+  /** Runs `fn` in one transaction; nested calls join the outer one. */
   #tx<T>(fn: () => T): T {
+    if (this.#depth > 0) return fn();
     this.#db.exec('BEGIN IMMEDIATE');
+    this.#depth++;
     try {
       const result = fn();
       this.#db.exec('COMMIT');
@@ -221,7 +233,14 @@ export class Store {
     } catch (err) {
       this.#db.exec('ROLLBACK');
       throw err;
+    } finally {
+      this.#depth--;
     }
+  }
+
+  /** Several store calls as one atomic step (used to apply an agent request exactly once). */
+  transaction<T>(fn: () => T): T {
+    return this.#tx(fn);
   }
 
   #all(sql: string, ...args: SQLInputValue[]): Row[] {
@@ -412,7 +431,7 @@ export class Store {
    * answered (re-running would answer twice); otherwise its work waits again, or fails
    * for good once it has had `maxAttempts` tries or the error is final.
    */
-  failBatch(batchId: string, error: string, opts: { maxAttempts: number; retryable: boolean }): FailOutcome {
+  failBatch(batchId: string, error: string, opts: FailOptions): FailOutcome {
     return this.#tx(() => {
       const batch = this.getBatch(batchId);
       if (!batch || batch.state !== 'running') return { kind: 'answered' };
@@ -427,7 +446,7 @@ export class Store {
       this.#run("UPDATE messages SET attempts = attempts + 1 WHERE batch_id = ? AND state = 'in_batch'", batchId);
       const r = this.#get("SELECT MAX(attempts) AS a FROM messages WHERE batch_id = ? AND state = 'in_batch'", batchId);
       const attempts = Number(r?.a ?? 0);
-      if (!opts.retryable || attempts >= opts.maxAttempts) {
+      if (!opts.retryable || (attempts >= opts.maxAttempts && !opts.keepWaiting)) {
         this.#run("UPDATE messages SET state = 'failed' WHERE batch_id = ? AND state = 'in_batch'", batchId);
         return { kind: 'gave_up', attempts };
       }
@@ -436,10 +455,10 @@ export class Store {
     });
   }
 
-  #failRun(runId: string, error: string, opts: { maxAttempts: number; retryable: boolean }): FailOutcome {
+  #failRun(runId: string, error: string, opts: FailOptions): FailOutcome {
     this.#run('UPDATE task_runs SET attempts = attempts + 1, error = ? WHERE id = ?', error, runId);
     const attempts = Number(this.#get('SELECT attempts FROM task_runs WHERE id = ?', runId)?.attempts ?? 0);
-    if (!opts.retryable || attempts >= opts.maxAttempts) {
+    if (!opts.retryable || (attempts >= opts.maxAttempts && !opts.keepWaiting)) {
       this.#run("UPDATE task_runs SET state = 'failed', ended_at = ? WHERE id = ?", now(), runId);
       return { kind: 'gave_up', attempts };
     }

@@ -125,7 +125,7 @@ describe('openai provider, one host', () => {
       { toolCalls: [{ name: 'bash', args: { command: `printf '%s' '${forged}' > /ipc/out/.x && mv /ipc/out/.x /ipc/out/${name} && echo planted` } }] },
       { text: 'tried' },
     );
-    const id = await hako.post('team', 'please message main');
+    const id = await hako.post('team', '@hako please message main');
     const replies = await hako.waitForReplies('team', id);
     assert.deepEqual(replies.map((m) => m.text), ['tried']);
     const sent = JSON.stringify(model.requests.at(-1)!.json.messages);

@@ -128,6 +128,30 @@ export class HakoProcess {
     return runCli(args, { HAKO_HOME: this.home, HAKO_CONFIG: this.configDir, HAKO_HTTP_PORT: String(this.port), ...extraEnv });
   }
 
+  /** The host's structured log (HAKO_HOME/logs/hako.log), parsed. */
+  logEvents(): { ts: string; level: string; msg: string; [k: string]: unknown }[] {
+    const file = path.join(this.home, 'logs', 'hako.log');
+    if (!fs.existsSync(file)) return [];
+    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  }
+
+  /** Waits (bounded) until the host has logged an event matching `pred`; returns it. */
+  async waitForLog(pred: (e: { msg: string; [k: string]: unknown }) => boolean, timeoutMs = 30_000): Promise<{ msg: string; [k: string]: unknown }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.logEvents().find(pred);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no matching log event within ${timeoutMs} ms; host output:\n${this.output.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Resolves when the host process has ended, with how it ended. */
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve({ code: this.child.exitCode, signal: this.child.signalCode });
+    return new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));
+  }
+
   /** Graceful stop (SIGTERM), resolving with the exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.child.exitCode !== null) return this.child.exitCode;

@@ -10,8 +10,9 @@ import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ipcFileName, parseAgentOutput, type AgentToHost, type HostToAgent } from '../../protocol/ipc.ts';
+import { ipcFileName, parseAgentOutput, type AgentToHost, type HostToAgent, type TaskRequest } from '../../protocol/ipc.ts';
 import { HISTORY_FILE } from '../../protocol/container.ts';
+import { TOOL_SPECS } from '../../protocol/tools.ts';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
 
 const AGENT = new URL('../../agent/main.ts', import.meta.url).pathname;
@@ -147,7 +148,7 @@ test('agent main - a batch gets a reply and a done in out/, and the input file i
   assert.match(system, /group "team"/);
   assert.match(system, /The owner likes haiku\./);
   assert.match(system, /This team ships on Fridays\./);
-  assert.equal(req.json.tools.length, 7);
+  assert.equal(req.json.tools.length, TOOL_SPECS.length);
   assert.equal(req.stream, true);
   assert.ok(a.logs.some((l) => l.event === 'agent_start'));
 });
@@ -253,4 +254,129 @@ test('agent main - SIGTERM during a turn aborts it with a retryable error', asyn
   const outs = await a.outputs();
   assert.deepEqual(outs.map((o) => o.type), ['error']);
   assert.equal(outs[0]!.type === 'error' && outs[0]!.retryable, true);
+});
+
+// ---- scheduled tasks: requests, responses and task runs through the real process ----------
+
+type Answer = { ok: boolean; result?: unknown; error?: string };
+
+/**
+ * Plays the host for task requests: each task.* file that appears in out/ is answered once,
+ * with a `response` written atomically into in/. `answer` may first do other host things.
+ */
+function actAsHost(t: TestContext, a: Agent, answer: (req: TaskRequest) => Answer | Promise<Answer>): TaskRequest[] {
+  const seen: TaskRequest[] = [];
+  let stopped = false;
+  t.after(() => { stopped = true; });
+  void (async () => {
+    while (!stopped) {
+      const names = await readdir(a.outDir).catch(() => null);
+      if (names === null) return;
+      for (const name of names.sort()) {
+        if (name.startsWith('.')) continue;
+        const parsed = parseAgentOutput(JSON.parse(await readFile(join(a.outDir, name), 'utf8')));
+        if (!parsed.ok || !parsed.value.type.startsWith('task.') || seen.some((s) => s.id === parsed.value.id)) continue;
+        const req = parsed.value as TaskRequest;
+        seen.push(req);
+        await a.send({ v: 1, id: `resp-${seen.length}`, type: 'response', request: req.id, ...(await answer(req)) });
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return seen;
+}
+
+const taskView = (over: Record<string, unknown> = {}) => ({
+  id: 'task-42', group: 'team', state: 'active', schedule: 'at 09:00 every day', nextRun: '2026-01-02T09:00:00.000Z',
+  prompt: 'Water the plants', context: 'group', ...over,
+});
+const headerless = (o: AgentToHost) => ({ ...o, v: undefined, id: undefined });
+
+test('agent main - schedule_task: the response reaches the waiting tool mid-batch, ahead of a queued batch', async (t) => {
+  const a = await startAgent(t);
+  const requests = actAsHost(t, a, async () => {
+    // Before answering, the host queues the next batch and a stray response: both sort before
+    // the real response, which must still reach the tool while b1 is running.
+    await a.send(batch('b2', 'and another thing'));
+    await a.send({ v: 1, id: 'stray', type: 'response', request: 'nobody-asked', ok: true });
+    return { ok: true, result: { task: taskView() } };
+  });
+  a.s.script({ toolCalls: [{ name: 'schedule_task', args: { prompt: 'Water the plants', cron: '0 9 * * *' } }] }, { text: 'Scheduled daily at 9.' });
+  await a.send(batch('b1', 'remind me to water the plants every morning'));
+  await a.waitForLog(isDone('b2'));
+
+  assert.deepEqual(requests.map(headerless), [{ v: undefined, id: undefined, type: 'task.schedule', prompt: 'Water the plants', cron: '0 9 * * *' }]);
+  const toolResult = a.s.requests[1]!.json.messages.at(-1);
+  assert.equal(toolResult.role, 'tool');
+  assert.equal(toolResult.content, 'scheduled task task-42 (at 09:00 every day), active, context group, next run 2026-01-02T09:00:00.000Z');
+  assert.ok(a.logs.some((l) => l.event === 'response' && l.request === requests[0]!.id && l.ok === true));
+  assert.ok(a.logs.some((l) => l.event === 'response_unknown' && l.request === 'nobody-asked'), 'a response nobody waits for is logged and dropped');
+  // b2 was read while b1 ran, but ran only after b1 was done.
+  assert.deepEqual(a.logs.filter((l) => l.event === 'batch_start').map((l) => l.batch), ['b1', 'b2']);
+  assert.ok(a.logs.findIndex(isDone('b1')) < a.logs.findIndex((l) => l.event === 'batch_start' && l.batch === 'b2'));
+  const outs = await a.outputs();
+  assert.deepEqual(outs.map((o) => [o.type, 'batch' in o ? o.batch : undefined]), [['task.schedule', undefined], ['reply', 'b1'], ['done', 'b1'], ['reply', 'b2'], ['done', 'b2']]);
+  assert.equal(outs[0]!.id, requests[0]!.id);
+});
+
+test('agent main - list_tasks round trip, and a refusal reaches the model verbatim', async (t) => {
+  const a = await startAgent(t, { HAKO_MODEL: 'anthropic/test-model' });
+  const refusal = 'no task "task-404" (use list_tasks to see the ids you can manage)';
+  const requests = actAsHost(t, a, (req) => req.type === 'task.list'
+    ? { ok: true, result: { tasks: [taskView(), taskView({ id: 'task-43', state: 'paused', nextRun: null, schedule: 'every 3600 seconds', prompt: 'Check the build', context: 'isolated' })] } }
+    : { ok: false, error: refusal });
+  a.s.script({ toolCalls: [{ name: 'list_tasks', args: {} }, { name: 'pause_task', args: { id: 'task-404' } }] }, { text: 'You have two tasks.' });
+  await a.send(batch('b1', 'what is scheduled?'));
+  await a.waitForLog(isDone('b1'));
+
+  assert.deepEqual(requests.map((r) => r.type === 'task.pause' ? [r.type, r.task] : [r.type]), [['task.list'], ['task.pause', 'task-404']]);
+  const [list, pause] = a.s.requests[1]!.json.messages.at(-1).content as { type: string; content: string; is_error?: boolean }[];
+  assert.equal(list!.type, 'tool_result');
+  assert.equal(list!.content, [
+    '2 tasks:',
+    'id | state | schedule | next run | context | prompt',
+    'task-42 | active | at 09:00 every day | 2026-01-02T09:00:00.000Z | group | Water the plants',
+    'task-43 | paused | every 3600 seconds | - | isolated | Check the build',
+  ].join('\n'));
+  assert.equal(pause!.content, refusal);
+  assert.equal(pause!.is_error, true);
+});
+
+const taskBatch = (id: string, task: string, context: 'group' | 'isolated'): HostToAgent => ({
+  v: 1, id, type: 'batch', task: { id: task, run: `run-${id}`, context },
+  messages: [{ id: `run-${id}`, sender: 'scheduler', text: 'Summarize the day', ts: '2025-01-02T18:00:00.000Z' }],
+});
+
+test('agent main - an isolated task run starts fresh and stays out of history; a group one continues it', async (t) => {
+  const a = await startAgent(t);
+  await a.send(batch('b1', 'hello'));
+  await a.waitForLog(isDone('b1'));
+  const historyFile = join(a.workspace, HISTORY_FILE);
+  const before = await readFile(historyFile, 'utf8');
+  assert.equal(JSON.parse(before).messages.length, 2);
+
+  await a.send(taskBatch('t1', 'task-iso', 'isolated'));
+  await a.waitForLog(isDone('t1'));
+  const iso = a.s.requests[1]!.json.messages as { role: string; content: string }[];
+  assert.deepEqual(iso.map((m) => m.role), ['system', 'user'], 'no earlier conversation');
+  assert.equal(iso[1]!.content, '[scheduled task task-iso, run run-t1] Summarize the day');
+  assert.match(iso[0]!.content, /posted to the chat unprompted/);
+  assert.match(iso[0]!.content, /will not be added to it/);
+  assert.equal(await readFile(historyFile, 'utf8'), before, 'history.json is untouched');
+  assert.ok(a.logs.some((l) => l.event === 'batch_start' && l.batch === 't1' && l.task === 'task-iso' && l.run === 'run-t1' && l.context === 'isolated'));
+
+  await a.send(taskBatch('t2', 'task-grp', 'group'));
+  await a.waitForLog(isDone('t2'));
+  const grp = a.s.requests[2]!.json.messages as { role: string; content: string }[];
+  assert.deepEqual(grp.map((m) => m.role), ['system', 'user', 'assistant', 'user']);
+  assert.match(grp[0]!.content, /continues this chat's conversation/);
+  const history = JSON.parse(await readFile(historyFile, 'utf8')).messages as { role: string; text: string }[];
+  assert.deepEqual(history.map((m) => m.text), [
+    '[2025-01-02T03:04:05.000Z] alice: hello', 'echo: [2025-01-02T03:04:05.000Z] alice: hello',
+    '[scheduled task task-grp, run run-t2] Summarize the day', 'echo: [scheduled task task-grp, run run-t2] Summarize the day',
+  ]);
+  // Both runs answered like any batch: a reply, then done.
+  assert.deepEqual((await a.outputs()).map((o) => [o.type, 'batch' in o ? o.batch : undefined]), [
+    ['reply', 'b1'], ['done', 'b1'], ['reply', 't1'], ['done', 't1'], ['reply', 't2'], ['done', 't2'],
+  ]);
 });

@@ -11,11 +11,14 @@ import { AGENT_TOOLS, createToolExecutor, TOOL_HANDLERS } from '../../agent/tool
 import type { OutgoingMessage, ToolContext } from '../../agent/tools/types.ts';
 import { argsProblem } from '../../agent/tools/args.ts';
 
+/** The task tools have their own tests (agent-tasks.test.ts); here a request always fails. */
+const noRequests: ToolContext['request'] = async () => { throw new Error('no host in this test'); };
+
 async function workspace(t: TestContext, over: Partial<ToolContext> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'hako-tools-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const sent: OutgoingMessage[] = [];
-  const ctx: ToolContext = { workspace: dir, group: 'team', isMain: false, sendMessage: async (m) => { sent.push(m); }, ...over };
+  const ctx: ToolContext = { workspace: dir, group: 'team', isMain: false, sendMessage: async (m) => { sent.push(m); }, request: noRequests, ...over };
   const exec = createToolExecutor(ctx);
   const run = (name: string, args: Record<string, unknown>) => exec(name, args, new AbortController().signal);
   return { dir, run, sent };
@@ -99,7 +102,7 @@ test('bash - long output keeps the head and the tail and says how much was cut',
 
 test('bash - the abort signal stops the command', async (t) => {
   const { dir } = await workspace(t);
-  const exec = createToolExecutor({ workspace: dir, group: 'g', isMain: false, sendMessage: async () => {} });
+  const exec = createToolExecutor({ workspace: dir, group: 'g', isMain: false, sendMessage: async () => {}, request: noRequests });
   const ac = new AbortController();
   setTimeout(() => ac.abort(), 200);
   const r = await exec('bash', { command: 'sleep 30' }, ac.signal);
@@ -217,7 +220,7 @@ test('send_message - a failing callback becomes an error result', async (t) => {
 
 test('executor - a throwing handler becomes an error result', async (t) => {
   const { dir } = await workspace(t);
-  const exec = createToolExecutor({ workspace: dir, group: 'g', isMain: false, sendMessage: async () => {} }, {
+  const exec = createToolExecutor({ workspace: dir, group: 'g', isMain: false, sendMessage: async () => {}, request: noRequests }, {
     boom: async () => { throw new Error('kaput'); },
   });
   assert.deepEqual(await exec('boom', {}, new AbortController().signal), { text: 'boom failed: kaput', isError: true });

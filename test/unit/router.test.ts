@@ -14,10 +14,20 @@ test('trigger - matches case-insensitively as a whole word', () => {
 });
 
 test('engage - main and direct chats always engage; other groups need the trigger', () => {
-  assert.ok(shouldEngage(group({ isMain: true }), { text: 'anything', direct: false }, 'hako'));
-  assert.ok(shouldEngage(group(), { text: 'anything', direct: true }, 'hako'));
-  assert.ok(!shouldEngage(group(), { text: 'just chatting', direct: false }, 'hako'));
-  assert.ok(shouldEngage(group(), { text: '@hako summarise', direct: false }, 'hako'));
-  assert.ok(shouldEngage(group({ trigger: '!bot' }), { text: '!bot go', direct: false }, 'hako'));
-  assert.ok(!shouldEngage(group({ trigger: '!bot' }), { text: '@hako go', direct: false }, 'hako'));
+  const m = (text: string, direct = false) => ({ text, direct, sender: 'amy' });
+  assert.ok(shouldEngage(group({ isMain: true }), m('anything'), 'hako'));
+  assert.ok(shouldEngage(group(), m('anything', true), 'hako'));
+  assert.ok(!shouldEngage(group(), m('just chatting'), 'hako'));
+  assert.ok(shouldEngage(group(), m('@hako summarise'), 'hako'));
+  assert.ok(shouldEngage(group(), m('@HAKO summarise'), 'hako'), 'case-insensitive');
+  assert.ok(shouldEngage(group(), m('@bob look'), 'bob'), 'the default trigger follows the assistant name');
+  assert.ok(shouldEngage(group({ trigger: '!bot' }), m('!bot go'), 'hako'));
+  assert.ok(!shouldEngage(group({ trigger: '!bot' }), m('@hako go'), 'hako'));
+});
+
+test('engage - a sender outside the allowlist never engages, even in main or with the trigger', () => {
+  const g = group({ allowedSenders: ['amy'] });
+  assert.ok(shouldEngage(g, { text: '@hako hi', direct: false, sender: 'amy' }, 'hako'));
+  assert.ok(!shouldEngage(g, { text: '@hako hi', direct: false, sender: 'eve' }, 'hako'));
+  assert.ok(!shouldEngage(group({ isMain: true, allowedSenders: ['owner'] }), { text: 'hi', direct: true, sender: 'eve' }, 'hako'));
 });
