@@ -1,6 +1,8 @@
 // The agent's entry point inside the container: validate config, start the network
-// forwarder, then take input files from ipc/in/ one at a time until `close` or SIGTERM.
-// Invariant: batches run strictly one after another, in file-name order, each at most once.
+// forwarder, then run the batches from ipc/in/ one at a time until `close` or SIGTERM.
+// Invariants: batches run strictly one after another, in file-name order, each at most once;
+// a `response` reaches its waiting request as soon as it is read, even mid-batch (inputs.ts);
+// a response nobody waits for is logged and dropped.
 
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,9 +11,11 @@ import { isIpcFileName } from '../protocol/ipc.ts';
 import { readConfig, type AgentConfig } from './config.ts';
 import { startForwarder } from './forwarder.ts';
 import { Inbox, takeInput } from './inbox.ts';
+import { Inputs } from './inputs.ts';
 import { errorText, stderrLogger as log } from './log.ts';
 import { Outbox } from './outbox.ts';
 import { providerFor } from './providers/index.ts';
+import { Requests } from './requests.ts';
 import { runBatch } from './turn.ts';
 
 /** The proxy route for the provider, on the port the forwarder really bound. */
@@ -35,6 +39,7 @@ async function answerWithConfigError(ipcDir: string, problems: readonly string[]
     const input = await takeInput(join(inDir, name));
     if (!input.ok) continue;
     if (input.value.type === 'close') break;
+    if (input.value.type !== 'batch') continue; // a response: nothing waits for it
     await outbox.write({ type: 'error', batch: input.value.id, message, retryable: false });
     log('output', { batch: input.value.id, type: 'error', reason: 'config' });
   }
@@ -63,12 +68,22 @@ async function main(): Promise<number> {
     baseURL: modelBaseURL(config, forwarder.port),
   });
   const outbox = new Outbox(outDir);
+  const requests = new Requests(outbox, log);
   const inbox = new Inbox({ dir: inDir, onError: (err) => log('inbox_error', { error: errorText(err) }) });
+  const inputs = new Inputs({
+    inbox,
+    dir: inDir,
+    onResponse: (r) => {
+      if (requests.deliver(r)) log('response', { request: r.request, ok: r.ok });
+      else log('response_unknown', { id: r.id, request: r.request, ok: r.ok }); // unknown, late, or a repeat: dropped
+    },
+    onRejected: (file, reason) => log('input_rejected', { file, reason }),
+  });
   const shutdown = new AbortController();
   const onSignal = (signal: string): void => {
     log('signal', { signal });
     shutdown.abort();
-    inbox.close();
+    inputs.close();
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
@@ -78,29 +93,27 @@ async function main(): Promise<number> {
     stream: config.stream, maxSteps: config.maxSteps, forwarderPort: forwarder.port,
   });
   inbox.start();
+  inputs.start();
   for (;;) {
-    const name = await inbox.next();
-    if (name === null) break;
-    const input = await takeInput(join(inDir, name));
-    if (!input.ok) {
-      log('input_rejected', { file: name, reason: input.reason });
-      continue;
-    }
-    if (input.value.type === 'close') {
-      log('close', { id: input.value.id });
+    const input = await inputs.next();
+    if (input === null) break;
+    if (input.type === 'close') {
+      log('close', { id: input.id });
       break;
     }
-    log('batch_start', { batch: input.value.id, messages: input.value.messages.length });
+    const task = input.task ? { task: input.task.id, run: input.task.run, context: input.task.context } : {};
+    log('batch_start', { batch: input.id, messages: input.messages.length, ...task });
     try {
-      await runBatch(input.value, { provider, outbox, log, signal: shutdown.signal, settings: config });
+      await runBatch(input, { provider, outbox, requests, log, signal: shutdown.signal, settings: config });
     } catch (err) {
       // A broken precondition (unreadable history, failing out/ writes): report it, keep serving.
-      log('batch_failed', { batch: input.value.id, error: errorText(err) });
-      await outbox.write({ type: 'error', batch: input.value.id, message: `agent failure: ${errorText(err)}`.slice(0, 4000), retryable: false })
-        .catch((e: unknown) => log('output_failed', { batch: input.value.id, error: errorText(e) }));
+      log('batch_failed', { batch: input.id, error: errorText(err) });
+      await outbox.write({ type: 'error', batch: input.id, message: `agent failure: ${errorText(err)}`.slice(0, 4000), retryable: false })
+        .catch((e: unknown) => log('output_failed', { batch: input.id, error: errorText(e) }));
     }
   }
-  inbox.close();
+  inputs.close();
+  requests.close();
   await forwarder.close();
   log('agent_exit', {});
   return 0;

@@ -22,9 +22,12 @@ export class Outbox {
   #dir: string;
   constructor(dir: string) { this.#dir = dir; }
 
-  /** Writes one output with a fresh id; resolves with the final file name. */
-  async write(output: Output): Promise<string> {
-    const file = { v: 1, id: newId(), ...output };
+  /**
+   * Writes one output; resolves with the final file name. `id` defaults to a fresh one; a
+   * request passes its own so it can match the host's response (which names that id).
+   */
+  async write(output: Output, id: string = newId()): Promise<string> {
+    const file = { v: 1, id, ...output };
     const check = parseAgentOutput(file);
     if (!check.ok) throw new Error(`refusing to write an invalid output: ${check.reason}`);
     const json = JSON.stringify(file);

@@ -1,9 +1,10 @@
-// Builds the system prompt (identity, rules, memory files) and a batch's user message.
-// Memory files are re-read on every batch so edits take effect on the next turn; each is capped.
+// Builds the system prompt (identity, rules, memory files) and a batch's user message — or,
+// for a scheduled task's run, its framed prompt. Memory files are re-read on every batch so
+// edits take effect on the next turn; each is capped.
 
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { InboundMessage } from '../protocol/ipc.ts';
+import type { BatchTask, InboundMessage } from '../protocol/ipc.ts';
 
 export const MEMORY_MAX_CHARS = 20_000;
 
@@ -15,6 +16,8 @@ export interface PromptOptions {
   readonly workspace: string;
   /** The read-only global folder (in the container: /workspace/global). */
   readonly globalDir: string;
+  /** Set when this turn is a scheduled task's run rather than an answer to messages. */
+  readonly task?: BatchTask;
 }
 
 /** The file's text, capped; null when it is missing, unreadable, or empty. */
@@ -52,8 +55,10 @@ export async function buildSystemPrompt(o: PromptOptions): Promise<string> {
       '- Be concise. Your final answer is sent to the chat as your reply.',
       '- Use send_message only to report progress during long work, not for the final answer.',
       `- To remember something for later conversations, write it to ${join(o.workspace, 'MEMORY.md')}.`,
+      '- To do something later or on a schedule, use schedule_task; its prompt is all a run will see, so write it as a complete instruction. Manage tasks with list_tasks, pause_task, resume_task and cancel_task.',
     ].join('\n'),
   ];
+  if (o.task) parts.push(taskNote(o.task));
   const memories: [string, string][] = [
     ['Global memory', join(o.globalDir, 'MEMORY.md')],
     ['Group memory', join(o.workspace, 'MEMORY.md')],
@@ -63,6 +68,23 @@ export async function buildSystemPrompt(o: PromptOptions): Promise<string> {
     if (text !== null) parts.push(`## ${title} (${path})\n\n${text}`);
   }
   return parts.join('\n\n');
+}
+
+function taskNote(task: BatchTask): string {
+  const context = task.context === 'isolated'
+    ? 'It starts without this chat\'s earlier conversation and will not be added to it.'
+    : 'It continues this chat\'s conversation.';
+  return [
+    `## This turn is a scheduled task`,
+    '',
+    `This is run ${task.run} of scheduled task ${task.id}, not a reply to a message: nobody asked just now. ${context}`,
+    'Your final answer will be posted to the chat unprompted, so make it self-contained: say what it is about, without assuming anyone remembers the task.',
+  ].join('\n');
+}
+
+/** A task run's user message: `[scheduled task <id>, run <run>] <prompt>`. */
+export function formatTaskRun(task: BatchTask, messages: readonly InboundMessage[]): string {
+  return `[scheduled task ${task.id}, run ${task.run}] ${messages.map((m) => m.text).join('\n\n')}`;
 }
 
 /** One line per message: `[<ts>] <sender>: <text>`. */

@@ -1,18 +1,21 @@
 // One batch → one turn: load history, build the prompt, run the loop, write the outputs.
 // Invariants: outputs for a batch end with exactly one `done`, or with one `error` and no
 // `done`; history is saved only for turns that produced an answer (a failed batch is re-run
-// by the host, and must not appear twice).
+// by the host, and must not appear twice). A scheduled task's run is a batch too: with
+// context `group` it continues the conversation like a message; with `isolated` it starts
+// from an empty one and leaves the group's history untouched.
 
 import { join } from 'node:path';
 import { HISTORY_FILE } from '../protocol/container.ts';
 import type { BatchFile } from '../protocol/ipc.ts';
-import { appendHistory, loadHistory } from './history.ts';
+import { appendHistory, loadHistory, type LoadedHistory } from './history.ts';
 import { errorText, type Logger } from './log.ts';
 import { runToEnd, type LoopEvent, type LoopResult } from './loop.ts';
 import type { Outbox } from './outbox.ts';
 import { splitText } from './outbox.ts';
-import { buildSystemPrompt, formatBatch } from './prompt.ts';
+import { buildSystemPrompt, formatBatch, formatTaskRun } from './prompt.ts';
 import type { Provider } from './providers/provider.ts';
+import type { Requests } from './requests.ts';
 import { AGENT_TOOLS, createToolExecutor } from './tools/index.ts';
 
 export interface TurnSettings {
@@ -27,6 +30,8 @@ export interface TurnSettings {
 export interface TurnDeps {
   readonly provider: Provider;
   readonly outbox: Outbox;
+  /** Sends the task tools' requests and waits for the host's responses. */
+  readonly requests: Pick<Requests, 'send'>;
   readonly log: Logger;
   /** Aborts the model call and the running tool (shutdown). */
   readonly signal: AbortSignal;
@@ -51,7 +56,9 @@ function logEvent(log: Logger, batch: string, e: LoopEvent): void {
 export async function runBatch(batch: BatchFile, deps: TurnDeps): Promise<LoopResult> {
   const { settings: s, outbox, log } = deps;
   const historyFile = join(s.workspace, HISTORY_FILE);
-  const loaded = await loadHistory(historyFile);
+  // An isolated task run neither reads nor writes the chat's conversation.
+  const isolated = batch.task?.context === 'isolated';
+  const loaded: LoadedHistory = isolated ? { messages: [] } : await loadHistory(historyFile);
   if (loaded.recovered) log('history_recovered', { batch: batch.id, ...loaded.recovered });
 
   const execute = createToolExecutor({
@@ -62,12 +69,13 @@ export async function runBatch(batch: BatchFile, deps: TurnDeps): Promise<LoopRe
       const name = await outbox.write({ type: 'send_message', batch: batch.id, text: m.text, ...(m.group ? { group: m.group } : {}) });
       log('output', { batch: batch.id, type: 'send_message', file: name });
     },
+    request: (req, signal) => deps.requests.send(req, signal),
   });
   const result = await runToEnd({
     provider: deps.provider,
-    system: await buildSystemPrompt(s),
+    system: await buildSystemPrompt({ ...s, ...(batch.task ? { task: batch.task } : {}) }),
     history: loaded.messages,
-    input: formatBatch(batch.messages),
+    input: batch.task ? formatTaskRun(batch.task, batch.messages) : formatBatch(batch.messages),
     tools: AGENT_TOOLS,
     execute,
     maxSteps: s.maxSteps,
@@ -80,11 +88,13 @@ export async function runBatch(batch: BatchFile, deps: TurnDeps): Promise<LoopRe
     log('output', { batch: batch.id, type: 'error', file: name });
     return result;
   }
-  try {
-    await appendHistory(historyFile, loaded.messages, result.messages);
-  } catch (err) {
-    // The answer still goes out: losing one turn of context beats losing the reply.
-    log('history_save_failed', { batch: batch.id, error: errorText(err) });
+  if (!isolated) {
+    try {
+      await appendHistory(historyFile, loaded.messages, result.messages);
+    } catch (err) {
+      // The answer still goes out: losing one turn of context beats losing the reply.
+      log('history_save_failed', { batch: batch.id, error: errorText(err) });
+    }
   }
   if (result.text.trim() !== '') {
     for (const text of splitText(result.text)) {

@@ -9,7 +9,8 @@ export const IPC_VERSION = 1;
 export const MAX_IPC_FILE_BYTES = 256 * 1024;
 export const MAX_TEXT_CHARS = 64 * 1024;
 const MAX_ID_CHARS = 100;
-const ID_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
+/** Ids of IPC files, batches, messages and tasks. */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
 
 // ---- host → agent (in/) --------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import { bash } from './bash.ts';
 import { editFileTool, readFileTool, writeFileTool } from './files.ts';
 import { globTool, grepTool } from './search.ts';
 import { sendMessageTool } from './send.ts';
+import { TASK_TOOLS } from './tasks.ts';
 import { capText, fail, type ToolArgs, type ToolContext, type ToolHandler, type ToolResult } from './types.ts';
 
 export type { ToolContext, ToolResult } from './types.ts';
@@ -18,6 +19,11 @@ export const TOOL_HANDLERS: Readonly<Record<string, ToolHandler>> = {
   glob: globTool,
   grep: grepTool,
   send_message: sendMessageTool,
+  schedule_task: TASK_TOOLS.schedule_task,
+  list_tasks: TASK_TOOLS.list_tasks,
+  pause_task: TASK_TOOLS.pause_task,
+  resume_task: TASK_TOOLS.resume_task,
+  cancel_task: TASK_TOOLS.cancel_task,
 };
 
 /** Hard cap on any one result, above every tool's own cap (read_file's 200 000 is the largest). */

@@ -1,6 +1,8 @@
 // Shapes shared by every tool: what a tool receives (validated args + context) and returns.
 // Invariant: a tool result is a bounded string; failures are results with isError, not throws.
 
+import type { ResponseFile, TaskRequest } from '../../protocol/ipc.ts';
+
 export interface ToolResult {
   readonly text: string;
   readonly isError: boolean;
@@ -15,6 +17,12 @@ export interface OutgoingMessage {
   readonly group?: string;
 }
 
+/** Distributes over a union so each member keeps its own fields. */
+type WithoutHeader<T> = T extends unknown ? Omit<T, 'v' | 'id'> : never;
+
+/** A request to the host (task.*) without its file header: the id is chosen when it is written. */
+export type HostRequest = WithoutHeader<TaskRequest>;
+
 export interface ToolContext {
   /** Absolute path of the group folder; relative paths resolve here and commands run here. */
   readonly workspace: string;
@@ -28,6 +36,13 @@ export interface ToolContext {
    * It does not check authority: the host does that again from the IPC path.
    */
   readonly sendMessage: (msg: OutgoingMessage) => Promise<void>;
+  /**
+   * Contract: writes one request file to out/ (its id is the request id) and resolves with
+   * the host's `response` to it, whatever its `ok`. Rejects when the file could not be
+   * written or once `signal` fires (the tool sets its deadline through it); the request is
+   * then forgotten, so a late response is dropped. Authority is the host's to check.
+   */
+  readonly request: (req: HostRequest, signal: AbortSignal) => Promise<ResponseFile>;
 }
 
 /**

@@ -59,6 +59,8 @@ export class Host {
   readonly #modelDown = new Set<ProviderName>();
   /** Groups already told, during this outage, that their message waits for the model. */
   readonly #toldWaiting = new Set<string>();
+  /** Response files written into a group's in/ during its current turn (removed after it). */
+  readonly #responses = new Map<string, string[]>();
 
   constructor(opts: HostOptions) {
     this.config = opts.config;
@@ -250,7 +252,8 @@ export class Host {
     const end = await ended;
     clearTimeout(timer);
     this.#waiting.delete(batch.id);
-    if (inputName) await this.ipc.removeInput(group.name, inputName);
+    for (const name of [...(inputName ? [inputName] : []), ...(this.#responses.get(group.name) ?? [])]) await this.ipc.removeInput(group.name, name);
+    this.#responses.delete(group.name);
     this.runner.release(group.name);
     this.#log.info('turn ended', { ...log, outcome: end.kind, ms: Date.now() - started, ...(end.kind === 'error' ? { error: end.message } : {}) });
     return end;
@@ -330,7 +333,8 @@ export class Host {
     if (!outcome) return;
     const { result, error } = outcome;
     this.#log.info('task request', { group, type: o.type, ok: error === undefined, ...(error ? { error } : {}) });
-    await this.ipc.send(group, { v: 1, id: this.ipc.newId(), type: 'response', request: o.id, ok: error === undefined, ...(error === undefined ? { result } : { error }) });
+    const name = await this.ipc.send(group, { v: 1, id: this.ipc.newId(), type: 'response', request: o.id, ok: error === undefined, ...(error === undefined ? { result } : { error }) });
+    this.#responses.set(group, [...(this.#responses.get(group) ?? []), name]);
   }
 
   #taskAction(actor: Actor, o: TaskRequest): unknown {

@@ -271,18 +271,22 @@ function actAsHost(t: TestContext, a: Agent, answer: (req: TaskRequest) => Answe
   void (async () => {
     while (!stopped) {
       const names = await readdir(a.outDir).catch(() => null);
-      if (names === null) return;
+      if (names === null) return; // the test is over and its folder gone
       for (const name of names.sort()) {
         if (name.startsWith('.')) continue;
-        const parsed = parseAgentOutput(JSON.parse(await readFile(join(a.outDir, name), 'utf8')));
+        const text = await readFile(join(a.outDir, name), 'utf8').catch(() => null);
+        if (text === null) return;
+        const parsed = parseAgentOutput(JSON.parse(text));
         if (!parsed.ok || !parsed.value.type.startsWith('task.') || seen.some((s) => s.id === parsed.value.id)) continue;
         const req = parsed.value as TaskRequest;
         seen.push(req);
-        await a.send({ v: 1, id: `resp-${seen.length}`, type: 'response', request: req.id, ...(await answer(req)) });
+        const reply = await answer(req);
+        if (stopped) return;
+        await a.send({ v: 1, id: `resp-${seen.length}`, type: 'response', request: req.id, ...reply });
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-  })();
+  })().catch((err: unknown) => { if (!stopped) throw err; });
   return seen;
 }
 
