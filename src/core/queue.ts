@@ -10,8 +10,8 @@ export interface ContainerView {
   isReusable(group: string): boolean;
   /** Starts stopping the longest-idle warm container not in `keep`; false if none. */
   evictIdle(keep: ReadonlySet<string>): boolean;
-  /** Whether a container is being stopped (its slot is about to free). */
-  isEvicting(): boolean;
+  /** How many containers are being stopped (their slots are about to free). */
+  evicting(): number;
 }
 
 export interface QueueOptions {
@@ -71,6 +71,7 @@ export class GroupQueue {
   pump(): void {
     if (this.#closed) return;
     const c = this.#opts.containers;
+    let needSlots = 0;
     for (let i = 0; i < this.#waiting.length;) {
       const group = this.#waiting[i]!;
       const holders = c.slotHolders();
@@ -80,7 +81,8 @@ export class GroupQueue {
         this.#start(group);
         continue;
       }
-      if (!holders.has(group) && !c.isEvicting()) c.evictIdle(new Set([...this.#active, ...this.#waiting]));
+      // One eviction in flight per group that waits for a slot, no more.
+      if (!holders.has(group) && c.evicting() < ++needSlots) c.evictIdle(new Set([...this.#active, ...this.#waiting]));
       i++;
     }
     this.#settle();

@@ -117,8 +117,8 @@ export class Runner {
     return s?.kind === 'warm' || s?.kind === 'busy';
   }
 
-  isEvicting(): boolean {
-    return [...this.#state.values()].some((s) => s.kind === 'stopping');
+  evicting(): number {
+    return [...this.#state.values()].filter((s) => s.kind === 'stopping').length;
   }
 
   evictIdle(keep: ReadonlySet<string>): boolean {

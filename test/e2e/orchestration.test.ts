@@ -84,6 +84,7 @@ describe('queue and containers', () => {
     const [r] = await h.waitForReplies('main', second);
     assert.match(r!.text, /second/);
     assert.equal(startsFor(h, 'main'), 1);
+    await settled(h);
     const status = (await h.api('/api/status')).body;
     assert.equal(status.groups.find((g: { name: string }) => g.name === 'main').container.state, 'warm');
   });

@@ -6,17 +6,23 @@ import { GroupQueue, type ContainerView } from '../../src/core/queue.ts';
 function fakeContainers() {
   const warm = new Map<string, number>();
   const busy = new Set<string>();
-  const view: ContainerView & { warm: typeof warm; busy: typeof busy; evicted: string[] } = {
+  /** Evicted containers hold their slot until the test says they have stopped. */
+  const stopping = new Set<string>();
+  const view: ContainerView & { warm: typeof warm; busy: typeof busy; evicted: string[]; stopped(g: string): void } = {
     warm, busy, evicted: [],
-    slotHolders: () => new Set([...warm.keys(), ...busy]),
+    slotHolders: () => new Set([...warm.keys(), ...busy, ...stopping]),
     isReusable: (g) => warm.has(g) || busy.has(g),
-    isEvicting: () => false,
+    evicting: () => stopping.size,
     evictIdle(keep) {
       const victim = [...warm.entries()].filter(([g]) => !keep.has(g)).sort((a, b) => a[1] - b[1])[0];
       if (!victim) return false;
       warm.delete(victim[0]);
+      stopping.add(victim[0]);
       view.evicted.push(victim[0]);
       return true;
+    },
+    stopped(g) {
+      stopping.delete(g);
     },
   };
   return view;
@@ -72,9 +78,24 @@ test('queue - a warm container of an idle group is evicted when a waiting group 
   const q = new GroupQueue({ maxContainers: 1, containers: c, onError: () => {}, work: async (g) => { ran.push(g); } });
   q.enqueue('new');
   assert.deepEqual(c.evicted, ['old']);
+  assert.deepEqual(ran, [], 'the slot is not free until the container has stopped');
+  q.pump();
+  assert.deepEqual(c.evicted, ['old'], 'no second eviction while the first is under way');
+  c.stopped('old');
   q.pump(); // the runner calls pump when the evicted container has exited
   await q.idle();
   assert.deepEqual(ran, ['new']);
+});
+
+test('queue - several waiting groups evict several warm containers at once, one each', async () => {
+  const c = fakeContainers();
+  for (const [i, g] of ['w1', 'w2', 'w3'].entries()) c.warm.set(g, i);
+  const q = new GroupQueue({ maxContainers: 3, containers: c, onError: () => {}, work: async () => {} });
+  q.enqueue('a');
+  q.enqueue('b');
+  assert.deepEqual(c.evicted, ['w1', 'w2'], 'the longest idle go first, one per waiting group');
+  q.pump();
+  assert.deepEqual(c.evicted, ['w1', 'w2'], 'no eviction beyond the groups that wait');
 });
 
 test('queue - a group with a warm container reuses it without a new slot', async () => {
