@@ -7,6 +7,7 @@
 import { constants, watch, type FSWatcher } from 'node:fs';
 import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { isIpcFileName, MAX_IPC_FILE_BYTES, parseHostInput, type HostToAgent, type Parsed } from '../protocol/ipc.ts';
+import { AsyncQueue } from './async-queue.ts';
 
 export interface InboxOptions {
   readonly dir: string;
@@ -21,9 +22,7 @@ export class Inbox {
   #onError: (err: unknown) => void;
   /** Names already queued or handed out; pruned once a name has left the directory. */
   #seen = new Set<string>();
-  #pending: string[] = [];
-  #waiters: (() => void)[] = [];
-  #closed = false;
+  #pending = new AsyncQueue<string>({ order: (a, b) => (a < b ? -1 : a > b ? 1 : 0) });
   #scanning = false;
   #rescan = false;
   #watcher: FSWatcher | null = null;
@@ -47,33 +46,23 @@ export class Inbox {
   }
 
   /** The next file name in order, waiting for one; null once the inbox is closed. */
-  async next(): Promise<string | null> {
-    for (;;) {
-      if (this.#closed) return null;
-      const name = this.#pending.shift();
-      if (name !== undefined) return name;
-      await new Promise<void>((resolve) => { this.#waiters.push(resolve); });
-    }
+  next(): Promise<string | null> {
+    return this.#pending.next();
   }
 
   close(): void {
-    this.#closed = true;
+    this.#pending.close();
     this.#watcher?.close();
     if (this.#timer) clearInterval(this.#timer);
-    this.#notify();
   }
 
   #report(err: unknown): void {
     try { this.#onError(err); } catch { /* a broken reporter must not stop the inbox */ }
   }
 
-  #notify(): void {
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-
   /** Scans are serialized; a request during a scan runs one more scan afterwards. */
   #scan(): void {
-    if (this.#closed) return;
+    if (this.#pending.closed) return;
     if (this.#scanning) { this.#rescan = true; return; }
     this.#scanning = true;
     this.#scanLoop()
@@ -97,9 +86,7 @@ export class Inbox {
       if (fresh.length === 0) continue;
       for (const n of fresh) this.#seen.add(n);
       this.#pending.push(...fresh);
-      this.#pending.sort();
-      this.#notify();
-    } while (this.#rescan && !this.#closed);
+    } while (this.#rescan && !this.#pending.closed);
   }
 }
 

@@ -8,6 +8,7 @@
 
 import { join } from 'node:path';
 import type { BatchFile, CloseFile, HostToAgent, Parsed, ResponseFile } from '../protocol/ipc.ts';
+import { AsyncQueue } from './async-queue.ts';
 import { takeInput } from './inbox.ts';
 
 export type RunnableInput = BatchFile | CloseFile;
@@ -27,9 +28,7 @@ export interface InputsOptions {
 export class Inputs {
   #o: InputsOptions;
   #take: (path: string) => Promise<Parsed<HostToAgent>>;
-  #queue: RunnableInput[] = [];
-  #waiters: (() => void)[] = [];
-  #closed = false;
+  #queue = new AsyncQueue<RunnableInput>();
   #pumping: Promise<void> | null = null;
 
   constructor(o: InputsOptions) {
@@ -43,24 +42,14 @@ export class Inputs {
   }
 
   /** The next batch or close in name order, waiting for one; null once closed. */
-  async next(): Promise<RunnableInput | null> {
-    for (;;) {
-      if (this.#closed) return null;
-      const input = this.#queue.shift();
-      if (input !== undefined) return input;
-      await new Promise<void>((resolve) => { this.#waiters.push(resolve); });
-    }
+  next(): Promise<RunnableInput | null> {
+    return this.#queue.next();
   }
 
   /** Stops reading (closes the inbox); a waiting next() resolves null, queued inputs are dropped. */
   close(): void {
-    this.#closed = true;
+    this.#queue.close();
     this.#o.inbox.close();
-    this.#notify();
-  }
-
-  #notify(): void {
-    for (const wake of this.#waiters.splice(0)) wake();
   }
 
   async #pump(): Promise<void> {
@@ -79,11 +68,9 @@ export class Inputs {
         this.#o.onResponse(input.value);
       } else {
         this.#queue.push(input.value);
-        this.#notify();
       }
     }
     // The inbox closed under us (close() or a signal): nothing more will arrive.
-    this.#closed = true;
-    this.#notify();
+    this.#queue.close();
   }
 }

@@ -1,4 +1,5 @@
-// Keeps docs/SECURITY.md true: every test it cites must exist under that name.
+// Keeps docs/SECURITY.md and docs/ARCHITECTURE.md true: every test they cite must exist
+// under that name.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,10 +8,8 @@ import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
-test('docs - every test cited in docs/SECURITY.md exists, with the cited name', () => {
-  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'SECURITY.md'), 'utf8');
-  const rows = doc.split('\n').filter((l) => /^\| \d+ \|/.test(l));
-  assert.ok(rows.length >= 10, 'the guarantee table is there');
+/** Checks each citation in the table rows; returns how many names were cited. */
+function checkCitations(rows: string[]): number {
   let cited = 0;
   for (const row of rows) {
     const cell = row.split(' | ').at(-1)!;
@@ -28,5 +27,24 @@ test('docs - every test cited in docs/SECURITY.md exists, with the cited name', 
       }
     }
   }
+  return cited;
+}
+
+test('docs - every test cited in docs/SECURITY.md exists, with the cited name', () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'SECURITY.md'), 'utf8');
+  const rows = doc.split('\n').filter((l) => /^\| \d+ \|/.test(l));
+  assert.ok(rows.length >= 10, 'the guarantee table is there');
+  const cited = checkCitations(rows);
   assert.ok(cited >= rows.length, `every guarantee cites at least one named test (${cited} citations for ${rows.length} rows)`);
+});
+
+test('docs - every delivery guarantee in docs/ARCHITECTURE.md cites a test that exists', () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'ARCHITECTURE.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Delivery guarantees'), doc.indexOf('## Scheduled tasks'));
+  const rows = section.split('\n').filter((l) => l.startsWith('| ') && l.includes('`test/'));
+  assert.ok(rows.length >= 8, 'the delivery table is there');
+  for (const row of rows) {
+    for (const file of row.matchAll(/`(test\/[^`]+\.test\.ts)`/g)) assert.ok(fs.existsSync(path.join(ROOT, file[1]!)), file[1]);
+  }
+  checkCitations(rows);
 });
