@@ -10,7 +10,8 @@
 import { Cron, CronPattern } from 'croner';
 
 export type Schedule =
-  | { kind: 'cron'; expr: string }
+  /** `tz`: the owner's time zone when the task was made; the task keeps it if HAKO_TZ changes later. */
+  | { kind: 'cron'; expr: string; tz?: string }
   | { kind: 'every'; seconds: number; anchor: number /* epoch ms of the first run */ }
   | { kind: 'at'; time: number /* epoch ms */ };
 
@@ -107,7 +108,7 @@ function parseCron(raw: unknown, opts: { now: number; tz: string }): Parsed {
     return bad(`its runs can come ${gap} s apart, and scheduled tasks must be at least ${MIN_CRON_GAP_SECONDS} s apart; use a 5-field pattern (at most once a minute) or "every_seconds"`);
   }
   if (cron.nextRun(new Date(opts.now)) === null) return bad('it never runs (no such date, e.g. 30 February); check day-of-month and month');
-  return { ok: true, schedule: { kind: 'cron', expr } };
+  return { ok: true, schedule: { kind: 'cron', expr, tz: opts.tz } };
 }
 
 /**
@@ -260,7 +261,7 @@ function compileCron(expr: string, tz: string): Cron {
 export function nextRun(s: Schedule, after: number, tz: string): number | null {
   switch (s.kind) {
     case 'cron': {
-      const cron = compileCron(s.expr, tz);
+      const cron = compileCron(s.expr, s.tz ?? tz);
       let next = cron.nextRun(new Date(after))?.getTime() ?? null;
       // croner works in whole seconds and already answers strictly after; this guard keeps
       // the invariant even if that ever changes.
@@ -282,7 +283,7 @@ export function nextRun(s: Schedule, after: number, tz: string): number | null {
 /** "cron 0 9 * * 1-5 (Europe/Berlin)", "every 300 s", "once at 2026-12-01T08:00:00.000Z". */
 export function describeSchedule(s: Schedule, tz: string): string {
   switch (s.kind) {
-    case 'cron': return `cron ${s.expr} (${tz})`;
+    case 'cron': return `cron ${s.expr} (${s.tz ?? tz})`;
     case 'every': return `every ${s.seconds} s`;
     case 'at': return `once at ${new Date(s.time).toISOString()}`;
   }
@@ -290,7 +291,7 @@ export function describeSchedule(s: Schedule, tz: string): string {
 
 export function serializeSchedule(s: Schedule): string {
   switch (s.kind) {
-    case 'cron': return JSON.stringify({ kind: s.kind, expr: s.expr });
+    case 'cron': return JSON.stringify({ kind: s.kind, expr: s.expr, ...(s.tz ? { tz: s.tz } : {}) });
     case 'every': return JSON.stringify({ kind: s.kind, seconds: s.seconds, anchor: s.anchor });
     case 'at': return JSON.stringify({ kind: s.kind, time: s.time });
   }
@@ -315,7 +316,8 @@ export function deserializeSchedule(json: string): Schedule {
       } catch (err) {
         throw bad(`"expr" does not parse (${(err as Error).message})`);
       }
-      return { kind: 'cron', expr: o.expr };
+      if (o.tz !== undefined && (typeof o.tz !== 'string' || !validTimeZone(o.tz))) throw bad('"tz" must be an IANA time zone');
+      return { kind: 'cron', expr: o.expr, ...(o.tz ? { tz: o.tz as string } : {}) };
     }
     case 'every':
       if (!Number.isInteger(o.seconds) || (o.seconds as number) < 1) throw bad('"seconds" must be a positive whole number');

@@ -40,7 +40,7 @@ test('parseSchedule - no schedule at all is refused with the three choices', () 
 });
 
 test('parseSchedule - null counts as absent', () => {
-  assert.deepEqual(ok({ cron: '0 9 * * *', at: null, every_seconds: null }), { kind: 'cron', expr: '0 9 * * *' });
+  assert.deepEqual(ok({ cron: '0 9 * * *', at: null, every_seconds: null }), { kind: 'cron', expr: '0 9 * * *', tz: 'UTC' });
 });
 
 test('parseSchedule - two kinds at once are refused, naming both', () => {
@@ -87,7 +87,7 @@ test('parseSchedule cron - runs closer than 10 s apart are refused', () => {
 });
 
 test('parseSchedule cron - whitespace is normalised and nicknames are accepted, @reboot is not', () => {
-  assert.deepEqual(ok({ cron: '  0  9 * *\t1-5 ' }), { kind: 'cron', expr: '0 9 * * 1-5' });
+  assert.deepEqual(ok({ cron: '  0  9 * *\t1-5 ' }), { kind: 'cron', expr: '0 9 * * 1-5', tz: 'UTC' });
   ok({ cron: '@daily' });
   assert.match(reason({ cron: '@reboot' }), /the only nicknames are/);
 });
@@ -168,23 +168,23 @@ test('nextRun cron - day-of-month and day-of-week combine with OR, as in Vixie c
 });
 
 test('nextRun cron - evaluated in the configured time zone', () => {
-  const s = ok({ cron: '0 9 * * *' });
-  assert.equal(iso(nextRun(s, NOW, BERLIN)), '2026-03-03T08:00:00.000Z'); // 09:00 CET
+  const s = ok({ cron: '0 9 * * *' }, { tz: BERLIN });
+  assert.equal(iso(nextRun(s, NOW, 'UTC')), '2026-03-03T08:00:00.000Z', 'the zone stored with the task wins'); // 09:00 CET
   assert.equal(iso(nextRun(s, Date.parse('2026-07-01T00:00:00Z'), BERLIN)), '2026-07-01T07:00:00.000Z'); // 09:00 CEST
 });
 
 test('nextRun cron - Europe/Berlin spring forward: a skipped fixed time fires at the first valid instant after the gap', () => {
   // 2026-03-29: 02:00 CET jumps to 03:00 CEST, so 02:30 does not exist that day.
-  assert.deepEqual(runs(ok({ cron: '30 2 * * *' }), Date.parse('2026-03-28T12:00:00Z'), 3, BERLIN),
+  assert.deepEqual(runs(ok({ cron: '30 2 * * *' }, { tz: BERLIN }), Date.parse('2026-03-28T12:00:00Z'), 3, BERLIN),
     ['2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z', '2026-03-31T00:30:00.000Z']);
   // A list of fixed times behaves the same (Vixie-like "no-wildcard" rule).
-  assert.deepEqual(runs(ok({ cron: '30 2,14 * * *' }), Date.parse('2026-03-28T23:00:00Z'), 2, BERLIN),
+  assert.deepEqual(runs(ok({ cron: '30 2,14 * * *' }, { tz: BERLIN }), Date.parse('2026-03-28T23:00:00Z'), 2, BERLIN),
     ['2026-03-29T01:00:00.000Z', '2026-03-29T12:30:00.000Z']);
 });
 
 test('nextRun cron - Europe/Berlin fall back: a repeated fixed time fires once, at its first occurrence', () => {
   // 2026-10-25: 03:00 CEST goes back to 02:00 CET, so 02:30 happens twice.
-  assert.deepEqual(runs(ok({ cron: '30 2 * * *' }), Date.parse('2026-10-24T12:00:00Z'), 2, BERLIN),
+  assert.deepEqual(runs(ok({ cron: '30 2 * * *' }, { tz: BERLIN }), Date.parse('2026-10-24T12:00:00Z'), 2, BERLIN),
     ['2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z']);
 });
 
@@ -219,6 +219,7 @@ test('nextRun at - the time while it is ahead, then null', () => {
 
 test('describeSchedule - one short line per kind', () => {
   assert.equal(describeSchedule({ kind: 'cron', expr: '0 9 * * 1-5' }, BERLIN), 'cron 0 9 * * 1-5 (Europe/Berlin)');
+  assert.equal(describeSchedule({ kind: 'cron', expr: '0 9 * * 1-5', tz: 'Asia/Tokyo' }, BERLIN), 'cron 0 9 * * 1-5 (Asia/Tokyo)', 'a task keeps the zone it was made in');
   assert.equal(describeSchedule({ kind: 'every', seconds: 300, anchor: NOW }, BERLIN), 'every 300 s');
   assert.equal(describeSchedule({ kind: 'at', time: Date.parse('2026-12-01T08:00:00Z') }, BERLIN), 'once at 2026-12-01T08:00:00.000Z');
 });
