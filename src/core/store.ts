@@ -79,6 +79,22 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE batches ADD COLUMN task_run_id TEXT;
    ALTER TABLE groups ADD COLUMN allowed_senders TEXT;
    ALTER TABLE messages ADD COLUMN delivery TEXT;`,
+  // 3: the hash-chained audit log (append-only), per-group mounts and limits
+  `CREATE TABLE audit (
+     seq INTEGER PRIMARY KEY,
+     ts TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     group_name TEXT,
+     data TEXT NOT NULL,
+     prev_hash TEXT NOT NULL,
+     hash TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX audit_by_group ON audit(group_name, seq);
+   CREATE INDEX audit_by_kind ON audit(kind, seq);
+   CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+   ALTER TABLE groups ADD COLUMN mounts TEXT;
+   ALTER TABLE groups ADD COLUMN limits TEXT;`,
 ];
 
 export interface Group {
