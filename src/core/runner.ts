@@ -60,10 +60,28 @@ export function prepareGroupDirs(home: string, group: string): void {
   for (const dir of [p.ipcIn, p.ipcRejected, p.run]) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.chmodSync(p.ipcRejected, 0o700);
   fs.chmodSync(h.global, 0o755);
-  if (!fs.existsSync(h.globalMemory)) fs.writeFileSync(h.globalMemory, '# Global memory\n\nShared by every group (read-only for agents).\n', { mode: 0o644 });
-  if (!fs.existsSync(p.memory)) {
-    fs.writeFileSync(p.memory, `# ${group}\n\nStanding instructions and memory for this group. The agent reads this file before every turn and may update it.\n`, { mode: 0o644 });
-    if (asRoot) fs.chownSync(p.memory, owner.uid, owner.gid);
+  createOnce(h.globalMemory, '# Global memory\n\nShared by every group (read-only for agents).\n');
+  // The group folder is agent-writable: MEMORY.md may be anything by now, even a link.
+  createOnce(p.memory, `# ${group}\n\nStanding instructions and memory for this group. The agent reads this file before every turn and may update it.\n`, asRoot ? owner : undefined);
+}
+
+/**
+ * Creates `file` only if nothing (not even a dangling link) is there. O_EXCL never
+ * follows a link, and the owner is set on the open descriptor, not on the path.
+ */
+function createOnce(file: string, content: string, owner?: { uid: number; gid: number }): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw err;
+  }
+  try {
+    fs.writeSync(fd, content);
+    if (owner) fs.fchownSync(fd, owner.uid, owner.gid);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
