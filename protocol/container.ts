@@ -4,6 +4,8 @@
 export const CONTAINER_PATHS = {
   group: '/workspace/group',
   global: '/workspace/global',
+  /** Extra host folders the mount policy allows: /workspace/extra/<name>. */
+  extra: '/workspace/extra',
   ipc: '/ipc',
   proxySocket: '/run/hako/proxy.sock',
 } as const;

@@ -1,0 +1,195 @@
+// The mount policy: which host folders a group may see, read-only or read-write. It lives
+// in HAKO_CONFIG/mounts.json, outside HAKO_HOME and never mounted, so no agent can edit it.
+// No policy file means no extra mounts at all.
+//
+// Invariants: a mount is checked on its real path (links resolved) and on the path as
+// given; it must lie under an allowed root, no component may match a blocked pattern, it
+// may not contain a blocked entry near its top, and it may neither be nor contain
+// HAKO_HOME or HAKO_CONFIG. Every refusal names the rule and the file that sets it.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CONTAINER_PATHS } from '../../protocol/container.ts';
+import type { Mount } from './runtime.ts';
+
+export const DEFAULT_BLOCKED: readonly string[] = [
+  '.ssh', '.gnupg', '.aws', '.azure', '.gcloud', '.config/gcloud', '.kube', '.docker', '.config/hako',
+  '.env', '.env.*', '.netrc', '.npmrc', '.pypirc', '.git-credentials', '.password-store', '.vault-token',
+  'id_rsa', 'id_ed25519', 'id_ecdsa', 'id_dsa', '*.pem', '*.key', '*.p12', '*.pfx', '*.kdbx',
+  'credentials', 'credentials.json', 'secrets', 'secrets.env', 'hako.db',
+];
+
+/** How deep and how wide a mount is searched for blocked entries inside it. */
+const SCAN_DEPTH = 3;
+const SCAN_ENTRIES = 5000;
+
+export interface AllowedRoot {
+  readonly path: string;
+  /** The root may be mounted read-write (by the main group). */
+  readonly readWrite: boolean;
+  /** Non-main groups may mount it read-write too (they get read-only otherwise). */
+  readonly nonMainReadWrite: boolean;
+}
+
+export interface MountPolicy {
+  readonly roots: readonly AllowedRoot[];
+  readonly blocked: readonly string[];
+  /** The file it came from, or null when there is none (then nothing may be mounted). */
+  readonly file: string | null;
+}
+
+/** What a group asked for; stored with the group and checked again at every start. */
+export interface MountRequest {
+  readonly hostPath: string;
+  readonly readWrite: boolean;
+}
+
+export class PolicyError extends Error {
+  override name = 'PolicyError';
+}
+
+function expand(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
+export function loadMountPolicy(configDir: string): MountPolicy {
+  const file = path.join(configDir, 'mounts.json');
+  let raw: string;
+  try {
+    raw = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { roots: [], blocked: DEFAULT_BLOCKED, file: null };
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new PolicyError(`${file} is not valid JSON (${(err as Error).message}); expected {"allowedRoots": [{"path": "~/notes", "readWrite": false}], "blockedPatterns": []}`);
+  }
+  const o = json as { allowedRoots?: unknown; blockedPatterns?: unknown };
+  if (typeof json !== 'object' || json === null || !Array.isArray(o.allowedRoots ?? [])) throw new PolicyError(`${file}: "allowedRoots" must be a list of {"path", "readWrite"}`);
+  const roots = ((o.allowedRoots ?? []) as unknown[]).map((r, i) => {
+    const root = r as { path?: unknown; readWrite?: unknown; nonMainReadWrite?: unknown };
+    if (typeof root?.path !== 'string' || !path.isAbsolute(expand(root.path))) throw new PolicyError(`${file}: allowedRoots[${i}].path must be an absolute path or start with ~/`);
+    return { path: expand(root.path), readWrite: root.readWrite === true, nonMainReadWrite: root.nonMainReadWrite === true };
+  });
+  const extra = o.blockedPatterns ?? [];
+  if (!Array.isArray(extra) || extra.some((p) => typeof p !== 'string' || p === '')) throw new PolicyError(`${file}: "blockedPatterns" must be a list of names or globs like "*.sqlite"`);
+  return { roots, blocked: [...DEFAULT_BLOCKED, ...(extra as string[])], file };
+}
+
+/** Whether one path component matches a single-segment pattern (`*` within the name only). */
+function matchName(name: string, pattern: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i');
+  return re.test(name);
+}
+
+/** The first blocked pattern matching any run of components of `p`, if any. */
+export function blockedBy(p: string, patterns: readonly string[]): string | undefined {
+  const parts = p.split(path.sep).filter(Boolean);
+  for (const pattern of patterns) {
+    const segs = pattern.split('/').filter(Boolean);
+    for (let i = 0; i + segs.length <= parts.length; i++) {
+      if (segs.every((s, j) => matchName(parts[i + j]!, s))) return pattern;
+    }
+  }
+  return undefined;
+}
+
+function inside(child: string, parent: string): boolean {
+  return child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
+}
+
+/** A blocked entry within the first levels of `dir` (bounded), as a path relative to it. */
+function blockedInside(dir: string, patterns: readonly string[]): { entry: string; pattern: string } | undefined {
+  let seen = 0;
+  const walk = (rel: string, depth: number): { entry: string; pattern: string } | undefined => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
+    } catch {
+      return undefined;
+    }
+    for (const e of entries) {
+      if (++seen > SCAN_ENTRIES) return undefined;
+      const entry = path.join(rel, e.name);
+      const pattern = blockedBy(entry, patterns);
+      if (pattern) return { entry, pattern };
+      if (e.isDirectory() && depth < SCAN_DEPTH) {
+        const found = walk(entry, depth + 1);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  return walk('', 1);
+}
+
+export interface MountContext {
+  readonly group: string;
+  readonly isMain: boolean;
+  readonly home: string;
+  readonly configDir: string;
+}
+
+export type MountCheck = { ok: true; hostPath: string; readonly: boolean } | { ok: false; reason: string };
+
+/** Decides one requested mount for one group. Pure except for reading the file system. */
+export function checkMount(policy: MountPolicy, req: MountRequest, ctx: MountContext): MountCheck {
+  const where = policy.file ?? path.join(ctx.configDir, 'mounts.json');
+  const refuse = (why: string): MountCheck => ({ ok: false, reason: `group "${ctx.group}" mounts ${req.hostPath}: ${why} (edit ${where} to change the policy)` });
+  if (req.hostPath.split(/[\\/]/).includes('..')) return refuse('the path contains ".."');
+  const given = expand(req.hostPath);
+  if (!path.isAbsolute(given)) return refuse('the path must be absolute or start with ~/');
+  if (!policy.file) return refuse('there is no mount policy, so no extra folders may be mounted');
+  const givenBlock = blockedBy(given, policy.blocked);
+  if (givenBlock) return refuse(`blocked by pattern ${givenBlock}`);
+  let real: string;
+  try {
+    real = fs.realpathSync(given);
+  } catch {
+    return refuse('it does not exist');
+  }
+  if (!fs.statSync(real).isDirectory()) return refuse('it is not a folder');
+  const realBlock = blockedBy(real, policy.blocked);
+  if (realBlock) return refuse(`it resolves to ${real}, blocked by pattern ${realBlock}`);
+  for (const [label, p] of [['HAKO_HOME', ctx.home], ['HAKO_CONFIG', ctx.configDir]] as const) {
+    const own = fs.existsSync(p) ? fs.realpathSync(p) : path.resolve(p);
+    if (inside(real, own) || inside(own, real)) return refuse(`it overlaps ${label} (${own}), which no container may see`);
+  }
+  const root = policy.roots.find((r) => {
+    try {
+      return inside(real, fs.realpathSync(r.path));
+    } catch {
+      return false;
+    }
+  });
+  if (!root) return refuse(`${real === given ? 'it' : `it resolves to ${real}, which`} is not under an allowed root (allowed: ${policy.roots.map((r) => r.path).join(', ') || 'none'})`);
+  if (req.readWrite && !root.readWrite) return refuse(`the root ${root.path} is read-only`);
+  if (req.readWrite && !ctx.isMain && !root.nonMainReadWrite) return refuse(`the root ${root.path} is read-only for groups other than main (set "nonMainReadWrite": true to allow)`);
+  const inner = blockedInside(real, policy.blocked);
+  if (inner) return refuse(`it contains ${inner.entry}, blocked by pattern ${inner.pattern}`);
+  return { ok: true, hostPath: real, readonly: !req.readWrite };
+}
+
+/** Checks every requested mount; throws PolicyError naming the first refusal. */
+export function resolveMounts(policy: MountPolicy, requests: readonly MountRequest[], ctx: MountContext): Mount[] {
+  const used = new Set<string>();
+  return requests.map((req) => {
+    const c = checkMount(policy, req, ctx);
+    if (!c.ok) throw new PolicyError(c.reason);
+    let name = path.basename(c.hostPath).replace(/[^A-Za-z0-9._-]/g, '_') || 'root';
+    for (let i = 2; used.has(name); i++) name = `${path.basename(c.hostPath)}-${i}`;
+    used.add(name);
+    return { host: c.hostPath, container: `${CONTAINER_PATHS.extra}/${name}`, readonly: c.readonly };
+  });
+}
+
+/** Parses `HOSTPATH[:ro|:rw]` as given on the command line. */
+export function parseMountArg(arg: string): MountRequest {
+  const m = /^(.*?)(?::(ro|rw))?$/.exec(arg)!;
+  if (!m[1]) throw new PolicyError(`mount "${arg}" is empty: use HOSTPATH[:ro|:rw]`);
+  return { hostPath: m[1], readWrite: m[2] === 'rw' };
+}

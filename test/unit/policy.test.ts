@@ -1,0 +1,127 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { blockedBy, checkMount, DEFAULT_BLOCKED, loadMountPolicy, parseMountArg, PolicyError, resolveMounts, type MountContext } from '../../src/core/policy.ts';
+
+function world(t: { after(fn: () => void): void }, policy?: unknown) {
+  const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'hako-policy-')));
+  t.after(() => fs.rmSync(base, { recursive: true, force: true }));
+  const dirs = { notes: path.join(base, 'user', 'notes'), shared: path.join(base, 'shared'), outside: path.join(base, 'outside'), home: path.join(base, 'hako-home'), config: path.join(base, 'hako-config') };
+  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+  fs.writeFileSync(path.join(dirs.outside, 'secret.txt'), 'canary');
+  if (policy !== undefined) fs.writeFileSync(path.join(dirs.config, 'mounts.json'), JSON.stringify(policy));
+  const ctx = (isMain = false): MountContext => ({ group: 'sales', isMain, home: dirs.home, configDir: dirs.config });
+  return { base, dirs, ctx, policy: () => loadMountPolicy(dirs.config) };
+}
+
+test('mount policy - no policy file: nothing may be mounted, and the reason says so', (t) => {
+  const w = world(t);
+  const p = w.policy();
+  assert.equal(p.file, null);
+  const c = checkMount(p, { hostPath: w.dirs.notes, readWrite: false }, w.ctx());
+  assert.equal(c.ok, false);
+  if (!c.ok) assert.match(c.reason, /group "sales" mounts .*notes: there is no mount policy.*edit .*mounts\.json/);
+});
+
+test('mount policy - a folder under an allowed root is mounted read-only by default', (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: path.join(w.base, 'user') }] }));
+  const c = checkMount(w.policy(), { hostPath: w.dirs.notes, readWrite: false }, w.ctx());
+  assert.deepEqual(c, { ok: true, hostPath: w.dirs.notes, readonly: true });
+});
+
+test('mount policy - outside every root, ".." and relative paths are refused with the rule', (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: path.join(w.base, 'user') }] }));
+  const p = w.policy();
+  const reasons = [
+    [w.dirs.outside, /not under an allowed root/],
+    [`${w.dirs.notes}/../../outside`, /contains "\.\."/],
+    ['notes', /absolute/],
+    [path.join(w.base, 'user', 'missing'), /does not exist/],
+  ] as const;
+  for (const [hostPath, reason] of reasons) {
+    const c = checkMount(p, { hostPath, readWrite: false }, w.ctx());
+    assert.equal(c.ok, false, hostPath);
+    if (!c.ok) assert.match(c.reason, reason, hostPath);
+  }
+});
+
+test('mount policy - a symlink that leads out of the allowed root is refused on its real path', (t) => {
+  const w = world(t, {});
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: path.join(w.base, 'user') }] }));
+  const link = path.join(w.base, 'user', 'escape');
+  fs.symlinkSync(w.dirs.outside, link);
+  const c = checkMount(w.policy(), { hostPath: link, readWrite: false }, w.ctx());
+  assert.equal(c.ok, false);
+  if (!c.ok) assert.match(c.reason, /resolves to .*outside, which is not under an allowed root/);
+});
+
+test('mount policy - default blocked patterns refuse secrets folders and key files, by name or inside', (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: w.base }] }));
+  const ssh = path.join(w.base, 'user', '.ssh');
+  fs.mkdirSync(ssh);
+  const c1 = checkMount(w.policy(), { hostPath: ssh, readWrite: false }, w.ctx(true));
+  assert.equal(c1.ok, false);
+  if (!c1.ok) assert.match(c1.reason, /blocked by pattern \.ssh/);
+  const c2 = checkMount(w.policy(), { hostPath: path.join(w.base, 'user'), readWrite: false }, w.ctx(true));
+  assert.equal(c2.ok, false, 'a folder that holds .ssh is refused too');
+  if (!c2.ok) assert.match(c2.reason, /contains \.ssh, blocked by pattern \.ssh/);
+  for (const name of ['.gnupg', '.aws', 'id_rsa', 'server.pem', 'tls.key', 'credentials', 'secrets', '.env', '.env.production']) {
+    assert.ok(blockedBy(`/x/${name}`, DEFAULT_BLOCKED), name);
+  }
+  assert.ok(blockedBy('/home/u/.config/hako', DEFAULT_BLOCKED), 'multi-segment patterns match consecutive components');
+  assert.equal(blockedBy('/home/u/notes/keynote', DEFAULT_BLOCKED), undefined, 'no partial-name matches');
+});
+
+test('mount policy - HAKO_HOME and HAKO_CONFIG can never be mounted, nor a folder that contains them', (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: w.base, readWrite: true }] }));
+  for (const p of [w.dirs.home, w.dirs.config, w.base]) {
+    const c = checkMount(w.policy(), { hostPath: p, readWrite: false }, w.ctx(true));
+    assert.equal(c.ok, false, p);
+    if (!c.ok) assert.match(c.reason, /overlaps HAKO_(HOME|CONFIG)/, p);
+  }
+});
+
+test('mount policy - read-write needs a read-write root, and for non-main groups its explicit consent', (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: path.join(w.base, 'user'), readWrite: true }, { path: w.dirs.shared }] }));
+  const p = w.policy();
+  assert.deepEqual(checkMount(p, { hostPath: w.dirs.notes, readWrite: true }, w.ctx(true)), { ok: true, hostPath: w.dirs.notes, readonly: false });
+  const nonMain = checkMount(p, { hostPath: w.dirs.notes, readWrite: true }, w.ctx(false));
+  assert.equal(nonMain.ok, false);
+  if (!nonMain.ok) assert.match(nonMain.reason, /read-only for groups other than main/);
+  const roRoot = checkMount(p, { hostPath: w.dirs.shared, readWrite: true }, w.ctx(true));
+  assert.equal(roRoot.ok, false);
+  if (!roRoot.ok) assert.match(roRoot.reason, /root .*shared is read-only/);
+});
+
+test('mount policy - resolved mounts land under /workspace/extra with unique names', (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: w.base }] }));
+  const other = path.join(w.dirs.shared, 'notes');
+  fs.mkdirSync(other);
+  const mounts = resolveMounts(w.policy(), [{ hostPath: w.dirs.notes, readWrite: false }, { hostPath: other, readWrite: false }], w.ctx(true));
+  assert.deepEqual(mounts.map((m) => m.container), ['/workspace/extra/notes', '/workspace/extra/notes-2']);
+  assert.ok(mounts.every((m) => m.readonly));
+  assert.throws(() => resolveMounts(w.policy(), [{ hostPath: w.dirs.home, readWrite: false }], w.ctx(true)), PolicyError);
+});
+
+test('mount policy - a malformed mounts.json is a clear error naming the file', (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), '{"allowedRoots": [');
+  assert.throws(() => w.policy(), /mounts\.json is not valid JSON/);
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: 'relative' }] }));
+  assert.throws(() => w.policy(), /allowedRoots\[0\]\.path must be an absolute path/);
+});
+
+test('mount arguments - HOSTPATH[:ro|:rw]', () => {
+  assert.deepEqual(parseMountArg('/srv/notes'), { hostPath: '/srv/notes', readWrite: false });
+  assert.deepEqual(parseMountArg('/srv/notes:rw'), { hostPath: '/srv/notes', readWrite: true });
+  assert.deepEqual(parseMountArg('~/a:ro'), { hostPath: '~/a', readWrite: false });
+  assert.throws(() => parseMountArg(':rw'), /empty/);
+});
