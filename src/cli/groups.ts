@@ -1,7 +1,8 @@
 // `hako groups add|list|remove`: registers chats as groups. Works whether or not the host
 // is running (SQLite WAL lets both open the database).
 
-import { loadConfig, parseModel } from '../core/config.ts';
+import { loadConfig, parseModel, type Config } from '../core/config.ts';
+import { checkMount, loadMountPolicy, parseMountArg, type MountRequest } from '../core/policy.ts';
 import { assertGroupName, groupPaths, homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
 import { Store } from '../core/store.ts';
@@ -9,8 +10,9 @@ import { parse, runCommand, UsageError } from './args.ts';
 import fs from 'node:fs';
 
 export const help = `Usage:
-  hako groups add <name> [--main] [--trigger WORD] [--allow NAMES] [--model PROVIDER/MODEL]
+  hako groups add <name> [--main] [--trigger WORD] [--allow NAMES] [--model PROVIDER/MODEL] [--mount HOSTPATH[:ro|:rw]]…
   hako groups set <name> [--trigger WORD] [--allow NAMES | --allow-all] [--model PROVIDER/MODEL]
+  hako groups mounts <name> [add HOSTPATH[:ro|:rw] | remove HOSTPATH]
   hako groups list
   hako groups remove <name>
 
@@ -19,7 +21,9 @@ Names: lowercase letters, digits, "-" and "_", starting with a letter or digit (
   --trigger    word that calls the agent in this group (default "@" + HAKO_ASSISTANT_NAME)
   --allow      comma-separated senders whose messages may call the agent (others are
                kept as context only); --allow-all removes the list
-  --model      this group's model instead of HAKO_MODEL`;
+  --model      this group's model instead of HAKO_MODEL
+  --mount      an extra host folder at /workspace/extra/<name>, read-only unless :rw;
+               allowed only by HAKO_CONFIG/mounts.json (checked now and at every start)`;
 
 function senders(raw: string | undefined): string[] | undefined {
   if (raw === undefined) return undefined;
@@ -38,6 +42,16 @@ function checkModel(model: string | undefined): void {
   if (typeof problem === 'string') throw new UsageError(`--model: ${problem}`);
 }
 
+/** Checks each mount against the policy now, so a refusal is seen at registration. */
+function checkedMounts(config: Config, group: string, isMain: boolean, requests: readonly MountRequest[]): MountRequest[] {
+  const policy = loadMountPolicy(config.configDir);
+  for (const req of requests) {
+    const c = checkMount(policy, req, { group, isMain, home: config.home, configDir: config.configDir });
+    if (!c.ok) throw new Error(c.reason);
+  }
+  return [...requests];
+}
+
 export function openStore(home: string): Store {
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   return new Store(homePaths(home).db);
@@ -45,10 +59,10 @@ export function openStore(home: string): Store {
 
 export async function run(args: string[]): Promise<number> {
   return runCommand(help, async () => {
-    const parsed = parse(args, { main: { type: 'boolean' }, trigger: { type: 'string' }, model: { type: 'string' }, allow: { type: 'string' }, 'allow-all': { type: 'boolean' } }, help);
+    const parsed = parse(args, { main: { type: 'boolean' }, trigger: { type: 'string' }, model: { type: 'string' }, allow: { type: 'string' }, 'allow-all': { type: 'boolean' }, mount: { type: 'string', multiple: true } }, help);
     if (!parsed) return 0;
     const [sub, name, ...extra] = parsed.positionals;
-    if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+    if (extra.length && sub !== 'mounts') throw new UsageError(`unexpected argument "${extra[0]}"`);
     const config = loadConfig();
     const store = openStore(config.home);
     try {
@@ -59,7 +73,8 @@ export async function run(args: string[]): Promise<number> {
           const { trigger, model } = parsed.values;
           checkTrigger(trigger);
           checkModel(model);
-          const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null });
+          const mounts = checkedMounts(config, name, !!parsed.values.main, (parsed.values.mount ?? []).map(parseMountArg));
+          const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null, mounts });
           prepareGroupDirs(config.home, name);
           console.log(`added group "${group.name}"${group.isMain ? ' (main)' : ''}; its folder is ${groupPaths(config.home, name).folder}`);
           return 0;
@@ -74,6 +89,26 @@ export async function run(args: string[]): Promise<number> {
           if (trigger === undefined && model === undefined && allow === undefined) throw new UsageError('nothing to change: give --trigger, --allow, --allow-all or --model');
           const g = store.updateGroup(name, { ...(trigger !== undefined ? { trigger } : {}), ...(model !== undefined ? { model } : {}), ...(allow !== undefined ? { allowedSenders: allow } : {}) });
           console.log(`group "${g.name}": trigger ${g.trigger ?? '@' + config.assistantName}, senders ${g.allowedSenders ? g.allowedSenders.join(', ') : 'everyone'}, model ${g.model ?? config.model ?? '(HAKO_MODEL)'}`);
+          return 0;
+        }
+        case 'mounts': {
+          if (!name) throw new UsageError('missing group name');
+          const g = store.getGroup(name);
+          if (!g) throw new Error(`unknown group "${name}" (see: hako groups list)`);
+          const [action, arg, more] = extra;
+          if (more) throw new UsageError(`unexpected argument "${more}"`);
+          if (action === 'add' || action === 'remove') {
+            if (!arg) throw new UsageError(`missing HOSTPATH for "mounts ${action}"`);
+            const req = parseMountArg(arg);
+            const rest = g.mounts.filter((m) => m.hostPath !== req.hostPath);
+            if (action === 'remove' && rest.length === g.mounts.length) throw new Error(`group "${name}" has no mount ${req.hostPath}`);
+            const mounts = action === 'add' ? [...rest, ...checkedMounts(config, name, g.isMain, [req])] : rest;
+            store.updateGroup(name, { mounts });
+            console.log(`group "${name}" ${action === 'add' ? 'now mounts' : 'no longer mounts'} ${req.hostPath}; it applies from the next container start`);
+          } else if (action !== undefined) {
+            throw new UsageError(`unknown mounts action "${action}" (use add or remove)`);
+          }
+          for (const m of store.getGroup(name)!.mounts) console.log(`${m.hostPath}${m.readWrite ? ' (read-write)' : ' (read-only)'}`);
           return 0;
         }
         case 'list': {

@@ -15,6 +15,7 @@ import type { Logger } from './log.ts';
 import { groupPaths, homePaths } from './paths.ts';
 import { GroupQueue } from './queue.ts';
 import { createRouter, type Router } from './router.ts';
+import { PolicyError } from './policy.ts';
 import { Runner, prepareGroupDirs } from './runner.ts';
 import type { ContainerExit, Runtime } from './runtime.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
@@ -233,7 +234,8 @@ export class Host {
       await this.runner.acquire(group, model);
       this.ipc.watch(group.name);
     } catch (err) {
-      return { kind: 'error', message: `the container could not start: ${(err as Error).message}`, retryable: true };
+      // A policy refusal will not change by retrying; an engine hiccup may.
+      return { kind: 'error', message: `the container could not start: ${(err as Error).message}`, retryable: !(err instanceof PolicyError) };
     }
     const ended = new Promise<BatchEnd>((resolve) => this.#waiting.set(batch.id, { group: group.name, resolve }));
     const started = Date.now();

@@ -11,7 +11,8 @@ import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { groupPaths, homePaths } from './paths.ts';
 import { startGroupProxy, type GroupProxy } from './proxy.ts';
-import type { ContainerExit, ContainerSpec, Runtime } from './runtime.ts';
+import { loadMountPolicy, resolveMounts } from './policy.ts';
+import type { ContainerExit, ContainerSpec, Mount, Runtime } from './runtime.ts';
 import type { Group } from './store.ts';
 
 export const LABEL_MANAGED = 'dev.hako.managed';
@@ -85,7 +86,7 @@ function createOnce(file: string, content: string, owner?: { uid: number; gid: n
   }
 }
 
-export function containerSpec(config: Config, image: string, group: Group, model: string): ContainerSpec {
+export function containerSpec(config: Config, image: string, group: Group, model: string, extra: readonly Mount[] = []): ContainerSpec {
   const p = groupPaths(config.home, group.name);
   const user = containerUser();
   return {
@@ -98,6 +99,7 @@ export function containerSpec(config: Config, image: string, group: Group, model
       { host: p.ipcIn, container: `${CONTAINER_PATHS.ipc}/in`, readonly: true },
       { host: p.ipcOut, container: `${CONTAINER_PATHS.ipc}/out`, readonly: false },
       { host: p.run, container: '/run/hako', readonly: true },
+      ...extra,
     ],
     env: {
       HAKO_MODEL: model,
@@ -171,7 +173,9 @@ export class Runner {
   async #start(group: Group, model: string): Promise<string> {
     const { config, runtime, log } = this.#opts;
     prepareGroupDirs(config.home, group.name);
-    const spec = containerSpec(config, this.#opts.image, group, model);
+    // Checked again at every start: a folder or link may have changed since registration.
+    const extra = resolveMounts(loadMountPolicy(config.configDir), group.mounts, { group: group.name, isMain: group.isMain, home: config.home, configDir: config.configDir });
+    const spec = containerSpec(config, this.#opts.image, group, model, extra);
     const proxy = await startGroupProxy({
       group: group.name,
       socketPath: groupPaths(config.home, group.name).proxySocket,

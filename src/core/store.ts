@@ -104,6 +104,8 @@ export interface Group {
   readonly model: string | null;
   /** Senders whose messages may engage the agent; null = everyone. */
   readonly allowedSenders: readonly string[] | null;
+  /** Extra host folders as requested; checked against the mount policy at every start. */
+  readonly mounts: readonly { readonly hostPath: string; readonly readWrite: boolean }[];
   readonly createdAt: string;
 }
 
@@ -180,7 +182,8 @@ type Row = Record<string, SQLInputValue>;
 function toGroup(r: Row): Group {
   return {
     name: String(r.name), isMain: r.is_main === 1, trigger: r.trigger as string | null, model: r.model as string | null,
-    allowedSenders: r.allowed_senders ? JSON.parse(String(r.allowed_senders)) as string[] : null, createdAt: String(r.created_at),
+    allowedSenders: r.allowed_senders ? JSON.parse(String(r.allowed_senders)) as string[] : null,
+    mounts: r.mounts ? JSON.parse(String(r.mounts)) as Group['mounts'] : [], createdAt: String(r.created_at),
   };
 }
 
@@ -277,23 +280,24 @@ export class Store {
 
   // ---- groups ------------------------------------------------------------------------
 
-  addGroup(g: { name: string; isMain: boolean; trigger: string | null; model: string | null; allowedSenders?: readonly string[] | null }): Group {
+  addGroup(g: { name: string; isMain: boolean; trigger: string | null; model: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts'] }): Group {
     if (this.getGroup(g.name)) throw new Error(`group "${g.name}" already exists`);
     if (g.isMain) {
       const main = this.mainGroup();
       if (main) throw new Error(`group "${main.name}" is already the main group: there can be only one`);
     }
-    this.#run('INSERT INTO groups (name, is_main, trigger, model, allowed_senders, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-      g.name, g.isMain ? 1 : 0, g.trigger, g.model, g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, now());
+    this.#run('INSERT INTO groups (name, is_main, trigger, model, allowed_senders, mounts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      g.name, g.isMain ? 1 : 0, g.trigger, g.model, g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, g.mounts?.length ? JSON.stringify(g.mounts) : null, now());
     return this.getGroup(g.name)!;
   }
 
   /** Changes a group's settings; undefined fields stay as they are. */
-  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null }): Group {
+  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts'] }): Group {
     if (!this.getGroup(name)) throw new Error(`unknown group "${name}" (see: hako groups list)`);
     if (g.trigger !== undefined) this.#run('UPDATE groups SET trigger = ? WHERE name = ?', g.trigger, name);
     if (g.model !== undefined) this.#run('UPDATE groups SET model = ? WHERE name = ?', g.model, name);
     if (g.allowedSenders !== undefined) this.#run('UPDATE groups SET allowed_senders = ? WHERE name = ?', g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, name);
+    if (g.mounts !== undefined) this.#run('UPDATE groups SET mounts = ? WHERE name = ?', g.mounts.length ? JSON.stringify(g.mounts) : null, name);
     return this.getGroup(name)!;
   }
 
