@@ -74,6 +74,46 @@ describe('the file system boundary', () => {
   });
 });
 
+describe('mounts', () => {
+  test('attack 18 - write into a read-only mount, and climb out of it', async () => {
+    const root = fs.mkdtempSync(path.join(path.dirname(f.canary.hostFile), 'allowed-'));
+    const notes = path.join(root, 'notes');
+    fs.mkdirSync(notes);
+    fs.writeFileSync(path.join(notes, 'todo.md'), 'buy milk\n');
+    // Writable by anyone on the host, so only the read-only mount can stop the agent.
+    fs.chmodSync(notes, 0o777);
+    fs.chmodSync(path.join(notes, 'todo.md'), 0o666);
+    fs.writeFileSync(path.join(f.hako.configDir, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: root, readWrite: true }] }));
+    const add = await f.hako.cli(['groups', 'add', 'reader', '--mount', notes]);
+    assert.equal(add.code, 0, add.stderr);
+    const from = f.model.requests.length;
+    const out = await attack(f, 'reader', [
+      'cat /workspace/extra/notes/todo.md',
+      '(echo evil >> /workspace/extra/notes/todo.md) 2>&1; (touch /workspace/extra/notes/new) 2>&1; echo done',
+      `cat /workspace/extra/notes/../host-secret.txt /workspace/extra/../../../${path.basename(f.canary.hostFile)} 2>&1 | head -2`,
+    ]);
+    assert.equal(out[0]!.split('\n')[0], 'buy milk', 'reading the mount works');
+    assert.equal((out[1]!.match(/Read-only file system/g) ?? []).length, 2, out[1]);
+    assert.equal(fs.readFileSync(path.join(notes, 'todo.md'), 'utf8'), 'buy milk\n');
+    assert.ok(!seenByModel(f, from).includes(`${f.canary.text} host`));
+  });
+
+  test('attack 19 - a mounted folder replaced by a link to a secret place is refused at the next start, and the user is told', async () => {
+    const root = fs.mkdtempSync(path.join(path.dirname(f.canary.hostFile), 'allowed-'));
+    const docs = path.join(root, 'docs');
+    fs.mkdirSync(docs);
+    fs.writeFileSync(path.join(f.hako.configDir, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: root }] }));
+    const add = await f.hako.cli(['groups', 'add', 'swapped', '--mount', docs]);
+    assert.equal(add.code, 0, add.stderr);
+    fs.rmSync(docs, { recursive: true });
+    fs.symlinkSync(path.dirname(f.canary.hostFile), docs); // now points outside the allowed root
+    const id = await f.hako.post('swapped', '@hako what is in my docs?');
+    const [r] = await f.hako.waitForReplies('swapped', id);
+    assert.match(r!.text, /could not answer: the container could not start: group "swapped" mounts .*docs: it resolves to .*which is not under an allowed root/);
+    assert.equal(f.hako.logEvents().filter((e) => e.msg === 'container started' && e.group === 'swapped').length, 0, 'no container ever started');
+  });
+});
+
 describe('IPC authority', () => {
   test('attack 6 - plant a symlink in out/ pointing at a host file holding a valid reply', async () => {
     const hostReply = path.join(path.dirname(f.canary.hostFile), 'reply.json');
