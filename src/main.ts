@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   status: { summary: 'what the running host is doing', load: () => import('./cli/status.ts') },
   groups: { summary: 'add, change, list or remove groups', load: () => import('./cli/groups.ts') },
   tasks: { summary: 'list, pause, resume, cancel or run scheduled tasks', load: () => import('./cli/tasks.ts') },
+  audit: { summary: 'list audit records or verify the hash chain', load: () => import('./cli/audit.ts') },
   doctor: { summary: 'check the installation and say how to fix problems', load: () => import('./cli/doctor.ts') },
   image: { summary: 'build or inspect the agent container image', load: () => import('./cli/image.ts') },
   setup: { summary: 'install/start the container engine and build the image', load: () => import('./cli/setup.ts') },

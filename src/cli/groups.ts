@@ -6,6 +6,7 @@ import { checkMount, loadMountPolicy, parseMountArg, type MountRequest } from '.
 import { assertGroupName, groupPaths, homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
 import { Store } from '../core/store.ts';
+import { AuditLog } from '../core/audit.ts';
 import { parse, runCommand, UsageError } from './args.ts';
 import fs from 'node:fs';
 
@@ -52,6 +53,16 @@ function checkedMounts(config: Config, group: string, isMain: boolean, requests:
   return [...requests];
 }
 
+/** Records an owner's policy change in the audit log (same database, own connection). */
+function audit(home: string, group: string, data: Record<string, unknown>): void {
+  const log = new AuditLog(homePaths(home).db);
+  try {
+    log.append('policy.change', group, { by: 'owner', ...data });
+  } finally {
+    log.close();
+  }
+}
+
 export function openStore(home: string): Store {
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   return new Store(homePaths(home).db);
@@ -76,6 +87,7 @@ export async function run(args: string[]): Promise<number> {
           const mounts = checkedMounts(config, name, !!parsed.values.main, (parsed.values.mount ?? []).map(parseMountArg));
           const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null, mounts });
           prepareGroupDirs(config.home, name);
+          audit(config.home, name, { action: 'group.add', main: group.isMain, trigger: group.trigger, model: group.model, allowedSenders: group.allowedSenders, mounts: group.mounts });
           console.log(`added group "${group.name}"${group.isMain ? ' (main)' : ''}; its folder is ${groupPaths(config.home, name).folder}`);
           return 0;
         }
@@ -88,6 +100,7 @@ export async function run(args: string[]): Promise<number> {
           const allow = parsed.values['allow-all'] ? null : senders(parsed.values.allow);
           if (trigger === undefined && model === undefined && allow === undefined) throw new UsageError('nothing to change: give --trigger, --allow, --allow-all or --model');
           const g = store.updateGroup(name, { ...(trigger !== undefined ? { trigger } : {}), ...(model !== undefined ? { model } : {}), ...(allow !== undefined ? { allowedSenders: allow } : {}) });
+          audit(config.home, name, { action: 'group.set', trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders });
           console.log(`group "${g.name}": trigger ${g.trigger ?? '@' + config.assistantName}, senders ${g.allowedSenders ? g.allowedSenders.join(', ') : 'everyone'}, model ${g.model ?? config.model ?? '(HAKO_MODEL)'}`);
           return 0;
         }
@@ -104,6 +117,7 @@ export async function run(args: string[]): Promise<number> {
             if (action === 'remove' && rest.length === g.mounts.length) throw new Error(`group "${name}" has no mount ${req.hostPath}`);
             const mounts = action === 'add' ? [...rest, ...checkedMounts(config, name, g.isMain, [req])] : rest;
             store.updateGroup(name, { mounts });
+            audit(config.home, name, { action: `mount.${action}`, hostPath: req.hostPath, readWrite: req.readWrite });
             console.log(`group "${name}" ${action === 'add' ? 'now mounts' : 'no longer mounts'} ${req.hostPath}; it applies from the next container start`);
           } else if (action !== undefined) {
             throw new UsageError(`unknown mounts action "${action}" (use add or remove)`);
@@ -128,6 +142,7 @@ export async function run(args: string[]): Promise<number> {
           if (!name) throw new UsageError('missing group name');
           assertGroupName(name);
           if (!store.removeGroup(name)) throw new Error(`unknown group "${name}" (see: hako groups list)`);
+          audit(config.home, name, { action: 'group.remove' });
           console.log(`removed group "${name}"; its folder ${groupPaths(config.home, name).folder} was kept (delete it yourself if you no longer need it)`);
           return 0;
         }

@@ -2,7 +2,7 @@
 
 import { loadConfig } from '../core/config.ts';
 import { Host } from '../core/host.ts';
-import { createLogger } from '../core/log.ts';
+import { createLogger, secretMasker } from '../core/log.ts';
 import { homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
 import { HttpChannel } from '../channels/http.ts';
@@ -32,7 +32,7 @@ export async function run(args: string[]): Promise<number> {
     if (!parsed.values['no-image-check']) await ensureImage({ log: (line) => log.info(line) });
     const token = ensureToken(config);
     const http = new HttpChannel({ port: config.httpPort, token, log });
-    const host = new Host({ config, runtime, image: imageTag(), log, channels: [http] });
+    const host = new Host({ config, runtime, image: imageTag(), log, channels: [http], redact: secretMasker(secrets) });
     if (host.store.listGroups().length === 0) {
       host.store.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
       prepareGroupDirs(config.home, 'main');

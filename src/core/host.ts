@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { modelProblem, parseModel, type Config, type ProviderName } from './config.ts';
 import { InputError, type Channel, type ChannelContext } from './channel.ts';
 import { failpoint } from './failpoint.ts';
+import { AuditLog, type AuditKind } from './audit.ts';
 import { Ipc } from './ipc.ts';
 import type { Logger } from './log.ts';
 import { groupPaths, homePaths } from './paths.ts';
@@ -37,6 +38,8 @@ export interface HostOptions {
   readonly log: Logger;
   readonly channels: readonly Channel[];
   readonly clock?: Clock;
+  /** Masks secret values out of audit records (the logger's masker). */
+  readonly redact?: (s: string) => string;
 }
 
 export class Host {
@@ -48,6 +51,7 @@ export class Host {
   readonly ipc: Ipc;
   readonly scheduler: Scheduler;
   readonly tasks: TaskService;
+  readonly audit: AuditLog;
   readonly startedAt = new Date();
   readonly #log: Logger;
   readonly #channels: readonly Channel[];
@@ -70,10 +74,22 @@ export class Host {
     this.#clock = opts.clock ?? systemClock;
     fs.mkdirSync(opts.config.home, { recursive: true, mode: 0o700 });
     this.store = new Store(homePaths(opts.config.home).db);
-    this.ipc = new Ipc({ home: opts.config.home, log: opts.log, onOutput: (g, o) => this.#applyOutput(g, o) });
+    this.audit = new AuditLog(homePaths(opts.config.home).db, opts.redact ? { redact: opts.redact } : {});
+    this.ipc = new Ipc({
+      home: opts.config.home, log: opts.log,
+      onOutput: async (g, o) => {
+        await this.#applyOutput(g, o);
+        this.#record('ipc.apply', g, { type: o.type, id: o.id, ...('batch' in o && o.batch ? { batch: o.batch } : {}) });
+      },
+      onRejected: (g, file, reason) => this.#record('ipc.reject', g, { file, reason }),
+    });
     this.runner = new Runner({
       config: opts.config, runtime: opts.runtime, image: opts.image, log: opts.log,
-      onExit: (g, exit) => this.#containerExited(g, exit),
+      onStart: (g, args) => this.#record('container.start', g, { args: [...args] }),
+      onExit: (g, exit) => {
+        this.#record('container.exit', g, { code: exit.code });
+        this.#containerExited(g, exit);
+      },
       onUpstream: (provider, ok) => this.#upstream(provider, ok),
     });
     this.queue = new GroupQueue({
@@ -115,6 +131,7 @@ export class Host {
         tasks: () => this.tasks.list({ kind: 'owner' }),
         taskAction: (id, action) => {
           const owner: Actor = { kind: 'owner' };
+          this.#record('policy.change', this.store.getTask(id)?.group ?? null, { by: 'owner', action: `task.${action}`, task: id });
           try {
             if (action === 'run') return this.tasks.runNow(owner, id);
             return { task: action === 'pause' ? this.tasks.pause(owner, id) : action === 'resume' ? this.tasks.resume(owner, id) : this.tasks.cancel(owner, id) };
@@ -159,7 +176,17 @@ export class Host {
     await this.runner.stopAll();
     this.ipc.close();
     for (const c of this.#channels) await c.stop().catch((err: unknown) => this.#log.warn('channel stop failed', { channel: c.name, error: String(err) }));
+    this.audit.close();
     this.store.close();
+  }
+
+  /** Appends an audit record; a failing audit write is logged, never fatal to the turn. */
+  #record(kind: AuditKind, group: string | null, data: Record<string, unknown>): void {
+    try {
+      this.audit.append(kind, group, data);
+    } catch (err) {
+      this.#log.error('audit append failed', { kind, group, error: String(err) });
+    }
   }
 
   #model(group: Group): string | undefined {
@@ -213,6 +240,10 @@ export class Host {
     const end = await this.#runBatch(group, model, batch);
     if (end.kind === 'done') this.store.finishBatch(batch.id);
     else this.#settleFailure(groupName, batch.id, end.message, end.retryable, model);
+    if (batch.task) {
+      const run = this.store.getRun(batch.task.run.id);
+      this.#record('task.run', groupName, { task: batch.task.task.id, run: batch.task.run.id, state: run?.state ?? 'unknown', ...(end.kind === 'error' ? { error: end.message } : {}) });
+    }
     if (this.store.groupsWithPending().includes(groupName)) this.queue.enqueue(groupName);
   }
 
@@ -335,6 +366,7 @@ export class Host {
     if (!outcome) return;
     const { result, error } = outcome;
     this.#log.info('task request', { group, type: o.type, ok: error === undefined, ...(error ? { error } : {}) });
+    this.#record('policy.change', group, { request: o.type, id: o.id, ok: error === undefined, ...(error ? { error } : {}) });
     const name = await this.ipc.send(group, { v: 1, id: this.ipc.newId(), type: 'response', request: o.id, ok: error === undefined, ...(error === undefined ? { result } : { error }) });
     this.#responses.set(group, [...(this.#responses.get(group) ?? []), name]);
   }

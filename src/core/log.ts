@@ -17,6 +17,12 @@ export interface Logger {
 
 const ORDER: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
+/** Replaces each secret (8+ characters) in a string with [secret]. */
+export function secretMasker(secrets: readonly (string | undefined)[]): (s: string) => string {
+  const list = secrets.filter((s): s is string => typeof s === 'string' && s.length >= 8);
+  return (s) => list.reduce((acc, secret) => acc.split(secret).join('[secret]'), s);
+}
+
 export function createLogger(opts: { dir?: string; console?: boolean; level?: Level; secrets?: readonly string[] } = {}): Logger {
   let file: number | undefined;
   if (opts.dir) {
@@ -24,8 +30,7 @@ export function createLogger(opts: { dir?: string; console?: boolean; level?: Le
     file = fs.openSync(path.join(opts.dir, 'hako.log'), 'a', 0o600);
   }
   const min = ORDER[opts.level ?? 'info'];
-  const secrets = (opts.secrets ?? []).filter((s) => s.length >= 8);
-  const mask = (s: string) => secrets.reduce((acc, secret) => acc.split(secret).join('[secret]'), s);
+  const mask = secretMasker(opts.secrets ?? []);
   const write = (level: Level, msg: string, fields: Fields = {}) => {
     if (ORDER[level] < min) return;
     const ts = new Date().toISOString();

@@ -144,3 +144,39 @@ describe('hako CLI', () => {
     assert.match(r.stdout, /\[FAIL\] model openai\/gpt-test\n\s+model openai\/gpt-test needs OPENAI_API_KEY/);
   });
 });
+
+describe('audit', () => {
+  test('container starts, applied outputs and policy changes are audited, and tampering is caught with its location', async (t) => {
+    const model = await startModelServer();
+    const h = await HakoProcess.start({ env: { HAKO_MODEL: 'openai/test-model', OPENAI_BASE_URL: model.openaiBaseURL, OPENAI_API_KEY: 'sk-audit-test-key-123456' } });
+    t.after(async () => { await h.stop(); h.cleanup(); await model.close(); });
+    const add = await h.cli(['groups', 'add', 'team', '--trigger', '@bot']);
+    assert.equal(add.code, 0, add.stderr);
+    const id = await h.post('main', 'hello audit');
+    await h.waitForReplies('main', id);
+    await h.waitForLog((e) => e.msg === 'turn ended');
+    const list = await h.cli(['audit', '--json']);
+    assert.equal(list.code, 0, list.stderr);
+    const records = JSON.parse(list.stdout) as { kind: string; group: string; data: Record<string, unknown> }[];
+    const start = records.find((r) => r.kind === 'container.start')!;
+    const args = (start.data.args as string[]).join(' ');
+    for (const flag of ['--network none', '--read-only', '--cap-drop ALL', 'no-new-privileges']) assert.ok(args.includes(flag), flag);
+    assert.ok(records.some((r) => r.kind === 'ipc.apply' && r.data.type === 'reply'));
+    assert.ok(records.some((r) => r.kind === 'policy.change' && r.group === 'team' && r.data.action === 'group.add'));
+    assert.ok(!list.stdout.includes('sk-audit-test-key-123456'), 'no secret in the audit log');
+    const ok = await h.cli(['audit', 'verify']);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /audit log intact: \d+ records/);
+
+    // Tamper as an attacker with file access would: drop the trigger, edit a record.
+    const { DatabaseSync } = await import('node:sqlite');
+    const { join } = await import('node:path');
+    const db = new DatabaseSync(join(h.home, 'hako.db'));
+    db.exec('DROP TRIGGER audit_no_update');
+    db.prepare("UPDATE audit SET data = ? WHERE seq = 2").run(JSON.stringify({ edited: true }));
+    db.close();
+    const broken = await h.cli(['audit', 'verify']);
+    assert.equal(broken.code, 1);
+    assert.match(broken.stdout + broken.stderr, /record 2 was altered/);
+  });
+});
