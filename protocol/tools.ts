@@ -42,6 +42,12 @@ export const TOOL_SPECS: readonly ToolSpec[] = [
     pattern: ['string', 'Regular expression'],
     path: ['string', 'Optional file or folder to search (default /workspace/group)'],
   }, ['pattern']),
+  tool('web_fetch', 'Fetch a web page or call a web API through hako\'s proxy (only the domains the owner allowed for this group). HTML comes back as text. To use a credential listed in HAKO_SECRETS, put its placeholder (the value of that environment variable) in a header and use an https:// URL: the proxy fills in the real value.', {
+    url: ['string', 'Full http:// or https:// URL'],
+    method: ['string', 'Optional: GET (default), HEAD, POST, PUT, PATCH or DELETE'],
+    headers: ['object', 'Optional request headers, e.g. {"authorization": "Bearer hako-secret:GITHUB_TOKEN"}'],
+    body: ['string', 'Optional request body'],
+  }, ['url']),
   tool('send_message', 'Send a message to the chat right away, before the turn ends (e.g. progress on long work).', {
     text: ['string', 'The message'],
     group: ['string', 'Optional other group to message (main group only)'],

@@ -9,6 +9,7 @@ function typeMatches(type: string, v: unknown): boolean {
     case 'integer': return typeof v === 'number' && Number.isInteger(v);
     case 'number': return typeof v === 'number' && Number.isFinite(v);
     case 'boolean': return typeof v === 'boolean';
+    case 'object': return typeof v === 'object' && v !== null && !Array.isArray(v);
     default: return true;
   }
 }

@@ -7,6 +7,7 @@ import { editFileTool, readFileTool, writeFileTool } from './files.ts';
 import { globTool, grepTool } from './search.ts';
 import { sendMessageTool } from './send.ts';
 import { TASK_TOOLS } from './tasks.ts';
+import { webFetchTool } from './web.ts';
 import { capText, fail, type ToolArgs, type ToolContext, type ToolHandler, type ToolResult } from './types.ts';
 
 export type { ToolContext, ToolResult } from './types.ts';
@@ -19,6 +20,7 @@ export const TOOL_HANDLERS: Readonly<Record<string, ToolHandler>> = {
   glob: globTool,
   grep: grepTool,
   send_message: sendMessageTool,
+  web_fetch: webFetchTool,
   schedule_task: TASK_TOOLS.schedule_task,
   list_tasks: TASK_TOOLS.list_tasks,
   pause_task: TASK_TOOLS.pause_task,

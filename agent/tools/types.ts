@@ -43,6 +43,8 @@ export interface ToolContext {
    * then forgotten, so a late response is dropped. Authority is the host's to check.
    */
   readonly request: (req: HostRequest, signal: AbortSignal) => Promise<ResponseFile>;
+  /** The egress proxy as a URL (default: HTTP_PROXY, which the host sets). */
+  readonly proxy?: string;
 }
 
 /**

@@ -91,6 +91,10 @@ export class Host {
         this.#containerExited(g, exit);
       },
       onUpstream: (provider, ok) => this.#upstream(provider, ok),
+      onEgress: (g, d) => {
+        this.#record('egress', g, { ...d });
+        this.#log.info(d.allowed ? 'egress allowed' : 'egress refused', { group: g, host: d.host, port: d.port, kind: d.kind, ...(d.allowed ? {} : { reason: d.reason }) });
+      },
     });
     this.queue = new GroupQueue({
       maxContainers: opts.config.maxContainers,

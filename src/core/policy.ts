@@ -193,3 +193,91 @@ export function parseMountArg(arg: string): MountRequest {
   if (!m[1]) throw new PolicyError(`mount "${arg}" is empty: use HOSTPATH[:ro|:rw]`);
   return { hostPath: m[1], readWrite: m[2] === 'rw' };
 }
+
+// ---- egress allowlist and credentials ------------------------------------------------
+
+export interface SecretRule {
+  readonly name: string;
+  /** Hosts the value may be sent to (exact, or "*.example.com"). */
+  readonly hosts: readonly string[];
+  /** Groups that may use it. */
+  readonly groups: readonly string[];
+}
+
+export interface EgressConfig {
+  /** Domains per group; "*" as a group name applies to every group. */
+  readonly domains: Readonly<Record<string, readonly string[]>>;
+  readonly secrets: readonly SecretRule[];
+  readonly file: string | null;
+}
+
+const DOMAIN = /^(\*\.)?([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}$/i;
+
+/** Reads HAKO_CONFIG/egress.json: {"groups": {"main": ["api.github.com"]}, "secrets": {"GITHUB_TOKEN": {"hosts": […], "groups": […]}}}. */
+export function loadEgressConfig(configDir: string): EgressConfig {
+  const file = path.join(configDir, 'egress.json');
+  let raw: string;
+  try {
+    raw = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { domains: {}, secrets: [], file: null };
+    throw err;
+  }
+  let json: { groups?: unknown; secrets?: unknown };
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new PolicyError(`${file} is not valid JSON (${(err as Error).message}); expected {"groups": {"main": ["api.github.com"]}, "secrets": {}}`);
+  }
+  const domains: Record<string, string[]> = {};
+  for (const [group, list] of Object.entries((json.groups ?? {}) as Record<string, unknown>)) {
+    if (!Array.isArray(list) || list.some((d) => typeof d !== 'string' || !DOMAIN.test(d))) {
+      throw new PolicyError(`${file}: groups.${group} must be a list of domain names like "api.github.com" or "*.example.com"`);
+    }
+    domains[group] = (list as string[]).map((d) => d.toLowerCase());
+  }
+  const secrets = Object.entries((json.secrets ?? {}) as Record<string, { hosts?: unknown; groups?: unknown }>).map(([name, rule]) => {
+    if (!/^[A-Z][A-Z0-9_]{0,63}$/.test(name)) throw new PolicyError(`${file}: secret name "${name}" must be UPPER_SNAKE_CASE`);
+    const hosts = rule?.hosts, groups = rule?.groups;
+    if (!Array.isArray(hosts) || hosts.length === 0 || hosts.some((h) => typeof h !== 'string' || !DOMAIN.test(h))) throw new PolicyError(`${file}: secrets.${name}.hosts must list the hosts it may be sent to`);
+    if (!Array.isArray(groups) || groups.length === 0 || groups.some((g) => typeof g !== 'string')) throw new PolicyError(`${file}: secrets.${name}.groups must list the groups that may use it`);
+    return { name, hosts: (hosts as string[]).map((h) => h.toLowerCase()), groups: groups as string[] };
+  });
+  return { domains, secrets, file };
+}
+
+/** The domains a group may reach. */
+export function domainsFor(cfg: EgressConfig, group: string): string[] {
+  return [...new Set([...(cfg.domains['*'] ?? []), ...(cfg.domains[group] ?? [])])];
+}
+
+/**
+ * Reads HAKO_CONFIG/secrets.env (NAME=value lines). Refused when other users could read
+ * it, and every value must have a rule in egress.json (an unbound secret is a mistake).
+ * Errors name the line, never the value.
+ */
+export function loadSecrets(configDir: string, rules: readonly SecretRule[]): Map<string, string> {
+  const file = path.join(configDir, 'secrets.env');
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw err;
+  }
+  if ((st.mode & 0o077) !== 0) throw new PolicyError(`${file} has mode ${(st.mode & 0o777).toString(8)}: other users could read it; run chmod 600 ${file}`);
+  const values = new Map<string, string>();
+  fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) return;
+    const m = /^(?:export\s+)?([A-Z][A-Z0-9_]{0,63})=(.*)$/.exec(t);
+    if (!m) throw new PolicyError(`${file}:${i + 1}: expected NAME=value`);
+    const value = m[2]!.replace(/^(['"])(.*)\1$/, '$2');
+    if (value.length < 8) throw new PolicyError(`${file}:${i + 1}: the value of ${m[1]} is shorter than 8 characters; too short to be masked in logs reliably`);
+    values.set(m[1]!, value);
+  });
+  for (const name of values.keys()) {
+    if (!rules.some((r) => r.name === name)) throw new PolicyError(`${file}: ${name} has no rule in egress.json ("secrets": {"${name}": {"hosts": […], "groups": […]}}), so hako would not know where it may be sent`);
+  }
+  return values;
+}

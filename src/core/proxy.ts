@@ -1,7 +1,9 @@
 // The per-group proxy: an HTTP server on a Unix socket that only that group's container
-// can reach (identity = the socket). Requests to /<provider>/<path> are forwarded to the
-// provider's configured upstream with the container's placeholder credentials replaced
-// by the real key, which therefore never enters a container.
+// can reach (identity = the socket). Origin-form requests to /<provider>/<path> are the
+// model route: forwarded to the provider's configured upstream with the container's
+// placeholder credentials replaced by the real key, which never enters a container.
+// Absolute-form requests and CONNECT are egress, decided by egress.ts against the group's
+// allowlist (and audited there); with no egress options every one of them is refused.
 //
 // Invariants: whatever auth headers the container sent are dropped; the real key is
 // added only on the way to that provider's own upstream; error bodies never echo headers.
@@ -10,6 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
 import type { ProviderConfig, ProviderName } from './config.ts';
+import { handleConnect, handleHttp, type EgressOptions } from './egress.ts';
 import type { Logger } from './log.ts';
 
 const HOP_BY_HOP = new Set([
@@ -30,6 +33,8 @@ export interface ProxyOptions {
    * an unreachable upstream, 429 and 5xx: the signs of an outage rather than a bad request.
    */
   readonly onUpstream?: (provider: ProviderName, ok: boolean) => void;
+  /** The group's egress (allowlist, secrets, audit); undefined refuses all egress. */
+  readonly egress?: Omit<EgressOptions, 'signal'>;
 }
 
 export interface GroupProxy {
@@ -92,13 +97,24 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
 
 /** Starts the group's proxy on its socket (replacing a stale socket file). */
 export async function startGroupProxy(opts: ProxyOptions): Promise<GroupProxy> {
+  const closing = new AbortController();
+  const egress: EgressOptions | undefined = opts.egress && { ...opts.egress, signal: closing.signal };
   const server = http.createServer((req, res) => {
-    const match = /^\/(anthropic|openai)(\/.*)?$/.exec(req.url ?? '');
+    const url = req.url ?? '';
+    if (!url.startsWith('/')) {
+      if (egress) return handleHttp(req, res, egress);
+      return sendError(res, 403, 'this group has no network access');
+    }
+    const match = /^\/(anthropic|openai)(\/.*)?$/.exec(url);
     if (!match) {
-      sendError(res, 404, `no such route: ${String(req.method)} ${String(req.url).slice(0, 200)}`);
+      sendError(res, 404, `no such route: ${String(req.method)} ${url.slice(0, 200)}`);
       return;
     }
     forwardModel(req, res, opts, match[1] as ProviderName, match[2] ?? '');
+  });
+  server.on('connect', (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
+    if (egress) return handleConnect(req, socket, head, egress);
+    socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\nthis group has no network access\n');
   });
   server.on('clientError', (_err, socket) => socket.destroy());
   await fs.promises.rm(opts.socketPath, { force: true });
@@ -110,6 +126,7 @@ export async function startGroupProxy(opts: ProxyOptions): Promise<GroupProxy> {
   if (opts.socketOwner) await fs.promises.chown(opts.socketPath, opts.socketOwner.uid, opts.socketOwner.gid);
   return {
     close: () => new Promise<void>((resolve) => {
+      closing.abort(); // CONNECT tunnels are not among the server's connections
       server.close(() => resolve());
       server.closeAllConnections();
     }),

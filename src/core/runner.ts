@@ -6,12 +6,13 @@
 
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { CONTAINER_PATHS } from '../../protocol/container.ts';
+import { CONTAINER_PATHS, FORWARDER_PORT } from '../../protocol/container.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { groupPaths, homePaths } from './paths.ts';
 import { startGroupProxy, type GroupProxy } from './proxy.ts';
-import { loadMountPolicy, resolveMounts } from './policy.ts';
+import { domainsFor, loadEgressConfig, loadMountPolicy, loadSecrets, resolveMounts } from './policy.ts';
+import { secretPlaceholder, type DecisionRecord, type SecretBinding } from './egress.ts';
 import type { ContainerExit, ContainerSpec, Mount, Runtime } from './runtime.ts';
 import type { Group } from './store.ts';
 
@@ -38,6 +39,8 @@ export interface RunnerOptions {
   readonly onStart?: (group: string, args: readonly string[]) => void;
   /** Passed to each group's proxy: the outcome of every model request. */
   readonly onUpstream?: (provider: 'anthropic' | 'openai', ok: boolean) => void;
+  /** Contract: told every egress decision (plain data, never a secret value); must not throw. */
+  readonly onEgress?: (group: string, d: DecisionRecord) => void;
 }
 
 /** uid:gid for the container: the host user, or 1000:1000 when the host runs as root. */
@@ -86,7 +89,8 @@ function createOnce(file: string, content: string, owner?: { uid: number; gid: n
   }
 }
 
-export function containerSpec(config: Config, image: string, group: Group, model: string, extra: readonly Mount[] = []): ContainerSpec {
+export function containerSpec(config: Config, image: string, group: Group, model: string, extra: readonly Mount[] = [], secretNames: readonly string[] = []): ContainerSpec {
+  const proxy = `http://127.0.0.1:${FORWARDER_PORT}`;
   const p = groupPaths(config.home, group.name);
   const user = containerUser();
   return {
@@ -109,6 +113,11 @@ export function containerSpec(config: Config, image: string, group: Group, model
       HAKO_MAX_STEPS: String(config.agent.maxSteps),
       HAKO_STREAM: config.agent.stream ? '1' : '0',
       HOME: '/tmp',
+      // curl, git and npm go through the forwarder to the group's proxy.
+      HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy, NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1',
+      // The container only ever sees placeholders; the proxy puts the value in on the way out.
+      ...Object.fromEntries(secretNames.map((n) => [n, secretPlaceholder(n)])),
+      ...(secretNames.length ? { HAKO_SECRETS: secretNames.join(',') } : {}),
     },
     user: `${user.uid}:${user.gid}`,
     limits: config.limits,
@@ -175,7 +184,13 @@ export class Runner {
     prepareGroupDirs(config.home, group.name);
     // Checked again at every start: a folder or link may have changed since registration.
     const extra = resolveMounts(loadMountPolicy(config.configDir), group.mounts, { group: group.name, isMain: group.isMain, home: config.home, configDir: config.configDir });
-    const spec = containerSpec(config, this.#opts.image, group, model, extra);
+    const egressConfig = loadEgressConfig(config.configDir);
+    const values = loadSecrets(config.configDir, egressConfig.secrets);
+    const secrets: SecretBinding[] = egressConfig.secrets
+      .filter((r) => r.groups.includes(group.name) && values.has(r.name))
+      .map((r) => ({ name: r.name, value: values.get(r.name)!, hosts: r.hosts }));
+    const spec = containerSpec(config, this.#opts.image, group, model, extra, secrets.map((s) => s.name));
+    const onEgress = this.#opts.onEgress;
     const proxy = await startGroupProxy({
       group: group.name,
       socketPath: groupPaths(config.home, group.name).proxySocket,
@@ -183,6 +198,12 @@ export class Runner {
       log,
       socketOwner: containerUser(),
       ...(this.#opts.onUpstream ? { onUpstream: this.#opts.onUpstream } : {}),
+      egress: {
+        group: group.name,
+        policy: { allow: domainsFor(egressConfig, group.name) },
+        secrets,
+        onDecision: (d) => onEgress?.(group.name, d),
+      },
     });
     this.#opts.onStart?.(group.name, runtime.args(spec));
     const started = Date.now();

