@@ -1,7 +1,7 @@
 // `hako groups add|list|remove`: registers chats as groups. Works whether or not the host
 // is running (SQLite WAL lets both open the database).
 
-import { loadConfig, parseModel, type Config } from '../core/config.ts';
+import { limitProblem, loadConfig, parseModel, type Config, type Limits } from '../core/config.ts';
 import { checkMount, loadMountPolicy, parseMountArg, type MountRequest } from '../core/policy.ts';
 import { assertGroupName, groupPaths, homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
@@ -13,6 +13,8 @@ import fs from 'node:fs';
 export const help = `Usage:
   hako groups add <name> [--main] [--trigger WORD] [--allow NAMES] [--model PROVIDER/MODEL] [--mount HOSTPATH[:ro|:rw]]…
   hako groups set <name> [--trigger WORD] [--allow NAMES | --allow-all] [--model PROVIDER/MODEL]
+                         [--memory SIZE] [--cpus N] [--pids N] [--tmpfs SIZE] [--turn-timeout SECONDS]
+                         [--max-output CHARS] [--default-limits]
   hako groups mounts <name> [add HOSTPATH[:ro|:rw] | remove HOSTPATH]
   hako groups list
   hako groups remove <name>
@@ -23,6 +25,9 @@ Names: lowercase letters, digits, "-" and "_", starting with a letter or digit (
   --allow      comma-separated senders whose messages may call the agent (others are
                kept as context only); --allow-all removes the list
   --model      this group's model instead of HAKO_MODEL
+  --memory, --cpus, --pids, --tmpfs, --turn-timeout, --max-output
+               this group's limits instead of the host's (HAKO_CONTAINER_*, HAKO_TURN_TIMEOUT,
+               HAKO_MAX_OUTPUT_CHARS); --default-limits drops the group's own limits
   --mount      an extra host folder at /workspace/extra/<name>, read-only unless :rw;
                allowed only by HAKO_CONFIG/mounts.json (checked now and at every start)`;
 
@@ -41,6 +46,25 @@ function checkModel(model: string | undefined): void {
   if (model === undefined) return;
   const problem = parseModel(model);
   if (typeof problem === 'string') throw new UsageError(`--model: ${problem}`);
+}
+
+/** The group's limits after the given flags, or undefined when no limit flag was given. */
+function limitsFrom(v: Record<string, unknown>, current: Partial<Limits>): Partial<Limits> | undefined {
+  const given: [keyof Limits, unknown][] = [
+    ['memory', v.memory], ['cpus', v.cpus], ['tmpfs', v.tmpfs],
+    ['pids', v.pids === undefined ? undefined : Number(v.pids)],
+    ['turnTimeoutSeconds', v['turn-timeout'] === undefined ? undefined : Number(v['turn-timeout'])],
+    ['maxOutputChars', v['max-output'] === undefined ? undefined : Number(v['max-output'])],
+  ];
+  const set = given.filter(([, value]) => value !== undefined);
+  if (set.length === 0 && !v['default-limits']) return undefined;
+  const next: Record<string, unknown> = v['default-limits'] ? {} : { ...current };
+  for (const [key, value] of set) {
+    const problem = limitProblem(key, value);
+    if (problem) throw new UsageError(problem);
+    next[key] = value;
+  }
+  return next as Partial<Limits>;
 }
 
 /** Checks each mount against the policy now, so a refusal is seen at registration. */
@@ -70,7 +94,12 @@ export function openStore(home: string): Store {
 
 export async function run(args: string[]): Promise<number> {
   return runCommand(help, async () => {
-    const parsed = parse(args, { main: { type: 'boolean' }, trigger: { type: 'string' }, model: { type: 'string' }, allow: { type: 'string' }, 'allow-all': { type: 'boolean' }, mount: { type: 'string', multiple: true } }, help);
+    const parsed = parse(args, {
+      main: { type: 'boolean' }, trigger: { type: 'string' }, model: { type: 'string' }, allow: { type: 'string' }, 'allow-all': { type: 'boolean' },
+      mount: { type: 'string', multiple: true },
+      memory: { type: 'string' }, cpus: { type: 'string' }, pids: { type: 'string' }, tmpfs: { type: 'string' },
+      'turn-timeout': { type: 'string' }, 'max-output': { type: 'string' }, 'default-limits': { type: 'boolean' },
+    }, help);
     if (!parsed) return 0;
     const [sub, name, ...extra] = parsed.positionals;
     if (extra.length && sub !== 'mounts') throw new UsageError(`unexpected argument "${extra[0]}"`);
@@ -98,10 +127,13 @@ export async function run(args: string[]): Promise<number> {
           checkModel(model);
           if (parsed.values.allow !== undefined && parsed.values['allow-all']) throw new UsageError('use either --allow or --allow-all');
           const allow = parsed.values['allow-all'] ? null : senders(parsed.values.allow);
-          if (trigger === undefined && model === undefined && allow === undefined) throw new UsageError('nothing to change: give --trigger, --allow, --allow-all or --model');
-          const g = store.updateGroup(name, { ...(trigger !== undefined ? { trigger } : {}), ...(model !== undefined ? { model } : {}), ...(allow !== undefined ? { allowedSenders: allow } : {}) });
-          audit(config.home, name, { action: 'group.set', trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders });
+          const limits = limitsFrom(parsed.values, store.getGroup(name)?.limits ?? {});
+          if (trigger === undefined && model === undefined && allow === undefined && limits === undefined) throw new UsageError('nothing to change: give --trigger, --allow, --allow-all, --model or a limit');
+          const g = store.updateGroup(name, { ...(trigger !== undefined ? { trigger } : {}), ...(model !== undefined ? { model } : {}), ...(allow !== undefined ? { allowedSenders: allow } : {}), ...(limits !== undefined ? { limits } : {}) });
+          audit(config.home, name, { action: 'group.set', trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders, limits: g.limits });
+          const eff = { ...config.limits, ...g.limits };
           console.log(`group "${g.name}": trigger ${g.trigger ?? '@' + config.assistantName}, senders ${g.allowedSenders ? g.allowedSenders.join(', ') : 'everyone'}, model ${g.model ?? config.model ?? '(HAKO_MODEL)'}`);
+          console.log(`limits: memory ${eff.memory}, cpus ${eff.cpus}, pids ${eff.pids}, tmpfs ${eff.tmpfs}, turn ${eff.turnTimeoutSeconds} s, output ${eff.maxOutputChars} chars (from the next container start)`);
           return 0;
         }
         case 'mounts': {

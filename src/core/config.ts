@@ -25,7 +25,6 @@ export interface Config {
   readonly assistantName: string;
   readonly maxContainers: number;
   readonly idleTimeoutMs: number;
-  readonly turnTimeoutMs: number;
   readonly maxAttempts: number;
   readonly retryBaseMs: number;
   /** Longest delay between retries; a model outage keeps retrying at this pace. */
@@ -33,10 +32,35 @@ export interface Config {
   /** The owner's time zone (IANA name) for cron schedules. */
   readonly tz: string;
   readonly maxMessageChars: number;
-  readonly limits: { readonly memory: string; readonly cpus: string; readonly pids: number; readonly tmpfs: string };
+  readonly limits: Limits;
   readonly runtime: string | undefined;
   /** Passed to the agent: model calls per turn, and whether to stream them. */
   readonly agent: { readonly maxSteps: number; readonly stream: boolean };
+}
+
+/** Resource limits of one group's container and turns; a group may override each. */
+export interface Limits {
+  readonly memory: string;
+  readonly cpus: string;
+  readonly pids: number;
+  readonly tmpfs: string;
+  /** Wall-clock seconds one turn may take. */
+  readonly turnTimeoutSeconds: number;
+  /** Characters of messages (replies and send_message) one turn may write. */
+  readonly maxOutputChars: number;
+}
+
+/** Checks one limit value; returns a reason, or null when it is fine. */
+export function limitProblem(name: keyof Limits, value: unknown): string | null {
+  const size = /^\d+(\.\d+)?[kmg]$/i;
+  switch (name) {
+    case 'memory': return typeof value === 'string' && size.test(value) ? null : 'memory must be a size like 512m or 2g';
+    case 'tmpfs': return typeof value === 'string' && size.test(value) ? null : 'tmpfs must be a size like 64m';
+    case 'cpus': return typeof value === 'string' && Number(value) > 0 && Number(value) <= 256 ? null : 'cpus must be a number of cores like 0.5 or 2';
+    case 'pids': return Number.isInteger(value) && (value as number) >= 16 && (value as number) <= 65_536 ? null : 'pids must be a whole number from 16 to 65536';
+    case 'turnTimeoutSeconds': return Number.isInteger(value) && (value as number) >= 5 && (value as number) <= 86_400 ? null : 'turn timeout must be 5 to 86400 seconds';
+    case 'maxOutputChars': return Number.isInteger(value) && (value as number) >= 1000 && (value as number) <= 10_000_000 ? null : 'max output must be 1000 to 10000000 characters';
+  }
 }
 
 export class ConfigError extends Error {
@@ -68,6 +92,14 @@ function url(env: Env, name: string, fallback: string): string {
     throw new ConfigError(`${name}=${JSON.stringify(raw)} is not an http(s) URL (example: https://api.openai.com/v1)`);
   }
   return raw.replace(/\/+$/, '');
+}
+
+function checkLimits(l: Limits): Limits {
+  for (const [k, v] of Object.entries(l)) {
+    const problem = limitProblem(k as keyof Limits, v);
+    if (problem) throw new ConfigError(`container limits: ${problem} (got ${JSON.stringify(v)})`);
+  }
+  return l;
 }
 
 function timeZone(raw: string | undefined): string {
@@ -121,18 +153,19 @@ export function loadConfig(env: Env = process.env): Config {
     assistantName,
     maxContainers: int(env, 'HAKO_MAX_CONTAINERS', 4, 1, 256),
     idleTimeoutMs: int(env, 'HAKO_IDLE_TIMEOUT', 600, 0, 86_400) * 1000,
-    turnTimeoutMs: int(env, 'HAKO_TURN_TIMEOUT', 600, 5, 86_400) * 1000,
     maxAttempts: int(env, 'HAKO_MAX_ATTEMPTS', 5, 1, 100),
     retryBaseMs: int(env, 'HAKO_RETRY_BASE_MS', 2000, 10, 3_600_000),
     retryMaxMs: int(env, 'HAKO_RETRY_MAX_MS', 300_000, 10, 86_400_000),
     tz: timeZone(env.HAKO_TZ),
     maxMessageChars: 16_000,
-    limits: {
+    limits: checkLimits({
       memory: env.HAKO_CONTAINER_MEMORY || '1g',
       cpus: env.HAKO_CONTAINER_CPUS || '1',
       pids: int(env, 'HAKO_CONTAINER_PIDS', 256, 16, 65_536),
       tmpfs: env.HAKO_CONTAINER_TMPFS || '256m',
-    },
+      turnTimeoutSeconds: int(env, 'HAKO_TURN_TIMEOUT', 600, 5, 86_400),
+      maxOutputChars: int(env, 'HAKO_MAX_OUTPUT_CHARS', 200_000, 1000, 10_000_000),
+    }),
     runtime: env.HAKO_RUNTIME || undefined,
     agent: { maxSteps: int(env, 'HAKO_MAX_STEPS', 30, 1, 1000), stream: env.HAKO_STREAM !== '0' },
   };

@@ -29,7 +29,9 @@ const BATCH_CHARS = 48_000;
 
 type BatchEnd =
   | { readonly kind: 'done' }
-  | { readonly kind: 'error'; readonly message: string; readonly retryable: boolean };
+  | { readonly kind: 'error'; readonly message: string; readonly retryable: boolean }
+  /** The host stopped a runaway turn (a limit); the group is always told, nothing retried. */
+  | { readonly kind: 'stopped'; readonly message: string };
 
 export interface HostOptions {
   readonly config: Config;
@@ -57,13 +59,15 @@ export class Host {
   readonly #channels: readonly Channel[];
   readonly #clock: Clock;
   readonly #subscribers = new Set<(m: StoredMessage) => void>();
-  /** Batches whose outcome a turn is waiting for. */
-  readonly #waiting = new Map<string, { group: string; resolve: (end: BatchEnd) => void }>();
+  /** Batches whose outcome a turn is waiting for, with the characters of messages they wrote. */
+  readonly #waiting = new Map<string, { group: string; resolve: (end: BatchEnd) => void; written: number; maxOutput: number }>();
   readonly #warned = new Set<string>();
   /** Providers whose last model request failed like an outage (unreachable, 429, 5xx). */
   readonly #modelDown = new Set<ProviderName>();
   /** Groups already told, during this outage, that their message waits for the model. */
   readonly #toldWaiting = new Set<string>();
+  /** Batches ended by the host (timed out) but not yet settled: their outputs are refused. */
+  readonly #ending = new Set<string>();
   /** Response files written into a group's in/ during its current turn (removed after it). */
   readonly #responses = new Map<string, string[]>();
 
@@ -243,7 +247,9 @@ export class Host {
     if (!batch) return;
     const end = await this.#runBatch(group, model, batch);
     if (end.kind === 'done') this.store.finishBatch(batch.id);
-    else this.#settleFailure(groupName, batch.id, end.message, end.retryable, model);
+    else if (end.kind === 'error') this.#settleFailure(groupName, batch.id, end.message, end.retryable, model);
+    else this.#publish(this.store.addNotice(groupName, `I stopped this turn: ${end.message}.`, null)); // already settled when stopped
+    this.#ending.delete(batch.id);
     if (batch.task) {
       const run = this.store.getRun(batch.task.run.id);
       this.#record('task.run', groupName, { task: batch.task.task.id, run: batch.task.run.id, state: run?.state ?? 'unknown', ...(end.kind === 'error' ? { error: end.message } : {}) });
@@ -272,7 +278,8 @@ export class Host {
       // A policy refusal will not change by retrying; an engine hiccup may.
       return { kind: 'error', message: `the container could not start: ${(err as Error).message}`, retryable: !(err instanceof PolicyError) };
     }
-    const ended = new Promise<BatchEnd>((resolve) => this.#waiting.set(batch.id, { group: group.name, resolve }));
+    const limits = { ...this.config.limits, ...group.limits };
+    const ended = new Promise<BatchEnd>((resolve) => this.#waiting.set(batch.id, { group: group.name, resolve, written: 0, maxOutput: limits.maxOutputChars }));
     const started = Date.now();
     let inputName: string | undefined;
     try {
@@ -282,10 +289,11 @@ export class Host {
       this.#waiting.get(batch.id)?.resolve({ kind: 'error', message: `could not hand the batch to the container: ${(err as Error).message}`, retryable: true });
     }
     const timer = setTimeout(() => {
-      this.#log.warn('turn timed out; stopping the container', { ...log, ms: this.config.turnTimeoutMs });
-      this.#waiting.get(batch.id)?.resolve({ kind: 'error', message: `the turn took longer than ${this.config.turnTimeoutMs / 1000} s`, retryable: true });
+      this.#log.warn('turn timed out; stopping the container', { ...log, seconds: limits.turnTimeoutSeconds });
+      this.#ending.add(batch.id);
+      this.#waiting.get(batch.id)?.resolve({ kind: 'error', message: `the turn took longer than ${limits.turnTimeoutSeconds} s`, retryable: true });
       void this.runner.stop(group.name);
-    }, this.config.turnTimeoutMs);
+    }, limits.turnTimeoutSeconds * 1000);
     const end = await ended;
     clearTimeout(timer);
     this.#waiting.delete(batch.id);
@@ -324,7 +332,23 @@ export class Host {
           if (!self?.isMain) throw new Error(`group "${group}" may not message group "${o.group}" (only the main group may)`);
           if (!this.store.getGroup(o.group)) throw new Error(`no group "${o.group}"`);
         }
-        const batch = o.batch && this.store.getBatch(o.batch)?.group === group ? o.batch : null;
+        const owned = o.batch ? this.store.getBatch(o.batch) : undefined;
+        const batch = owned?.group === group ? owned.id : null;
+        // A turn that was stopped, timed out or settled speaks no more: a late reply would
+        // answer a message that is already being retried, or exceed a limit.
+        if (owned && batch && (owned.state !== 'running' || this.#ending.has(batch))) throw new Error(`batch ${batch} is no longer running`);
+        const turn = batch ? this.#waiting.get(batch) : undefined;
+        if (turn && batch) {
+          // A runaway turn (a chat flood) is stopped at its output limit; other groups go on.
+          if (turn.written + o.text.length > turn.maxOutput) {
+            const message = `it wrote more than ${turn.maxOutput} characters of messages`;
+            this.store.failBatch(batch, message, { maxAttempts: 1, retryable: false });
+            turn.resolve({ kind: 'stopped', message });
+            void this.runner.stop(group);
+            throw new Error(`over the output limit of ${turn.maxOutput} characters for one turn`);
+          }
+          turn.written += o.text.length;
+        }
         const target = o.type === 'send_message' && o.group ? o.group : group;
         const stored = this.store.applyAssistantOutput({ outputId: o.id, group: target, batchId: target === group ? batch : null, type: o.type, text: o.text, sender: this.config.assistantName });
         failpoint('output-applied');

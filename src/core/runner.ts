@@ -120,7 +120,7 @@ export function containerSpec(config: Config, image: string, group: Group, model
       ...(secretNames.length ? { HAKO_SECRETS: secretNames.join(',') } : {}),
     },
     user: `${user.uid}:${user.gid}`,
-    limits: config.limits,
+    limits: { ...config.limits, ...group.limits },
     ...(config.runtime ? { ociRuntime: config.runtime } : {}),
   };
 }

@@ -104,6 +104,8 @@ export interface Group {
   readonly model: string | null;
   /** Senders whose messages may engage the agent; null = everyone. */
   readonly allowedSenders: readonly string[] | null;
+  /** This group's overrides of the host's default limits. */
+  readonly limits: Partial<import('./config.ts').Limits>;
   /** Extra host folders as requested; checked against the mount policy at every start. */
   readonly mounts: readonly { readonly hostPath: string; readonly readWrite: boolean }[];
   readonly createdAt: string;
@@ -183,7 +185,8 @@ function toGroup(r: Row): Group {
   return {
     name: String(r.name), isMain: r.is_main === 1, trigger: r.trigger as string | null, model: r.model as string | null,
     allowedSenders: r.allowed_senders ? JSON.parse(String(r.allowed_senders)) as string[] : null,
-    mounts: r.mounts ? JSON.parse(String(r.mounts)) as Group['mounts'] : [], createdAt: String(r.created_at),
+    mounts: r.mounts ? JSON.parse(String(r.mounts)) as Group['mounts'] : [], limits: r.limits ? JSON.parse(String(r.limits)) as Group['limits'] : {},
+    createdAt: String(r.created_at),
   };
 }
 
@@ -292,12 +295,13 @@ export class Store {
   }
 
   /** Changes a group's settings; undefined fields stay as they are. */
-  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts'] }): Group {
+  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; limits?: Group['limits'] }): Group {
     if (!this.getGroup(name)) throw new Error(`unknown group "${name}" (see: hako groups list)`);
     if (g.trigger !== undefined) this.#run('UPDATE groups SET trigger = ? WHERE name = ?', g.trigger, name);
     if (g.model !== undefined) this.#run('UPDATE groups SET model = ? WHERE name = ?', g.model, name);
     if (g.allowedSenders !== undefined) this.#run('UPDATE groups SET allowed_senders = ? WHERE name = ?', g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, name);
     if (g.mounts !== undefined) this.#run('UPDATE groups SET mounts = ? WHERE name = ?', g.mounts.length ? JSON.stringify(g.mounts) : null, name);
+    if (g.limits !== undefined) this.#run('UPDATE groups SET limits = ? WHERE name = ?', Object.keys(g.limits).length ? JSON.stringify(g.limits) : null, name);
     return this.getGroup(name)!;
   }
 

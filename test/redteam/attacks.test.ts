@@ -321,3 +321,47 @@ describe('egress through the proxy', () => {
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   });
 });
+
+describe('per-group limits', () => {
+  test('attack 26 - flood the chat: the turn is stopped at the group\'s output limit and the group is told; others go on', async () => {
+    const add = await f.hako.cli(['groups', 'add', 'flooder']);
+    assert.equal(add.code, 0, add.stderr);
+    const set = await f.hako.cli(['groups', 'set', 'flooder', '--max-output', '2000']);
+    assert.equal(set.code, 0, set.stderr);
+    f.model.script({ toolCalls: Array.from({ length: 30 }, (_, i) => ({ name: 'send_message', args: { text: `spam ${i} ${'x'.repeat(200)}` } })) });
+    const id = await f.hako.post('flooder', '@hako go');
+    const all = await f.hako.waitForReplies('flooder', id, 1, 120_000);
+    const deadline = Date.now() + 60_000;
+    let msgs = all;
+    while (!msgs.some((m) => /I stopped this turn/.test(m.text)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      msgs = (await f.hako.messages('flooder', id)).filter((m) => m.role === 'assistant');
+    }
+    const notice = msgs.find((m) => /I stopped this turn/.test(m.text));
+    assert.ok(notice, `the group was told: ${JSON.stringify(msgs.map((m) => m.text.slice(0, 40)))}`);
+    assert.match(notice!.text, /wrote more than 2000 characters of messages/);
+    const spam = msgs.filter((m) => m.text.startsWith('spam ')).reduce((n, m) => n + m.text.length, 0);
+    assert.ok(spam <= 2000, `at most the limit reached the chat (${spam} characters)`);
+    await stillServes(f, 'main');
+  });
+
+  test('attack 27 - a turn that never ends is stopped at the group\'s wall-clock limit, with a clear message', async () => {
+    assert.equal((await f.hako.cli(['groups', 'add', 'sleeper'])).code, 0);
+    assert.equal((await f.hako.cli(['groups', 'set', 'sleeper', '--turn-timeout', '5'])).code, 0);
+    f.model.script({ toolCalls: [{ name: 'bash', args: { command: 'sleep 600', timeout_ms: 600_000 } }] });
+    const started = Date.now();
+    const id = await f.hako.post('sleeper', '@hako wait forever');
+    const [r] = await f.hako.waitForReplies('sleeper', id, 1, 60_000);
+    assert.match(r!.text, /could not answer: the turn took longer than 5 s/);
+    assert.ok(Date.now() - started < 45_000, 'stopped long before the command would have ended');
+    await stillServes(f, 'main');
+  });
+
+  test('attack 28 - per-group container limits reach the engine', async () => {
+    assert.equal((await f.hako.cli(['groups', 'add', 'small'])).code, 0);
+    assert.equal((await f.hako.cli(['groups', 'set', 'small', '--memory', '128m', '--pids', '32', '--cpus', '0.5'])).code, 0);
+    const out = await attack(f, 'small', ['cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max']);
+    assert.match(out[0]!, /^134217728$/m, '128 MiB');
+    assert.match(out[0]!, /^32$/m);
+  });
+});
