@@ -6,6 +6,7 @@ import path from 'node:path';
 import { loadConfig, modelProblem, type Config } from '../core/config.ts';
 import { homePaths } from '../core/paths.ts';
 import { Store } from '../core/store.ts';
+import { DockerRuntime } from '../runtime/docker.ts';
 import { engineProblem } from '../runtime/engine.ts';
 import { imageState, imageTag } from '../runtime/image.ts';
 import { parse, runCommand } from './args.ts';
@@ -24,6 +25,9 @@ async function checks(config: Config): Promise<Check[]> {
   const engine = await engineProblem();
   out.push({ name: 'container engine', problem: engine });
   if (!engine) {
+    const gvisor = await new DockerRuntime().runtimeProblem('runsc');
+    if (config.runtime) out.push({ name: `runtime ${config.runtime} (HAKO_RUNTIME)`, problem: await new DockerRuntime().runtimeProblem(config.runtime) });
+    else out.push({ name: gvisor ? 'gVisor (optional stronger boundary): not available' : 'gVisor available: set HAKO_RUNTIME=runsc to use it', problem: gvisor, warnOnly: true });
     const state = await imageState().catch((err: unknown) => `error: ${String(err)}`);
     out.push({
       name: `agent image ${imageTag()}`,

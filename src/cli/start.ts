@@ -29,6 +29,10 @@ export async function run(args: string[]): Promise<number> {
     const runtime = new DockerRuntime();
     const problem = await runtime.available();
     if (problem) throw new Error(problem);
+    if (config.runtime) {
+      const missing = await runtime.runtimeProblem(config.runtime);
+      if (missing) throw new Error(`HAKO_RUNTIME=${config.runtime}: ${missing}`);
+    }
     if (!parsed.values['no-image-check']) await ensureImage({ log: (line) => log.info(line) });
     const token = ensureToken(config);
     const http = new HttpChannel({ port: config.httpPort, token, log });

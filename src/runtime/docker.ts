@@ -55,6 +55,21 @@ export class DockerRuntime implements Runtime {
     }
   }
 
+  /** Null when the engine has OCI runtime `name`, else how to get it. */
+  async runtimeProblem(name: string): Promise<string | null> {
+    let names: string[] = [];
+    try {
+      const { stdout } = await exec(this.#bin, ['info', '--format', '{{json .Runtimes}}'], { timeout: 15_000 });
+      names = Object.keys(JSON.parse(stdout) as Record<string, unknown>);
+    } catch {
+      return `could not ask the engine for its runtimes (is it running?)`;
+    }
+    if (names.includes(name)) return null;
+    return name === 'runsc'
+      ? `the engine has no "runsc" runtime (it has: ${names.join(', ')}). To enable gVisor: apt-get install runsc (or see gvisor.dev), add to /etc/docker/daemon.json {"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--host-uds=all"]}}}, then reload the engine (sudo systemctl reload docker, or kill -HUP $(pidof dockerd))`
+      : `the engine has no "${name}" runtime (it has: ${names.join(', ')})`;
+  }
+
   args(spec: ContainerSpec): readonly string[] {
     return hardenedArgs(spec);
   }
