@@ -127,8 +127,18 @@ export interface TaskActionFile {
   readonly task: string;
 }
 
+/** Registers a new group (main only); answered with a `response`. */
+export interface GroupRegisterFile {
+  readonly v: 1;
+  readonly id: string;
+  readonly type: 'group.register';
+  readonly name: string;
+  readonly trigger?: string;
+}
+
 export type TaskRequest = TaskScheduleFile | TaskListFile | TaskActionFile;
-export type AgentToHost = ReplyFile | SendMessageFile | DoneFile | ErrorFile | TaskRequest;
+export type HostRequest = TaskRequest | GroupRegisterFile;
+export type AgentToHost = ReplyFile | SendMessageFile | DoneFile | ErrorFile | HostRequest;
 export const MAX_PROMPT_CHARS = 8000;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -195,7 +205,7 @@ function firstProblem(...problems: (string | null)[]): string | null {
   return null;
 }
 
-const AGENT_TYPES = ['reply', 'send_message', 'done', 'error', 'task.schedule', 'task.list', 'task.pause', 'task.resume', 'task.cancel'] as const;
+const AGENT_TYPES = ['reply', 'send_message', 'done', 'error', 'task.schedule', 'task.list', 'task.pause', 'task.resume', 'task.cancel', 'group.register'] as const;
 
 /** Validates one parsed agent output. The caller has already enforced MAX_IPC_FILE_BYTES. */
 export function parseAgentOutput(x: unknown): Parsed<AgentToHost> {
@@ -234,6 +244,13 @@ export function parseAgentOutput(x: unknown): Parsed<AgentToHost> {
     }
     case 'task.list':
       problem = checkKeys(o, ['v', 'id', 'type']);
+      break;
+    case 'group.register':
+      problem = firstProblem(
+        checkKeys(o, ['v', 'id', 'type', 'name', 'trigger']),
+        typeof o.name === 'string' && o.name.length <= 64 ? null : 'field "name" must be a group name',
+        o.trigger === undefined || (typeof o.trigger === 'string' && /^\S{1,64}$/.test(o.trigger)) ? null : 'field "trigger" must be one word',
+      );
       break;
     case 'task.pause':
     case 'task.resume':

@@ -6,7 +6,7 @@ import { bash } from './bash.ts';
 import { editFileTool, readFileTool, writeFileTool } from './files.ts';
 import { globTool, grepTool } from './search.ts';
 import { sendMessageTool } from './send.ts';
-import { TASK_TOOLS } from './tasks.ts';
+import { registerGroupTool, TASK_TOOLS } from './tasks.ts';
 import { webFetchTool } from './web.ts';
 import { capText, fail, type ToolArgs, type ToolContext, type ToolHandler, type ToolResult } from './types.ts';
 
@@ -26,6 +26,7 @@ export const TOOL_HANDLERS: Readonly<Record<string, ToolHandler>> = {
   pause_task: TASK_TOOLS.pause_task,
   resume_task: TASK_TOOLS.resume_task,
   cancel_task: TASK_TOOLS.cancel_task,
+  register_group: registerGroupTool,
 };
 
 /** Hard cap on any one result, above every tool's own cap (read_file's 200 000 is the largest). */

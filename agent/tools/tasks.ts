@@ -1,4 +1,5 @@
-// The task tools: schedule_task, list_tasks, pause_task, resume_task, cancel_task. Each sends
+// The request tools: schedule_task, list_tasks, pause_task, resume_task, cancel_task and
+// register_group (main only). Each sends
 // one request through ctx.request and turns the host's response into text for the model.
 // Invariants: argument shapes are checked here (so the model gets a clear error at once), but
 // schedules and authority are the host's to judge; a refusal (`ok: false`) reaches the model
@@ -195,3 +196,17 @@ export function makeTaskTools(timeoutMs: number = TASK_REQUEST_TIMEOUT_MS): Read
 }
 
 export const TASK_TOOLS = makeTaskTools();
+
+/** register_group: the host refuses it for every group but main; checked here first for a clear error. */
+export const registerGroupTool: ToolHandler = async (args, ctx, signal) => {
+  const name = String(args.name ?? '');
+  const problem = groupNameProblem(name);
+  if (problem) return fail(problem);
+  if (!ctx.isMain) return fail('only the main group may register groups');
+  const trigger = args.trigger === undefined || args.trigger === null ? undefined : String(args.trigger);
+  if (trigger !== undefined && !/^\S{1,64}$/.test(trigger)) return fail('trigger must be one word of at most 64 characters');
+  const r = outcome(await ask(ctx, { type: 'group.register', name, ...(trigger ? { trigger } : {}) }, signal, TASK_REQUEST_TIMEOUT_MS));
+  if (!('result' in r)) return r;
+  const g = isObj(r.result) && isObj(r.result.group) ? r.result.group : undefined;
+  return ok(`registered group "${g ? field(g, 'name') ?? name : name}"${g && field(g, 'trigger') ? `; its trigger is ${field(g, 'trigger')}` : ''}`);
+};

@@ -1,7 +1,7 @@
 // Shapes shared by every tool: what a tool receives (validated args + context) and returns.
 // Invariant: a tool result is a bounded string; failures are results with isError, not throws.
 
-import type { ResponseFile, TaskRequest } from '../../protocol/ipc.ts';
+import type { HostRequest as HostRequestFile, ResponseFile } from '../../protocol/ipc.ts';
 
 export interface ToolResult {
   readonly text: string;
@@ -20,8 +20,8 @@ export interface OutgoingMessage {
 /** Distributes over a union so each member keeps its own fields. */
 type WithoutHeader<T> = T extends unknown ? Omit<T, 'v' | 'id'> : never;
 
-/** A request to the host (task.*) without its file header: the id is chosen when it is written. */
-export type HostRequest = WithoutHeader<TaskRequest>;
+/** A request to the host (task.*, group.register) without its file header: the id is chosen when it is written. */
+export type HostRequest = WithoutHeader<HostRequestFile>;
 
 export interface ToolContext {
   /** Absolute path of the group folder; relative paths resolve here and commands run here. */

@@ -22,7 +22,8 @@ import type { ContainerExit, Runtime } from './runtime.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
 import { Store, type Batch, type Group, type StoredMessage } from './store.ts';
 import { createTaskService, TaskError, type Actor, type TaskService } from './tasks.ts';
-import type { AgentToHost, BatchFile, TaskRequest } from '../../protocol/ipc.ts';
+import type { AgentToHost, BatchFile, HostRequest } from '../../protocol/ipc.ts';
+import { groupNameProblem } from '../../protocol/names.ts';
 
 /** Characters of message text one batch may carry (keeps batch files well under the IPC limit). */
 const BATCH_CHARS = 48_000;
@@ -376,8 +377,8 @@ export class Host {
     }
   }
 
-  /** Applies a task request from a group's agent and writes the response into its in/. */
-  async #taskRequest(group: string, o: TaskRequest): Promise<void> {
+  /** Applies a request (tasks, group registration) from a group's agent and answers it in its in/. */
+  async #taskRequest(group: string, o: HostRequest): Promise<void> {
     const self = this.store.getGroup(group);
     if (!self) throw new Error(`unknown group "${group}"`);
     const actor: Actor = { kind: 'group', group, isMain: self.isMain };
@@ -399,8 +400,18 @@ export class Host {
     this.#responses.set(group, [...(this.#responses.get(group) ?? []), name]);
   }
 
-  #taskAction(actor: Actor, o: TaskRequest): unknown {
+  #taskAction(actor: Actor, o: HostRequest): unknown {
     switch (o.type) {
+      case 'group.register': {
+        // Registering groups is the owner's power: only the main group holds it.
+        if (actor.kind !== 'group' || !actor.isMain) throw new TaskError('only the main group may register groups');
+        const problem = groupNameProblem(o.name);
+        if (problem) throw new TaskError(problem);
+        if (this.store.getGroup(o.name)) throw new TaskError(`group "${o.name}" already exists`);
+        const g = this.store.addGroup({ name: o.name, isMain: false, trigger: o.trigger ?? null, model: null });
+        prepareGroupDirs(this.config.home, g.name);
+        return { group: { name: g.name, trigger: g.trigger ?? `@${this.config.assistantName}` } };
+      }
       case 'task.schedule':
         return { task: this.tasks.schedule(actor, { prompt: o.prompt, cron: o.cron, every_seconds: o.every_seconds, at: o.at, ...(o.context ? { context: o.context } : {}), ...(o.group ? { group: o.group } : {}) }) };
       case 'task.list':

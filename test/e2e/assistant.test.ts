@@ -113,6 +113,19 @@ describe('openai provider, one host', () => {
     assert.match(env, /hako-placeholder|HAKO_MODEL/);
   });
 
+  test('the main group registers a new group with its tool; the group gets its folder', async () => {
+    model.script(
+      { toolCalls: [{ name: 'register_group', args: { name: 'book-club', trigger: '@books' } }] },
+      (req) => ({ text: /registered group \\"book-club\\"; its trigger is @books/.test(JSON.stringify(req.json.messages)) ? 'Registered.' : 'failed' }),
+    );
+    const id = await hako.post('main', 'please set up a group for the book club');
+    const [reply] = await hako.waitForReplies('main', id);
+    assert.equal(reply!.text, 'Registered.');
+    const groups = await hako.api('/api/groups');
+    assert.ok(groups.body.groups.some((g: { name: string; trigger: string }) => g.name === 'book-club' && g.trigger === '@books'));
+    assert.ok(fs.existsSync(path.join(hako.home, 'groups', 'book-club', 'MEMORY.md')));
+  });
+
   test('a non-main group cannot message another group, even by forging the IPC file', async () => {
     const add = await hako.cli(['groups', 'add', 'team']);
     assert.equal(add.code, 0, add.stderr);

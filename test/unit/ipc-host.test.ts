@@ -52,12 +52,12 @@ test('host ipc - junk is rejected with a reason: bad names, folders, bad JSON, u
   fs.writeFileSync(path.join(p.ipcOut, 'not-ipc.json'), JSON.stringify(reply('x')));
   fs.mkdirSync(path.join(p.ipcOut, ipcFileName('dir')));
   fs.writeFileSync(path.join(p.ipcOut, ipcFileName('json')), '{"v":1,');
-  fs.writeFileSync(path.join(p.ipcOut, ipcFileName('type')), JSON.stringify({ v: 1, id: 'type', type: 'group.register', name: 'evil' }));
+  fs.writeFileSync(path.join(p.ipcOut, ipcFileName('type')), JSON.stringify({ v: 1, id: 'type', type: 'group.delete', name: 'evil' }));
   fs.writeFileSync(path.join(p.ipcOut, ipcFileName('big')), JSON.stringify({ ...reply('big'), text: 'x'.repeat(300 * 1024) }));
   await ipc.drain('team');
   assert.deepEqual(applied, []);
   const all = rejected.join('\n');
-  for (const reason of [/naming rule/, /not a regular file/, /not valid JSON/, /unknown type "group.register"/, /limit is 262144/]) assert.match(all, reason);
+  for (const reason of [/naming rule/, /not a regular file/, /not valid JSON/, /unknown type "group.delete"/, /limit is 262144/]) assert.match(all, reason);
   assert.deepEqual(fs.readdirSync(p.ipcOut), []);
   const reasons = fs.readdirSync(p.ipcRejected).filter((f) => f.endsWith('.reason'));
   assert.equal(reasons.length, 5);

@@ -16,6 +16,7 @@ test('agent outputs - each known type with the right fields is accepted', () => 
     { v: 1, id: 'a3', type: 'send_message', text: 'to other', group: 'sales' },
     { v: 1, id: 'a4', type: 'done', batch: 'b1' },
     { v: 1, id: 'a5', type: 'error', batch: 'b1', message: 'model down', retryable: true },
+    { v: 1, id: 'a6', type: 'group.register', name: 'sales', trigger: '@bot' },
   ];
   for (const o of ok) assert.deepEqual(parseAgentOutput(o), { ok: true, value: o });
 });
@@ -25,7 +26,8 @@ test('agent outputs - unknown types, extra fields, wrong versions and oversized 
     [null, /not a JSON object/],
     [[], /not a JSON object/],
     [{ v: 2, id: 'a', type: 'reply', batch: 'b', text: 'x' }, /version/],
-    [{ v: 1, id: 'a', type: 'group.register', name: 'x' }, /unknown type/],
+    [{ v: 1, id: 'a', type: 'group.delete', name: 'x' }, /unknown type/],
+    [{ v: 1, id: 'a', type: 'group.register', name: 'x', main: true }, /unexpected field "main"/],
     [{ v: 1, id: 'a', type: 'reply', batch: 'b', text: 'x', group: 'main' }, /unexpected field "group"/],
     [{ v: 1, id: '../../x', type: 'done', batch: 'b' }, /field "id"/],
     [{ v: 1, id: 'a', type: 'reply', batch: 'b', text: 'x'.repeat(MAX_TEXT_CHARS + 1) }, /longer than/],
