@@ -9,6 +9,7 @@ import { Store } from '../core/store.ts';
 import { DockerRuntime } from '../runtime/docker.ts';
 import { engineProblem } from '../runtime/engine.ts';
 import { imageState, imageTag } from '../runtime/image.ts';
+import { loadEgressConfig, loadMountPolicy, loadSecrets } from '../core/policy.ts';
 import { parse, runCommand } from './args.ts';
 
 export const help = `Usage: hako doctor
@@ -51,25 +52,22 @@ async function checks(config: Config): Promise<Check[]> {
   return out;
 }
 
+/** The policy files, read by the same loaders a container start uses. */
 function policyChecks(config: Config): Check[] {
-  const out: Check[] = [];
-  const secrets = path.join(config.configDir, 'secrets.env');
-  if (fs.existsSync(secrets)) {
-    const mode = fs.statSync(secrets).mode & 0o777;
-    out.push({ name: 'secrets.env permissions', problem: mode & 0o077 ? `${secrets} has mode ${mode.toString(8)}: run chmod 600 ${secrets}` : null });
-  }
-  for (const file of ['mounts.json', 'egress.json']) {
-    const full = path.join(config.configDir, file);
-    if (!fs.existsSync(full)) continue;
-    let problem: string | null = null;
+  const check = (name: string, fn: () => void): Check => {
     try {
-      JSON.parse(fs.readFileSync(full, 'utf8'));
+      fn();
+      return { name, problem: null };
     } catch (err) {
-      problem = `${full} is not valid JSON (${(err as Error).message}): fix or remove it`;
+      return { name, problem: (err as Error).message };
     }
-    out.push({ name: file, problem });
-  }
-  return out;
+  };
+  let egress: ReturnType<typeof loadEgressConfig> | undefined;
+  return [
+    check(`mount policy (${path.join(config.configDir, 'mounts.json')})`, () => { loadMountPolicy(config.configDir); }),
+    check(`egress allowlist (${path.join(config.configDir, 'egress.json')})`, () => { egress = loadEgressConfig(config.configDir); }),
+    check(`secrets (${path.join(config.configDir, 'secrets.env')})`, () => { loadSecrets(config.configDir, (egress ?? loadEgressConfig(config.configDir)).secrets); }),
+  ];
 }
 
 export async function run(args: string[]): Promise<number> {

@@ -53,21 +53,27 @@ function expand(p: string): string {
   return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
 }
 
-export function loadMountPolicy(configDir: string): MountPolicy {
-  const file = path.join(configDir, 'mounts.json');
+/** Reads one policy file as JSON; undefined when it does not exist. */
+function readPolicyJson(configDir: string, name: string, example: string): { file: string; json: unknown } | undefined {
+  const file = path.join(configDir, name);
   let raw: string;
   try {
     raw = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { roots: [], blocked: DEFAULT_BLOCKED, file: null };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  let json: unknown;
   try {
-    json = JSON.parse(raw);
+    return { file, json: JSON.parse(raw) };
   } catch (err) {
-    throw new PolicyError(`${file} is not valid JSON (${(err as Error).message}); expected {"allowedRoots": [{"path": "~/notes", "readWrite": false}], "blockedPatterns": []}`);
+    throw new PolicyError(`${file} is not valid JSON (${(err as Error).message}); expected ${example}`);
   }
+}
+
+export function loadMountPolicy(configDir: string): MountPolicy {
+  const read = readPolicyJson(configDir, 'mounts.json', '{"allowedRoots": [{"path": "~/notes", "readWrite": false}], "blockedPatterns": []}');
+  if (!read) return { roots: [], blocked: DEFAULT_BLOCKED, file: null };
+  const { file, json } = read;
   const o = json as { allowedRoots?: unknown; blockedPatterns?: unknown };
   if (typeof json !== 'object' || json === null || !Array.isArray(o.allowedRoots ?? [])) throw new PolicyError(`${file}: "allowedRoots" must be a list of {"path", "readWrite"}`);
   const roots = ((o.allowedRoots ?? []) as unknown[]).map((r, i) => {
@@ -215,20 +221,10 @@ const DOMAIN = /^(\*\.)?([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}$/i;
 
 /** Reads HAKO_CONFIG/egress.json: {"groups": {"main": ["api.github.com"]}, "secrets": {"GITHUB_TOKEN": {"hosts": […], "groups": […]}}}. */
 export function loadEgressConfig(configDir: string): EgressConfig {
-  const file = path.join(configDir, 'egress.json');
-  let raw: string;
-  try {
-    raw = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { domains: {}, secrets: [], file: null };
-    throw err;
-  }
-  let json: { groups?: unknown; secrets?: unknown };
-  try {
-    json = JSON.parse(raw);
-  } catch (err) {
-    throw new PolicyError(`${file} is not valid JSON (${(err as Error).message}); expected {"groups": {"main": ["api.github.com"]}, "secrets": {}}`);
-  }
+  const read = readPolicyJson(configDir, 'egress.json', '{"groups": {"main": ["api.github.com"]}, "secrets": {}}');
+  if (!read) return { domains: {}, secrets: [], file: null };
+  const { file } = read;
+  const json = (read.json ?? {}) as { groups?: unknown; secrets?: unknown };
   const domains: Record<string, string[]> = {};
   for (const [group, list] of Object.entries((json.groups ?? {}) as Record<string, unknown>)) {
     if (!Array.isArray(list) || list.some((d) => typeof d !== 'string' || !DOMAIN.test(d))) {
