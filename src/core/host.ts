@@ -160,7 +160,6 @@ export class Host {
       prepareGroupDirs(this.config.home, g.name);
       await this.ipc.clearInputs(g.name);
       await this.ipc.drain(g.name); // outputs written before the crash are applied first
-      this.ipc.watch(g.name);
     }
     for (const b of this.store.runningBatches()) {
       const outcome = this.store.failBatch(b.id, 'the host stopped during this turn', { maxAttempts: this.config.maxAttempts, retryable: true });
@@ -428,6 +427,8 @@ export class Host {
   #containerExited(group: string, exit: ContainerExit): void {
     // Outputs written just before the exit are applied before the batch is judged.
     void this.ipc.drain(group).then(() => {
+      // Only groups with a container are watched: idle groups cost nothing (no polling).
+      if (!this.runner.state(group)) this.ipc.unwatch(group);
       for (const [id, w] of this.#waiting) {
         if (w.group !== group) continue;
         const detail = exit.tail.split('\n').filter(Boolean).slice(-3).join(' | ').slice(0, 500);

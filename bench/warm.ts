@@ -1,0 +1,78 @@
+// Figure 1 — warm overhead: POST /api/groups/main/messages → the reply is readable through
+// the API, with the group's container already running and a model that answers at once;
+// and the same for a turn with one tool call (read_file), interleaved so both share the
+// noise. The container's first turns after its cold start are slower while V8 warms up the
+// host's and the agent's code; they are reported on their own row, and the target figures
+// are taken after them.
+
+import { progress, sleep, startBench, timedTurn, TOOL_MARKER, type Bench } from './lib/harness.ts';
+import { sampled, type Figure } from './lib/report.ts';
+
+export interface WarmOptions {
+  readonly quick: boolean;
+}
+
+/** Pause after a reply before the next message, so its `done` is applied and the container is idle-warm. */
+export const GAP_MS = 150;
+
+export interface WarmSamples {
+  /** Plain turns among the first `warmup` turns after the cold start. */
+  readonly early: number[];
+  readonly plain: number[];
+  readonly tool: number[];
+}
+
+/**
+ * One cold turn (not recorded), `warmup` turns alternating plain/tool (their plain times are
+ * `early`), then `plain` + `tool` measured turns, alternating.
+ */
+export async function warmTurns(b: Bench, group: string, warmup: number, plain: number, tool: number, label = ''): Promise<WarmSamples> {
+  const stream = await b.api.events(group);
+  try {
+    await timedTurn(b.api, stream, group, 'first message: starts the container');
+    await sleep(GAP_MS);
+    const out: WarmSamples = { early: [], plain: [], tool: [] };
+    for (let i = 0; i < warmup; i++) {
+      if (i % 2 === 1) await timedTurn(b.api, stream, group, `${TOOL_MARKER} warm-up ${i}`);
+      else out.early.push(await timedTurn(b.api, stream, group, `warm-up ${i}`));
+      await sleep(GAP_MS);
+    }
+    const total = plain + tool;
+    for (let i = 0, p = 0, t = 0; p < plain || t < tool; i++) {
+      const useTool = t < tool && (p >= plain || i % 2 === 1);
+      if (useTool) out.tool.push(await timedTurn(b.api, stream, group, `${TOOL_MARKER} sample ${t++}`));
+      else out.plain.push(await timedTurn(b.api, stream, group, `sample ${p++}`));
+      if ((p + t) % 20 === 0) progress(`${label}warm turns ${p + t}/${total}`);
+      await sleep(GAP_MS);
+    }
+    return out;
+  } finally {
+    stream.close();
+  }
+}
+
+export async function run(opts: WarmOptions): Promise<{ figures: Figure[]; notes: string[] }> {
+  const warmup = opts.quick ? 10 : 20;
+  const plain = opts.quick ? 15 : 60;
+  const tool = opts.quick ? 10 : 40;
+  progress('starting a host (main group only)');
+  const b = await startBench({ env: { HAKO_IDLE_TIMEOUT: '3600' } });
+  try {
+    const r = await warmTurns(b, 'main', warmup, plain, tool);
+    const modelRequests = b.model.requests.length;
+    const expected = 1 + warmup + Math.floor(warmup / 2) + plain + 2 * tool;
+    const starts = b.h.logEvents().filter((e) => e.msg === 'container started').length;
+    return {
+      figures: [
+        sampled('warm.plain', 'warm overhead (no tool)', 'ms', r.plain, { max: 30, text: '≤ 30 ms' }),
+        sampled('warm.tool', 'warm overhead (one tool call)', 'ms', r.tool, { max: 60, text: '≤ 60 ms' }),
+        sampled('warm.early', `  … its first ${warmup} turns after the cold start (no tool)`, 'ms', r.early, undefined, 'V8 still warming up host and agent code'),
+      ],
+      notes: [
+        `one container served all ${1 + warmup + plain + tool} turns (container starts: ${starts}); model requests ${modelRequests}, expected ${expected} (a tool turn makes two)`,
+      ],
+    };
+  } finally {
+    await b.close();
+  }
+}
