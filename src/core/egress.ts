@@ -265,7 +265,7 @@ const IDLE_MS = 10 * 60_000;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 
 /** Headers minus hop-by-hop ones (including those the Connection header names) and Proxy-*. */
-function endToEnd(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+export function endToEnd(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   const named = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()));
   const out: http.OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(headers)) {

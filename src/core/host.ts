@@ -13,7 +13,7 @@ import { failpoint } from './failpoint.ts';
 import { AuditLog, type AuditKind } from './audit.ts';
 import { Ipc } from './ipc.ts';
 import type { Logger } from './log.ts';
-import { groupPaths, homePaths } from './paths.ts';
+import { homePaths } from './paths.ts';
 import { GroupQueue } from './queue.ts';
 import { createRouter, type Router } from './router.ts';
 import { PolicyError } from './policy.ts';
@@ -372,12 +372,12 @@ export class Host {
         return;
       }
       default:
-        return this.#taskRequest(group, o);
+        return this.#hostRequest(group, o);
     }
   }
 
   /** Applies a request (tasks, group registration) from a group's agent and answers it in its in/. */
-  async #taskRequest(group: string, o: HostRequest): Promise<void> {
+  async #hostRequest(group: string, o: HostRequest): Promise<void> {
     const self = this.store.getGroup(group);
     if (!self) throw new Error(`unknown group "${group}"`);
     const actor: Actor = { kind: 'group', group, isMain: self.isMain };
@@ -385,7 +385,7 @@ export class Host {
     const outcome = this.store.transaction(() => {
       if (!this.store.markOutputApplied({ outputId: o.id, group, batchId: null, type: o.type })) return undefined;
       try {
-        return { result: this.#taskAction(actor, o) as unknown, error: undefined };
+        return { result: this.#hostAction(actor, o) as unknown, error: undefined };
       } catch (err) {
         if (!(err instanceof TaskError)) throw err;
         return { result: undefined, error: err.message };
@@ -399,7 +399,7 @@ export class Host {
     this.#responses.set(group, [...(this.#responses.get(group) ?? []), name]);
   }
 
-  #taskAction(actor: Actor, o: HostRequest): unknown {
+  #hostAction(actor: Actor, o: HostRequest): unknown {
     switch (o.type) {
       case 'group.register': {
         // Registering groups is the owner's power: only the main group holds it.
@@ -463,9 +463,5 @@ export class Host {
       groups, nextRuns,
       recentFailures: this.store.recentFailures(5),
     };
-  }
-
-  groupPaths(group: string) {
-    return groupPaths(this.config.home, group);
   }
 }

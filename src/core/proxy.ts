@@ -12,13 +12,9 @@ import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
 import type { ProviderConfig, ProviderName } from './config.ts';
-import { handleConnect, handleHttp, type EgressOptions } from './egress.ts';
+import { endToEnd, handleConnect, handleHttp, type EgressOptions } from './egress.ts';
 import type { Logger } from './log.ts';
 
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer',
-  'transfer-encoding', 'upgrade', 'host',
-]);
 const CREDENTIAL_HEADERS = new Set(['authorization', 'x-api-key', 'api-key']);
 
 export interface ProxyOptions {
@@ -53,11 +49,8 @@ function sendError(res: http.ServerResponse, status: number, message: string): v
 
 /** Headers for the upstream request: hop-by-hop and credentials removed, the real key added. */
 export function upstreamHeaders(incoming: http.IncomingHttpHeaders, provider: ProviderName, cfg: ProviderConfig, upstreamHost: string): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(incoming)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || CREDENTIAL_HEADERS.has(k)) continue;
-    out[k] = v;
-  }
+  const out = endToEnd(incoming);
+  for (const k of CREDENTIAL_HEADERS) delete out[k];
   out.host = upstreamHost;
   if (cfg.apiKey) {
     if (provider === 'anthropic') out['x-api-key'] = cfg.apiKey;
@@ -77,11 +70,9 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
   const client = target.protocol === 'https:' ? https : http;
   const started = Date.now();
   const upstream = client.request(target, { method: req.method, headers: upstreamHeaders(req.headers, provider, cfg, target.host) }, (up) => {
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
     const status = up.statusCode ?? 502;
     opts.onUpstream?.(provider, status < 500 && status !== 429);
-    res.writeHead(status, headers);
+    res.writeHead(status, endToEnd(up.headers));
     up.pipe(res);
     up.on('end', () => opts.log.debug('model request', { group: opts.group, provider, status: up.statusCode, ms: Date.now() - started }));
   });
