@@ -63,7 +63,7 @@ async function main(): Promise<number> {
     socketPath: config.proxySocket,
     onError: (err) => log('forwarder_error', { error: errorText(err) }),
   });
-  const provider = providerFor(`${config.model.provider}/${config.model.model}`, {
+  const provider = await providerFor(`${config.model.provider}/${config.model.model}`, {
     stream: config.stream,
     baseURL: modelBaseURL(config, forwarder.port),
   });

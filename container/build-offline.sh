@@ -27,7 +27,7 @@ suite=bookworm
 mirror=${HAKO_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=git,curl,ripgrep,ca-certificates,bash
 cache_dir=${HAKO_ROOTFS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hako/rootfs}
-steps=5
+steps=6
 started=$SECONDS
 
 step() { echo "[$1/$steps] $2"; }
@@ -47,6 +47,7 @@ node_version=$("$node_bin" --version) || fail "'$node_bin --version' failed"
 for dir in agent protocol; do
   [[ -d $repo/$dir ]] || fail "'$repo/$dir' is missing"
 done
+[[ -f $repo/container/fill-compile-cache.mjs ]] || fail "'$repo/container/fill-compile-cache.mjs' is missing"
 [[ $source_hash =~ ^[0-9a-f]{16}$ ]] || fail "source hash '$source_hash' is not 16 hex digits"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hako-image.XXXXXX")
@@ -146,15 +147,35 @@ tar --append -f "$rootfs" -C "$stage" --owner=0 --group=0 --numeric-owner \
   ./usr/local/bin/node ./app ./workspace ./ipc ./run/hako "${extra[@]}"
 echo "rootfs tarball: $(( $(stat -c %s "$rootfs") / 1048576 )) MiB"
 
-# --- 5. import --------------------------------------------------------------------------
-step 5 "docker import as $tag"
+# --- 5. compile cache ---------------------------------------------------------------------
+# Same as the Dockerfile: every agent module's compile cache, filled as the agent's uid
+# (Node keys the cache by uid) in a throwaway import of this very rootfs, then added to it
+# owned by root and read-only.
+step 5 "compile cache: load every agent module once as uid 1000"
+fill_tag=hako-agent-fill:$source_hash
+cache=$work/compile-cache
+install -d -o 1000 -g 1000 "$cache"
+docker import --message "hako compile-cache fill ($source_hash)" "$rootfs" "$fill_tag" >/dev/null
+trap 'docker rmi -f "$fill_tag" >/dev/null 2>&1 || true; cleanup' EXIT
+docker run --rm --network none --user 1000:1000 \
+  -e NODE_COMPILE_CACHE=/app/.compile-cache -e HOME=/tmp -e NODE_ENV=production \
+  -v "$cache:/app/.compile-cache" -v "$repo/container/fill-compile-cache.mjs:/tmp/fill-compile-cache.mjs:ro" \
+  "$fill_tag" /usr/local/bin/node --preserve-symlinks /tmp/fill-compile-cache.mjs /app
+docker rmi -f "$fill_tag" >/dev/null
+mv "$cache" "$stage/app/.compile-cache"
+tar --append -f "$rootfs" -C "$stage" --owner=0 --group=0 --numeric-owner \
+  --mode='u+rwX,go+rX,go-w' ./app/.compile-cache
+
+# --- 6. import --------------------------------------------------------------------------
+step 6 "docker import as $tag"
 docker import \
   --change 'USER 1000:1000' \
   --change 'WORKDIR /workspace/group' \
-  --change 'ENTRYPOINT ["node", "/app/agent/main.ts"]' \
+  --change 'ENTRYPOINT ["node", "--preserve-symlinks", "/app/agent/main.ts"]' \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV NODE_ENV=production' \
   --change 'ENV HOME=/tmp' \
+  --change 'ENV NODE_COMPILE_CACHE=/app/.compile-cache' \
   --change "LABEL hako.source-hash=$source_hash" \
   --change 'LABEL hako.build=offline' \
   --message "hako offline build ($source_hash)" \

@@ -42,7 +42,7 @@ if (dependenciesOutdated()) {
   }
 }
 
-var setup = spawnSync(process.execPath, [join(root, 'src', 'main.ts'), 'setup'], {
+var setup = spawnSync(process.execPath, [join(root, 'bin', 'hako.mjs'), 'setup'], {
   cwd: root,
   stdio: 'inherit',
 });

@@ -1,9 +1,9 @@
 // Picks the provider from a HAKO_MODEL string: `anthropic/<model>` or `openai/<model>`.
 // The model part is everything after the first slash (e.g. `openai/gpt-oss:20b`).
+// Only the configured provider's module (and so its SDK) is loaded: a container only ever
+// talks to one, and loading an SDK is a large part of an agent's cold start.
 
 import type { Parsed } from '../../protocol/ipc.ts';
-import { AnthropicProvider } from './anthropic.ts';
-import { OpenAIProvider } from './openai.ts';
 import type { Provider } from './provider.ts';
 
 export type ProviderName = 'anthropic' | 'openai';
@@ -28,10 +28,11 @@ export interface ProviderForOptions {
   readonly maxRetries?: number;
 }
 
-/** Throws on an invalid model string: validate it first with `parseModel` (config does). */
-export function providerFor(model: string, options: ProviderForOptions = {}): Provider {
+/** Rejects on an invalid model string: validate it first with `parseModel` (config does). */
+export async function providerFor(model: string, options: ProviderForOptions = {}): Promise<Provider> {
   const ref = parseModel(model);
   if (!ref.ok) throw new Error(ref.reason);
   const opts = { model: ref.value.model, stream: options.stream ?? true, baseURL: options.baseURL, maxRetries: options.maxRetries };
-  return ref.value.provider === 'anthropic' ? new AnthropicProvider(opts) : new OpenAIProvider(opts);
+  if (ref.value.provider === 'anthropic') return new (await import('./anthropic.ts')).AnthropicProvider(opts);
+  return new (await import('./openai.ts')).OpenAIProvider(opts);
 }

@@ -61,7 +61,7 @@ function bootOnce(image: string, n: number): Promise<{ toStart: number; imports:
   });
 }
 
-/** Import time of the agent's main pieces inside the image (same CPU limit as a group). */
+/** Import time of the agent's main pieces inside the image (same CPU limit, uid and entry flags as a group, so the image's compile cache applies). */
 function importPhases(image: string): Promise<string> {
   const script = `
 const t0 = performance.now();
@@ -72,7 +72,8 @@ await import('/app/agent/providers/anthropic.ts'); const t4 = performance.now();
 const f = (x) => x.toFixed(0).padStart(4) + ' ms';
 console.log('process start→script ' + f(t0) + ' | first .ts (type stripper) ' + f(t1 - t0) + ' | agent turn+tools ' + f(t2 - t1) + ' | openai SDK ' + f(t3 - t2) + ' | anthropic SDK ' + f(t4 - t3));`;
   return new Promise((resolve) => {
-    const c = spawn('docker', ['run', '--rm', '--read-only', '--cpus', '1', '--network', 'none', '--entrypoint', 'node', image, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { uid, gid } = containerUser();
+    const c = spawn('docker', ['run', '--rm', '--read-only', '--cpus', '1', '--network', 'none', '--user', `${uid}:${gid}`, '--entrypoint', 'node', image, '--preserve-symlinks', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     c.stdout.on('data', (x) => { out += x; });
     c.stderr.on('data', (x) => { out += x; });

@@ -148,7 +148,7 @@ export class HttpChannel implements Channel {
     const m = /^\/api\/groups\/([^/]+)\/(messages|events)$/.exec(url.pathname);
     if (!m) throw new InputError(404, `no such endpoint: ${url.pathname}`);
     const group = decodeURIComponent(m[1]!);
-    if (!ctx.listGroups().some((g) => g.name === group)) throw new InputError(404, `unknown group "${group}"`);
+    if (!ctx.getGroup(group)) throw new InputError(404, `unknown group "${group}"`);
     if (m[2] === 'events') {
       if (req.method !== 'GET') throw new InputError(405, 'use GET');
       return this.#events(group, res);

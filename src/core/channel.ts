@@ -21,6 +21,7 @@ export interface ChannelContext {
   accept(m: Inbound): Promise<AcceptResult>;
   listMessages(group: string, afterId?: string): StoredMessage[] | undefined;
   listGroups(): Group[];
+  getGroup(name: string): Group | undefined;
   /** Every message as it is stored, user and assistant alike. Returns an unsubscribe. */
   subscribe(fn: (m: StoredMessage) => void): () => void;
   /**

@@ -131,6 +131,7 @@ export class Host {
       accept: (m) => this.router.accept(m),
       listMessages: (g, after) => this.store.listMessages(g, after === undefined ? {} : { afterId: after }),
       listGroups: () => this.store.listGroups(),
+      getGroup: (name) => this.store.getGroup(name),
       subscribe: (fn) => {
         this.#subscribers.add(fn);
         return () => this.#subscribers.delete(fn);

@@ -52,11 +52,14 @@ describe('the file system boundary', () => {
     assert.ok(!seenByModel(f, from).includes(`${f.canary.text}-config`), 'secrets.env never reached the model');
   });
 
-  test('attack 4 - write outside the workspace on the read-only root (system files, the agent\'s own code, global memory)', async () => {
+  test('attack 4 - write outside the workspace on the read-only root (system files, the agent\'s own code and compile cache, global memory)', async () => {
     const out = await attack(f, 'team', [
-      'for p in /etc/passwd /usr/bin/evil /app/agent/main.ts /workspace/global/MEMORY.md /ipc/in/evil.json; do (echo x >> "$p") 2>&1 | head -1; done',
+      'for p in /etc/passwd /usr/bin/evil /app/agent/main.ts /app/.compile-cache/evil /workspace/global/MEMORY.md /ipc/in/evil.json; do (echo x >> "$p") 2>&1 | head -1; done',
+      // Poisoning the compile cache would run the attacker's code in every later agent start.
+      'ok=0; for p in /app/.compile-cache/v*/*; do (echo x >> "$p") 2>/dev/null && ok=$((ok+1)); done; echo "written=$ok of $(ls /app/.compile-cache/v*/ | wc -l)"',
     ]);
-    assert.equal((out[0]!.match(/Read-only file system|Permission denied/g) ?? []).length, 5, out[0]);
+    assert.equal((out[0]!.match(/Read-only file system|Permission denied/g) ?? []).length, 6, out[0]);
+    assert.match(out[1]!, /written=0 of [1-9]\d*/, out[1]);
   });
 
   test('attack 5 - plant a MEMORY.md symlink for the host to write through on the next start', async () => {

@@ -1,4 +1,4 @@
-// Runs a real hako host (`node src/main.ts start`) as a child process with its own
+// Runs a real hako host (`node bin/hako.mjs start`) as a child process with its own
 // HAKO_HOME, HAKO_CONFIG and port, and talks to it through its HTTP API like a client.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -55,7 +55,7 @@ export class HakoProcess {
       if (v !== undefined && !/^(HAKO_|ANTHROPIC_|OPENAI_)/.test(k)) env[k] = v;
     }
     Object.assign(env, { HAKO_HOME: home, HAKO_CONFIG: configDir, HAKO_HTTP_PORT: String(port), HAKO_LOG_LEVEL: 'debug' }, opts.env);
-    const child = spawn(process.execPath, [path.join(ROOT, 'src', 'main.ts'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'hako.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const h = new HakoProcess({ home, configDir, port, token: '', child });
     const collect = (c: Buffer) => { h.output += c.toString(); };
     child.stdout!.on('data', collect);
@@ -171,7 +171,7 @@ export async function runCli(args: string[], env: Record<string, string>, input?
   const full: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(HAKO_|ANTHROPIC_|OPENAI_)/.test(k)) full[k] = v;
   Object.assign(full, env);
-  const child = spawn(process.execPath, [path.join(ROOT, 'src', 'main.ts'), ...args], { env: full, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'hako.mjs'), ...args], { env: full, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '', stderr = '';
   child.stdout.on('data', (c) => { stdout += c; });
   child.stderr.on('data', (c) => { stderr += c; });

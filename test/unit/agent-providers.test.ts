@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { PLACEHOLDER_API_KEY } from '../../protocol/container.ts';
 import { TOOL_SPECS } from '../../protocol/tools.ts';
@@ -150,7 +151,7 @@ test('openai provider - tool arguments that are not valid JSON stay a raw string
   assert.equal(parseArguments('{"command": "ls"'), '{"command": "ls"');
 });
 
-test('providerFor - parses provider/model, keeping slashes and colons in the model name', () => {
+test('providerFor - parses provider/model, keeping slashes and colons in the model name', async () => {
   assert.deepEqual(parseModel('openai/gpt-oss:20b'), { ok: true, value: { provider: 'openai', model: 'gpt-oss:20b' } });
   assert.deepEqual(parseModel('openai/meta-llama/Llama-3.1-8B:free'), { ok: true, value: { provider: 'openai', model: 'meta-llama/Llama-3.1-8B:free' } });
   assert.deepEqual(parseModel('anthropic/claude-sonnet-4-5'), { ok: true, value: { provider: 'anthropic', model: 'claude-sonnet-4-5' } });
@@ -159,9 +160,31 @@ test('providerFor - parses provider/model, keeping slashes and colons in the mod
     assert.equal(r.ok, false, String(bad));
     assert.match(r.ok ? '' : r.reason, /HAKO_MODEL/);
   }
-  assert.ok(providerFor('anthropic/x') instanceof AnthropicProvider);
-  assert.ok(providerFor('openai/gpt-oss:20b') instanceof OpenAIProvider);
-  assert.throws(() => providerFor('nope'), /HAKO_MODEL is "nope"/);
+  assert.ok((await providerFor('anthropic/x')) instanceof AnthropicProvider);
+  assert.ok((await providerFor('openai/gpt-oss:20b')) instanceof OpenAIProvider);
+  await assert.rejects(providerFor('nope'), /HAKO_MODEL is "nope"/);
+});
+
+test('providerFor - loads only the configured provider\'s SDK, never the other one', () => {
+  // A fresh process records every module it loads; the agent's cold start pays for each.
+  const index = new URL('../../agent/providers/index.ts', import.meta.url).href;
+  const loaded = (model: string): string[] => {
+    const script = `
+      import { registerHooks } from 'node:module';
+      const seen = [];
+      registerHooks({ load(url, context, next) { seen.push(url); return next(url, context); } });
+      const { providerFor } = await import(${JSON.stringify(index)});
+      await providerFor(${JSON.stringify(model)});
+      console.log(JSON.stringify(seen));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    return JSON.parse(out) as string[];
+  };
+  const openai = loaded('openai/gpt-oss:20b');
+  assert.ok(openai.some((u) => u.includes('/node_modules/openai/')), 'the OpenAI SDK is loaded');
+  assert.ok(!openai.some((u) => u.includes('@anthropic-ai')), 'the Anthropic SDK is not loaded');
+  const anthropic = loaded('anthropic/claude-sonnet-4-5');
+  assert.ok(anthropic.some((u) => u.includes('@anthropic-ai/sdk')), 'the Anthropic SDK is loaded');
+  assert.ok(!anthropic.some((u) => u.includes('/node_modules/openai/')), 'the OpenAI SDK is not loaded');
 });
 
 function freePort(): Promise<number> {

@@ -8,6 +8,7 @@ const ctx: ChannelContext = {
   accept: async () => { throw new Error('not used'); },
   listMessages: () => [],
   listGroups: () => [],
+  getGroup: () => undefined,
   subscribe: () => () => {},
 };
 
