@@ -9,7 +9,7 @@
 // Usage: NODE_COMPILE_CACHE=/app/.compile-cache node fill-compile-cache.mjs /app
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { flushCompileCache, getCompileCacheDir } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,7 @@ const run = spawnSync(process.execPath, [...process.execArgv, main], {
   env: { ...process.env, HAKO_MODEL: '', HAKO_IPC_DIR: ipc },
   encoding: 'utf8',
 });
+rmSync(ipc, { recursive: true, force: true });
 if (run.status !== 2) {
   console.error(`fill-compile-cache: the agent's config check exited ${run.status} (expected 2):\n${run.stderr}`);
   process.exit(1);
