@@ -10,7 +10,9 @@ export const help = `Usage: hako setup [--offline]
 Prepare this machine to run hako agents:
   1. make sure a container engine answers \`docker info\`; as root on Debian/Ubuntu this
      installs docker.io and starts the daemon, elsewhere it says what to install or start;
-  2. build the agent image (hako-agent:<version>) unless it matches the current sources.
+  2. build the agent image (hako-agent:<version>) unless it matches the current sources;
+  3. load the host's modules once, so that \`hako start\` finds them in the compile cache
+     (~/.cache/hako/compile-cache) and starts lean right after an install or an update.
 
 Options:
   --offline   Build the image without an image registry (see \`hako image --help\`).
@@ -28,6 +30,10 @@ export function run(args: string[]): Promise<number> {
       log('setup: checking the agent image');
       await ensureImage({ ...(parsed.values.offline ? { offline: true } : {}), install: true, log, signal });
     });
+    // Stripping TypeScript costs this short-lived process, not the long-running host: the
+    // launcher (bin/hako.mjs) has the compile cache on, and Node writes it at exit.
+    await import('./start.ts');
+    log('setup: host modules loaded into the compile cache');
     log('setup: ready');
     return 0;
   });
