@@ -18,11 +18,13 @@
 import { lstatSync, mkdirSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 
 /** `${XDG_CACHE_HOME:-~/.cache}/hako/compile-cache`, created 0700; null when it is unsafe or cannot be made. */
 function privateCacheDir() {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  // The XDG spec says a relative XDG_CACHE_HOME is to be ignored.
+  const xdg = process.env.XDG_CACHE_HOME;
+  const base = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
   const dir = join(base, 'hako', 'compile-cache');
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
