@@ -1,6 +1,6 @@
-#!/usr/bin/env node
 // `hako` command line: dispatches to one module per subcommand (src/cli/). Each module
-// exports `help` and `run(args) → exit code`, and is loaded only when used.
+// exports `help` and `run(args) → exit code`, and is loaded only when used. The `hako`
+// command itself is bin/hako.mjs, which prepares the process and then imports this file.
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number>; help: string }> }> = {
   start: { summary: 'run the assistant (host, HTTP API, web chat)', load: () => import('./cli/start.ts') },
