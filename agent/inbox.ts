@@ -1,47 +1,61 @@
 // Watches ipc/in/ and hands out input file names one at a time in name order, each at most
-// once. fs.watch moves work; a slow poll is the fallback because gVisor and some Docker
-// Desktop mounts deliver no inotify events. Reading a file consumes it: it is unlinked, and
+// once. fs.watch moves work; a safety poll (protocol/poll.ts) is the fallback because gVisor
+// and some Docker Desktop mounts deliver no inotify events. Reading a file consumes it: it is unlinked, and
 // where in/ is mounted read-only (the host removes inputs itself) the seen set alone keeps
 // it from being handed out twice — a name leaves that set only once it left the directory.
 
 import { constants, watch, type FSWatcher } from 'node:fs';
 import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { isIpcFileName, MAX_IPC_FILE_BYTES, parseHostInput, type HostToAgent, type Parsed } from '../protocol/ipc.ts';
+import { SafetyPoll, type SafetyPollOptions } from '../protocol/poll.ts';
 import { AsyncQueue } from './async-queue.ts';
 
 export interface InboxOptions {
   readonly dir: string;
-  readonly pollMs?: number;
+  readonly poll?: SafetyPollOptions;
+  /** false: no fs.watch at all, as on a mount without inotify (tests). */
+  readonly watch?: boolean;
   /** Contract: called for watch/readdir failures; must not throw. The inbox keeps polling. */
   readonly onError: (err: unknown) => void;
 }
 
 export class Inbox {
   #dir: string;
-  #pollMs: number;
+  #watch: boolean;
   #onError: (err: unknown) => void;
   /** Names already queued or handed out; pruned once a name has left the directory. */
   #seen = new Set<string>();
   #pending = new AsyncQueue<string>({ order: (a, b) => (a < b ? -1 : a > b ? 1 : 0) });
   #scanning = false;
   #rescan = false;
+  /** What asked for the next scan: a watch event, a poll tick (neither: start). */
+  #byWatch = false;
+  #byPoll = false;
   #watcher: FSWatcher | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  #poll: SafetyPoll;
 
   constructor(o: InboxOptions) {
     this.#dir = o.dir;
-    this.#pollMs = o.pollMs ?? 1000;
+    this.#watch = o.watch ?? true;
     this.#onError = o.onError;
+    this.#poll = new SafetyPoll(() => { this.#byPoll = true; this.#scan(); }, o.poll);
+  }
+
+  /** The safety poll's current period (fast until watch events are seen to arrive). */
+  get pollMs(): number {
+    return this.#poll.intervalMs;
   }
 
   start(): void {
-    try {
-      this.#watcher = watch(this.#dir, () => this.#scan());
-      this.#watcher.on('error', (err) => this.#report(err));
-    } catch (err) {
-      this.#report(err); // no inotify: the poll below still finds everything
+    if (this.#watch) {
+      try {
+        this.#watcher = watch(this.#dir, () => { this.#byWatch = true; this.#scan(); });
+        this.#watcher.on('error', (err) => this.#report(err));
+      } catch (err) {
+        this.#report(err); // no inotify: the poll below still finds everything
+      }
     }
-    this.#timer = setInterval(() => this.#scan(), this.#pollMs);
+    this.#poll.start();
     this.#scan();
   }
 
@@ -53,7 +67,7 @@ export class Inbox {
   close(): void {
     this.#pending.close();
     this.#watcher?.close();
-    if (this.#timer) clearInterval(this.#timer);
+    this.#poll.stop();
   }
 
   #report(err: unknown): void {
@@ -73,6 +87,8 @@ export class Inbox {
   async #scanLoop(): Promise<void> {
     do {
       this.#rescan = false;
+      const by = this.#byWatch ? 'watch' : this.#byPoll ? 'poll' : null;
+      this.#byWatch = this.#byPoll = false;
       let names: string[];
       try {
         names = await readdir(this.#dir);
@@ -86,6 +102,7 @@ export class Inbox {
       if (fresh.length === 0) continue;
       for (const n of fresh) this.#seen.add(n);
       this.#pending.push(...fresh);
+      if (by) this.#poll.found(by);
     } while (this.#rescan && !this.#pending.closed);
   }
 }

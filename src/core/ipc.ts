@@ -1,6 +1,6 @@
 // Host side of the filesystem IPC: writes inputs into a group's in/ (read-only for the
-// agent) and watches its out/ (agent-writable) with fs.watch plus a slow poll, because
-// gVisor and some Docker Desktop mounts deliver no inotify events.
+// agent) and watches its out/ (agent-writable) with fs.watch plus a safety poll
+// (protocol/poll.ts), in case a mount delivers no inotify events.
 //
 // Invariants: the group is the directory a file was found in, never a field of it; each
 // out/ file is handled once, serially per group, in name order, and then removed; a file
@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { isIpcFileName, ipcFileName, parseAgentOutput, MAX_IPC_FILE_BYTES, type AgentToHost, type HostToAgent } from '../../protocol/ipc.ts';
+import { SafetyPoll, type SafetyPollOptions } from '../../protocol/poll.ts';
 import { groupPaths } from './paths.ts';
 import { listSorted, moveEntry, readRegularFile, writeFileAtomic } from './safe-fs.ts';
 import type { Logger } from './log.ts';
@@ -25,12 +26,20 @@ export interface IpcOptions {
   readonly onOutput: OutputHandler;
   readonly onRejected?: (group: string, file: string, reason: string) => void;
   readonly log: Logger;
-  readonly pollMs?: number;
+  readonly poll?: SafetyPollOptions;
+}
+
+/** A watched out/: its watcher, its safety poll, and what asked for the next pass. */
+interface Watch {
+  readonly watcher: fs.FSWatcher | undefined;
+  readonly poll: SafetyPoll;
+  byWatch: boolean;
+  byPoll: boolean;
 }
 
 export class Ipc {
   readonly #opts: IpcOptions;
-  readonly #watchers = new Map<string, { watcher: fs.FSWatcher | undefined; timer: NodeJS.Timeout }>();
+  readonly #watchers = new Map<string, Watch>();
   /** Per group: the drain in progress, and whether another pass was asked for meanwhile. */
   readonly #draining = new Map<string, { promise: Promise<void>; again: boolean }>();
 
@@ -63,25 +72,30 @@ export class Ipc {
   watch(group: string): void {
     if (this.#watchers.has(group)) return;
     const dir = groupPaths(this.#opts.home, group).ipcOut;
-    const kick = () => { void this.drain(group); };
     let watcher: fs.FSWatcher | undefined;
     try {
-      watcher = fs.watch(dir, kick);
+      watcher = fs.watch(dir, () => { w.byWatch = true; void this.drain(group); });
       watcher.on('error', (err) => this.#opts.log.warn('ipc watch failed; polling only', { group, error: String(err) }));
     } catch (err) {
       this.#opts.log.warn('ipc watch unavailable; polling only', { group, error: String(err) });
     }
-    const timer = setInterval(kick, this.#opts.pollMs ?? 1000);
-    timer.unref();
-    this.#watchers.set(group, { watcher, timer });
-    kick();
+    const poll = new SafetyPoll(() => { w.byPoll = true; void this.drain(group); }, { unref: true, ...this.#opts.poll });
+    const w: Watch = { watcher, poll, byWatch: false, byPoll: false };
+    this.#watchers.set(group, w);
+    poll.start();
+    void this.drain(group);
+  }
+
+  /** The group's safety-poll period, or null when out/ is not watched. */
+  pollMs(group: string): number | null {
+    return this.#watchers.get(group)?.poll.intervalMs ?? null;
   }
 
   unwatch(group: string): void {
     const w = this.#watchers.get(group);
     if (!w) return;
     w.watcher?.close();
-    clearInterval(w.timer);
+    w.poll.stop();
     this.#watchers.delete(group);
   }
 
@@ -115,8 +129,13 @@ export class Ipc {
 
   async #pass(group: string): Promise<void> {
     const paths = groupPaths(this.#opts.home, group);
+    const w = this.#watchers.get(group);
+    const by = w?.byWatch ? 'watch' : w?.byPoll ? 'poll' : null;
+    if (w) w.byWatch = w.byPoll = false;
+    let reported = by === null;
     for (const name of await listSorted(paths.ipcOut)) {
       if (name.startsWith('.')) continue; // a temporary still being written
+      if (!reported) { w!.poll.found(by!); reported = true; }
       if (!isIpcFileName(name)) {
         await this.#reject(group, name, 'file name does not follow the IPC naming rule');
         continue;

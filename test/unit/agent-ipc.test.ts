@@ -34,7 +34,7 @@ test('inbox - hands out existing files in name order, skipping temporaries and f
   await writeFile(join(dir, `.tmp-${ipcFileName('t')}`), '{}');
   await writeFile(join(dir, 'notes.txt'), '');
   const errors: unknown[] = [];
-  const inbox = new Inbox({ dir, pollMs: 20, onError: (e) => errors.push(e) });
+  const inbox = new Inbox({ dir, poll: { fastMs: 20 }, onError: (e) => errors.push(e) });
   inbox.start();
   assert.deepEqual([await inbox.next(), await inbox.next(), await inbox.next()], names);
   assert.equal(await within(inbox.next(), 100), 'nothing');
@@ -47,7 +47,7 @@ test('inbox - never hands out a name twice while the file stays (read-only in/),
   const first = ipcFileName('one');
   await writeFile(join(dir, first), '{}');
   const errors: unknown[] = [];
-  const inbox = new Inbox({ dir, pollMs: 10, onError: (e) => errors.push(e) });
+  const inbox = new Inbox({ dir, poll: { fastMs: 10 }, onError: (e) => errors.push(e) });
   inbox.start();
   assert.equal(await inbox.next(), first);
   const pending = inbox.next();
@@ -59,6 +59,34 @@ test('inbox - never hands out a name twice while the file stays (read-only in/),
   assert.deepEqual(errors, []);
 });
 
+
+test('inbox - once a new file arrives by a watch event, the safety poll slows down', async (t) => {
+  const dir = await tempDir(t);
+  const first = ipcFileName('already-there');
+  await writeFile(join(dir, first), '{}');
+  const inbox = new Inbox({ dir, poll: { fastMs: 60_000, slowMs: 120_000 }, onError: () => {} });
+  t.after(() => inbox.close());
+  inbox.start();
+  assert.equal(await inbox.next(), first); // the start-up scan is done
+  assert.equal(inbox.pollMs, 60_000, 'fast until events are seen');
+  const name = ipcFileName('by-watch');
+  await writeFile(join(dir, name), '{}');
+  assert.equal(await within(inbox.next(), 5_000), name, 'found without any poll tick: inotify works');
+  assert.equal(inbox.pollMs, 120_000);
+});
+
+test('inbox - without watch events (gVisor) the safety poll finds every file and stays fast', async (t) => {
+  const dir = await tempDir(t);
+  const inbox = new Inbox({ dir, watch: false, poll: { fastMs: 20, slowMs: 60_000 }, onError: () => {} });
+  t.after(() => inbox.close());
+  inbox.start();
+  for (const id of ['one', 'two']) {
+    const name = ipcFileName(id);
+    await writeFile(join(dir, name), '{}');
+    assert.equal(await within(inbox.next(), 2_000), name);
+  }
+  assert.equal(inbox.pollMs, 20);
+});
 test('inbox - close wakes a waiting next() with null', async (t) => {
   const inbox = new Inbox({ dir: await tempDir(t), onError: () => {} });
   inbox.start();

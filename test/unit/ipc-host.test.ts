@@ -98,3 +98,23 @@ test('host ipc - the watcher picks up a file written after it started', async (t
   await got;
   assert.deepEqual(applied.map((o) => o.id), ['w']);
 });
+
+test('host ipc - once an output arrives by a watch event, the safety poll of out/ slows down', async (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-ipc-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  const p = groupPaths(home, 'team');
+  for (const d of [p.ipcIn, p.ipcOut, p.ipcRejected]) fs.mkdirSync(d, { recursive: true });
+  let seen!: () => void;
+  const applied = new Promise<void>((r) => { seen = r; });
+  const ipc = new Ipc({ home, log: silentLogger, poll: { fastMs: 60_000, slowMs: 120_000 }, onOutput: async () => seen() });
+  t.after(() => ipc.close());
+  ipc.watch('team');
+  await ipc.drain('team'); // the pass watch() starts is over
+  assert.equal(ipc.pollMs('team'), 60_000, 'fast until events are seen');
+  fs.writeFileSync(path.join(p.ipcOut, ipcFileName('w')), JSON.stringify(reply('w')));
+  await applied; // no poll tick can have run: the watch event found it
+  assert.equal(ipc.pollMs('team'), 120_000);
+  ipc.unwatch('team');
+  assert.equal(ipc.pollMs('team'), null);
+});
+

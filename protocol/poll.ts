@@ -1,0 +1,61 @@
+// The safety poll both ends of the file IPC run beside fs.watch (host: out/, agent: in/).
+// fs.watch does the work; the poll exists for mounts that deliver no inotify events
+// (gVisor for host-written files, some Docker Desktop set-ups). It ticks every `fastMs`
+// until the watcher is the first to report a new file — proof that events arrive — and
+// then every `slowMs`, since each wake-up of an idle process costs CPU. A new file that
+// the poll finds first puts it back to `fastMs`. Either way nothing is missed: the slow
+// pace only bounds how late a file the watcher did not report is picked up.
+
+export type FoundBy = 'watch' | 'poll';
+
+export interface SafetyPollOptions {
+  readonly fastMs?: number;
+  readonly slowMs?: number;
+  /** Let the process exit while only this timer is left (the host); the agent keeps it. */
+  readonly unref?: boolean;
+}
+
+export const POLL_FAST_MS = 1000;
+export const POLL_SLOW_MS = 10_000;
+
+export class SafetyPoll {
+  readonly #tick: () => void;
+  readonly #fastMs: number;
+  readonly #slowMs: number;
+  readonly #unref: boolean;
+  #intervalMs: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(tick: () => void, o: SafetyPollOptions = {}) {
+    this.#tick = tick;
+    this.#fastMs = o.fastMs ?? POLL_FAST_MS;
+    this.#slowMs = Math.max(o.slowMs ?? POLL_SLOW_MS, this.#fastMs);
+    this.#unref = o.unref ?? false;
+    this.#intervalMs = this.#fastMs;
+  }
+
+  get intervalMs(): number {
+    return this.#intervalMs;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(this.#tick, this.#intervalMs);
+    if (this.#unref) this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Who saw a new file first: the watcher (events arrive) or the poll (they may not). */
+  found(by: FoundBy): void {
+    const next = by === 'watch' ? this.#slowMs : this.#fastMs;
+    if (next === this.#intervalMs) return;
+    this.#intervalMs = next;
+    if (!this.#timer) return;
+    this.stop();
+    this.start();
+  }
+}

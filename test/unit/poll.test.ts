@@ -1,0 +1,37 @@
+// protocol/poll.ts: the safety poll beside fs.watch runs fast until the watcher is seen to
+// deliver, slow afterwards, and fast again when the poll finds a file first.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SafetyPoll } from '../../protocol/poll.ts';
+
+test('safety poll - ticks fast, slows once the watcher finds a file first, speeds up when the poll does', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  let ticks = 0;
+  const poll = new SafetyPoll(() => { ticks++; }, { fastMs: 1000, slowMs: 10_000 });
+  poll.start();
+  t.mock.timers.tick(3000);
+  assert.equal(ticks, 3);
+
+  poll.found('watch');
+  assert.equal(poll.intervalMs, 10_000);
+  t.mock.timers.tick(9999);
+  assert.equal(ticks, 3, 'no tick within the slow period');
+  t.mock.timers.tick(1);
+  assert.equal(ticks, 4);
+
+  poll.found('poll');
+  assert.equal(poll.intervalMs, 1000);
+  t.mock.timers.tick(2000);
+  assert.equal(ticks, 6);
+
+  poll.stop();
+  t.mock.timers.tick(60_000);
+  assert.equal(ticks, 6, 'stopped');
+});
+
+test('safety poll - the slow period is never shorter than the fast one', () => {
+  const poll = new SafetyPoll(() => {}, { fastMs: 500, slowMs: 100 });
+  poll.found('watch');
+  assert.equal(poll.intervalMs, 500);
+});
