@@ -1,8 +1,9 @@
 // Watches ipc/in/ and hands out input file names one at a time in name order, each at most
-// once. fs.watch moves work; a safety poll (protocol/poll.ts) is the fallback because gVisor
-// and some Docker Desktop mounts deliver no inotify events. Reading a file consumes it: it is unlinked, and
-// where in/ is mounted read-only (the host removes inputs itself) the seen set alone keeps
-// it from being handed out twice — a name leaves that set only once it left the directory.
+// once. fs.watch moves work; a safety poll (protocol/poll.ts) is the fallback because
+// gVisor and some Docker Desktop mounts deliver no inotify events. Reading a file consumes
+// it: it is unlinked, and where in/ is mounted read-only (the host removes inputs itself)
+// the seen set alone keeps it from being handed out twice — a name leaves that set only
+// once it left the directory.
 
 import { constants, watch, type FSWatcher } from 'node:fs';
 import { lstat, open, readdir, unlink } from 'node:fs/promises';
@@ -50,7 +51,7 @@ export class Inbox {
     if (this.#watch) {
       try {
         this.#watcher = watch(this.#dir, () => { this.#byWatch = true; this.#scan(); });
-        this.#watcher.on('error', (err) => this.#report(err));
+        this.#watcher.on('error', (err) => { this.#poll.watchFailed(); this.#report(err); });
       } catch (err) {
         this.#report(err); // no inotify: the poll below still finds everything
       }

@@ -3,8 +3,8 @@
 // (gVisor for host-written files, some Docker Desktop set-ups). It ticks every `fastMs`
 // until the watcher is the first to report a new file — proof that events arrive — and
 // then every `slowMs`, since each wake-up of an idle process costs CPU. A new file that
-// the poll finds first puts it back to `fastMs`. Either way nothing is missed: the slow
-// pace only bounds how late a file the watcher did not report is picked up.
+// the poll finds first, or a watcher error, puts it back to `fastMs`. Either way nothing is
+// missed: the slow pace only bounds how late a file the watcher did not report is picked up.
 
 export type FoundBy = 'watch' | 'poll';
 
@@ -51,7 +51,15 @@ export class SafetyPoll {
 
   /** Who saw a new file first: the watcher (events arrive) or the poll (they may not). */
   found(by: FoundBy): void {
-    const next = by === 'watch' ? this.#slowMs : this.#fastMs;
+    this.#pace(by === 'watch' ? this.#slowMs : this.#fastMs);
+  }
+
+  /** The watcher failed: nothing but the poll finds files now. */
+  watchFailed(): void {
+    this.#pace(this.#fastMs);
+  }
+
+  #pace(next: number): void {
     if (next === this.#intervalMs) return;
     this.#intervalMs = next;
     if (!this.#timer) return;

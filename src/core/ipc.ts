@@ -75,7 +75,10 @@ export class Ipc {
     let watcher: fs.FSWatcher | undefined;
     try {
       watcher = fs.watch(dir, () => { w.byWatch = true; void this.drain(group); });
-      watcher.on('error', (err) => this.#opts.log.warn('ipc watch failed; polling only', { group, error: String(err) }));
+      watcher.on('error', (err) => {
+        w.poll.watchFailed();
+        this.#opts.log.warn('ipc watch failed; polling only', { group, error: String(err) });
+      });
     } catch (err) {
       this.#opts.log.warn('ipc watch unavailable; polling only', { group, error: String(err) });
     }

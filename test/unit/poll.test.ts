@@ -35,3 +35,11 @@ test('safety poll - the slow period is never shorter than the fast one', () => {
   poll.found('watch');
   assert.equal(poll.intervalMs, 500);
 });
+
+test('safety poll - a failed watcher puts it back to the fast pace', () => {
+  const poll = new SafetyPoll(() => {}, { fastMs: 1000, slowMs: 10_000 });
+  poll.found('watch');
+  assert.equal(poll.intervalMs, 10_000);
+  poll.watchFailed();
+  assert.equal(poll.intervalMs, 1000);
+});
