@@ -29,9 +29,6 @@ export class Inbox {
   #pending = new AsyncQueue<string>({ order: (a, b) => (a < b ? -1 : a > b ? 1 : 0) });
   #scanning = false;
   #rescan = false;
-  /** What asked for the next scan: a watch event, a poll tick (neither: start). */
-  #byWatch = false;
-  #byPoll = false;
   #watcher: FSWatcher | null = null;
   #poll: SafetyPoll;
 
@@ -39,7 +36,7 @@ export class Inbox {
     this.#dir = o.dir;
     this.#watch = o.watch ?? true;
     this.#onError = o.onError;
-    this.#poll = new SafetyPoll(() => { this.#byPoll = true; this.#scan(); }, o.poll);
+    this.#poll = new SafetyPoll(() => this.#scan(), o.poll);
   }
 
   /** The safety poll's current period (fast until watch events are seen to arrive). */
@@ -50,7 +47,7 @@ export class Inbox {
   start(): void {
     if (this.#watch) {
       try {
-        this.#watcher = watch(this.#dir, () => { this.#byWatch = true; this.#scan(); });
+        this.#watcher = watch(this.#dir, () => this.#poll.watched());
         this.#watcher.on('error', (err) => { this.#poll.watchFailed(); this.#report(err); });
       } catch (err) {
         this.#report(err); // no inotify: the poll below still finds everything
@@ -88,8 +85,7 @@ export class Inbox {
   async #scanLoop(): Promise<void> {
     do {
       this.#rescan = false;
-      const by = this.#byWatch ? 'watch' : this.#byPoll ? 'poll' : null;
-      this.#byWatch = this.#byPoll = false;
+      const by = this.#poll.scanStarted();
       let names: string[];
       try {
         names = await readdir(this.#dir);

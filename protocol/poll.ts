@@ -19,15 +19,19 @@ export const POLL_FAST_MS = 1000;
 export const POLL_SLOW_MS = 10_000;
 
 export class SafetyPoll {
-  readonly #tick: () => void;
+  readonly #scan: () => void;
   readonly #fastMs: number;
   readonly #slowMs: number;
   readonly #unref: boolean;
   #intervalMs: number;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** What asked for the scan that has not started yet (neither: a scan the owner ran). */
+  #byWatch = false;
+  #byPoll = false;
 
-  constructor(tick: () => void, o: SafetyPollOptions = {}) {
-    this.#tick = tick;
+  /** `scan` looks for new files; it calls `scanStarted()` first and `found()` on a new file. */
+  constructor(scan: () => void, o: SafetyPollOptions = {}) {
+    this.#scan = scan;
     this.#fastMs = o.fastMs ?? POLL_FAST_MS;
     this.#slowMs = Math.max(o.slowMs ?? POLL_SLOW_MS, this.#fastMs);
     this.#unref = o.unref ?? false;
@@ -40,13 +44,26 @@ export class SafetyPoll {
 
   start(): void {
     if (this.#timer) return;
-    this.#timer = setInterval(this.#tick, this.#intervalMs);
+    this.#timer = setInterval(() => { this.#byPoll = true; this.#scan(); }, this.#intervalMs);
     if (this.#unref) this.#timer.unref();
   }
 
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** The watcher's callback: a scan, remembered as asked for by a watch event. */
+  watched(): void {
+    this.#byWatch = true;
+    this.#scan();
+  }
+
+  /** At the start of each scan pass: what asked for it since the last one, if anything. */
+  scanStarted(): FoundBy | null {
+    const by = this.#byWatch ? 'watch' : this.#byPoll ? 'poll' : null;
+    this.#byWatch = this.#byPoll = false;
+    return by;
   }
 
   /** Who saw a new file first: the watcher (events arrive) or the poll (they may not). */

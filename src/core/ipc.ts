@@ -29,12 +29,10 @@ export interface IpcOptions {
   readonly poll?: SafetyPollOptions;
 }
 
-/** A watched out/: its watcher, its safety poll, and what asked for the next pass. */
+/** A watched out/: its watcher and its safety poll. */
 interface Watch {
   readonly watcher: fs.FSWatcher | undefined;
   readonly poll: SafetyPoll;
-  byWatch: boolean;
-  byPoll: boolean;
 }
 
 export class Ipc {
@@ -72,19 +70,18 @@ export class Ipc {
   watch(group: string): void {
     if (this.#watchers.has(group)) return;
     const dir = groupPaths(this.#opts.home, group).ipcOut;
+    const poll = new SafetyPoll(() => { void this.drain(group); }, { unref: true, ...this.#opts.poll });
     let watcher: fs.FSWatcher | undefined;
     try {
-      watcher = fs.watch(dir, () => { w.byWatch = true; void this.drain(group); });
+      watcher = fs.watch(dir, () => poll.watched());
       watcher.on('error', (err) => {
-        w.poll.watchFailed();
+        poll.watchFailed();
         this.#opts.log.warn('ipc watch failed; polling only', { group, error: String(err) });
       });
     } catch (err) {
       this.#opts.log.warn('ipc watch unavailable; polling only', { group, error: String(err) });
     }
-    const poll = new SafetyPoll(() => { w.byPoll = true; void this.drain(group); }, { unref: true, ...this.#opts.poll });
-    const w: Watch = { watcher, poll, byWatch: false, byPoll: false };
-    this.#watchers.set(group, w);
+    this.#watchers.set(group, { watcher, poll });
     poll.start();
     void this.drain(group);
   }
@@ -132,13 +129,11 @@ export class Ipc {
 
   async #pass(group: string): Promise<void> {
     const paths = groupPaths(this.#opts.home, group);
-    const w = this.#watchers.get(group);
-    const by = w?.byWatch ? 'watch' : w?.byPoll ? 'poll' : null;
-    if (w) w.byWatch = w.byPoll = false;
-    let reported = by === null;
+    const poll = this.#watchers.get(group)?.poll;
+    let by = poll?.scanStarted() ?? null;
     for (const name of await listSorted(paths.ipcOut)) {
       if (name.startsWith('.')) continue; // a temporary still being written
-      if (!reported) { w!.poll.found(by!); reported = true; }
+      if (by) { poll!.found(by); by = null; }
       if (!isIpcFileName(name)) {
         await this.#reject(group, name, 'file name does not follow the IPC naming rule');
         continue;

@@ -43,3 +43,16 @@ test('safety poll - a failed watcher puts it back to the fast pace', () => {
   poll.watchFailed();
   assert.equal(poll.intervalMs, 1000);
 });
+
+test('safety poll - each scan learns what asked for it: a watch event, a poll tick, or neither', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  const asked: (string | null)[] = [];
+  const poll = new SafetyPoll(() => asked.push(poll.scanStarted()), { fastMs: 1000 });
+  poll.start();
+  poll.watched();
+  t.mock.timers.tick(1000);
+  asked.push(poll.scanStarted()); // a scan the owner started itself
+  poll.stop();
+  assert.deepEqual(asked, ['watch', 'poll', null]);
+});
+
