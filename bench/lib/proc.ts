@@ -16,24 +16,24 @@ export function cpuMs(pid: number): number {
   return ((utime + stime) * 1000) / CLK_TCK;
 }
 
-/** Resident set size of `pid` in bytes (VmRSS), or 0 when the process is gone. */
-export function rssBytes(pid: number): number {
+/** A `kB` field of /proc/<pid>/status in bytes, or 0 when the process is gone. */
+function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
     return 0;
   }
 }
 
+/** Resident set size of `pid` in bytes (VmRSS), or 0 when the process is gone. */
+export function rssBytes(pid: number): number {
+  return statusBytes(pid, 'VmRSS');
+}
+
 /** Peak resident set size (VmHWM) of `pid` in bytes. */
 export function peakRssBytes(pid: number): number {
-  try {
-    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
+  return statusBytes(pid, 'VmHWM');
 }
 
 /** Direct children of `pid` (scans /proc: this kernel has no /proc/<pid>/task/<tid>/children). */
