@@ -8,11 +8,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hardenedArgs } from '../src/runtime/docker.ts';
 import { imageTag } from '../src/runtime/image.ts';
-import { containerUser } from '../src/core/runner.ts';
-import { CONTAINER_PATHS } from '../protocol/container.ts';
-import { progress, sleep, startBench, timedTurn, type Api } from './lib/harness.ts';
+import { progress, runnerDockerArgs, sleep, startBench, timedTurn, type Api } from './lib/harness.ts';
 import { sampled, single, type Figure } from './lib/report.ts';
 import { median } from './lib/stats.ts';
 
@@ -32,22 +29,9 @@ export function timeDocker(args: readonly string[]): Promise<number> {
   });
 }
 
-/** `docker run` of `node -e 0` with the exact hardened flags and mount layout the runner uses. */
-function hardenedTrivialArgs(image: string, dir: string, n: number): string[] {
-  const sub = (s: string) => path.join(dir, s);
-  const user = containerUser();
-  const args = hardenedArgs({
-    name: `hako-bench-trivial-${process.pid}-${n}`, image, labels: { 'dev.hako.bench': 'trivial' },
-    mounts: [
-      { host: sub('group'), container: CONTAINER_PATHS.group, readonly: false },
-      { host: sub('global'), container: CONTAINER_PATHS.global, readonly: true },
-      { host: sub('in'), container: `${CONTAINER_PATHS.ipc}/in`, readonly: true },
-      { host: sub('out'), container: `${CONTAINER_PATHS.ipc}/out`, readonly: false },
-      { host: sub('run'), container: '/run/hako', readonly: true },
-    ],
-    env: { HOME: '/tmp' }, user: `${user.uid}:${user.gid}`,
-    limits: { memory: '1g', cpus: '1', pids: 256, tmpfs: '256m' },
-  });
+/** `docker run` of `node -e 0` with the exact flags, mounts and environment the runner uses. */
+function hardenedTrivialArgs(image: string, dir: string): string[] {
+  const { args } = runnerDockerArgs(image, dir);
   const img = args.pop()!;
   return [...args, '--entrypoint', 'node', img, '-e', '0'];
 }
@@ -69,7 +53,6 @@ export async function run(opts: ColdOptions): Promise<{ figures: Figure[]; notes
   const image = imageTag();
   const bareArgs = ['run', '--rm', '--entrypoint', 'node', image, '-e', '0'];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-bench-trivial-'));
-  for (const s of ['group', 'global', 'in', 'out', 'run']) fs.mkdirSync(path.join(dir, s));
   progress('starting a host with HAKO_IDLE_TIMEOUT=0 (a container per turn)');
   const b = await startBench({ env: { HAKO_IDLE_TIMEOUT: '0' } });
   const stream = await b.api.events('main');
@@ -77,7 +60,7 @@ export async function run(opts: ColdOptions): Promise<{ figures: Figure[]; notes
     // Untimed first runs: page cache and the engine's first-use costs land here.
     await timedTurn(b.api, stream, 'main', 'cold warm-up');
     await timeDocker(bareArgs);
-    await timeDocker(hardenedTrivialArgs(image, dir, -1));
+    await timeDocker(hardenedTrivialArgs(image, dir));
     const cold: number[] = [], bare: number[] = [], hardened: number[] = [];
     for (let i = 0; i < n; i++) {
       // Rotate the order so no probe always follows another.
@@ -87,7 +70,7 @@ export async function run(opts: ColdOptions): Promise<{ figures: Figure[]; notes
         await sleep(300);
         if (which === 0) cold.push(await timedTurn(b.api, stream, 'main', `cold sample ${i}`));
         else if (which === 1) bare.push(await timeDocker(bareArgs));
-        else hardened.push(await timeDocker(hardenedTrivialArgs(image, dir, i)));
+        else hardened.push(await timeDocker(hardenedTrivialArgs(image, dir)));
       }
       progress(`cold sample ${i + 1}/${n}: hako ${cold.at(-1)!.toFixed(0)} ms, bare docker run ${bare.at(-1)!.toFixed(0)} ms`);
     }

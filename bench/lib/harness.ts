@@ -10,8 +10,11 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { HakoProcess } from '../../test/support/hako.ts';
 import { startModelServer, type ModelServer, type RecordedRequest, type ScriptedTurn } from '../../test/support/model-server.ts';
-import { Store } from '../../src/core/store.ts';
-import { LABEL_HOME, LABEL_MANAGED, prepareGroupDirs } from '../../src/core/runner.ts';
+import { Store, type Group } from '../../src/core/store.ts';
+import { containerSpec, LABEL_HOME, LABEL_MANAGED, prepareGroupDirs } from '../../src/core/runner.ts';
+import { loadConfig } from '../../src/core/config.ts';
+import { groupPaths, type GroupPaths } from '../../src/core/paths.ts';
+import { hardenedArgs } from '../../src/runtime/docker.ts';
 
 const exec = promisify(execFile);
 
@@ -50,6 +53,19 @@ export interface StartOptions {
   readonly env?: Record<string, string>;
   /** Extra groups registered (in the database, before start) in addition to main. */
   readonly groups?: readonly string[];
+}
+
+/**
+ * `docker run` arguments for a container exactly as the runner starts one — flags, mounts,
+ * environment, user, limits — for group "bench" of a throwaway home under `dir`, whose
+ * folders the runner's own helper prepares. Probes swap the entrypoint or watch its start.
+ */
+export function runnerDockerArgs(image: string, dir: string): { args: string[]; paths: GroupPaths } {
+  const model = 'openai/test-model';
+  const config = loadConfig({ HAKO_HOME: path.join(dir, 'home'), HAKO_CONFIG: path.join(dir, 'config'), HAKO_MODEL: model });
+  prepareGroupDirs(config.home, 'bench');
+  const group: Group = { name: 'bench', isMain: false, trigger: null, model: null, allowedSenders: null, limits: {}, mounts: [], createdAt: '' };
+  return { args: hardenedArgs(containerSpec(config, image, group, model)), paths: groupPaths(config.home, 'bench') };
 }
 
 /** Registers groups straight in the database of a fresh state folder (fast for 1,000). */

@@ -12,11 +12,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { hardenedArgs } from '../../src/runtime/docker.ts';
 import { imageTag } from '../../src/runtime/image.ts';
 import { ipcFileName } from '../../protocol/ipc.ts';
-import { CONTAINER_PATHS } from '../../protocol/container.ts';
 import { containerUser } from '../../src/core/runner.ts';
+import { runnerDockerArgs } from '../lib/harness.ts';
 import { summarize } from '../lib/stats.ts';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { samples: { type: 'string', default: '7' } } });
@@ -25,21 +24,7 @@ const samples = Number(values.samples);
 
 function bootOnce(image: string, n: number): Promise<{ toStart: number; imports: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-boot-'));
-  const d = (s: string) => { fs.mkdirSync(path.join(dir, s), { recursive: true, mode: 0o777 }); fs.chmodSync(path.join(dir, s), 0o777); return path.join(dir, s); };
-  const user = containerUser();
-  const args = hardenedArgs({
-    name: `hako-boot-probe-${process.pid}-${n}`, image, labels: { 'dev.hako.bench': 'boot' },
-    mounts: [
-      { host: d('group'), container: CONTAINER_PATHS.group, readonly: false },
-      { host: d('global'), container: CONTAINER_PATHS.global, readonly: true },
-      { host: d('in'), container: `${CONTAINER_PATHS.ipc}/in`, readonly: true },
-      { host: d('out'), container: `${CONTAINER_PATHS.ipc}/out`, readonly: false },
-      { host: d('run'), container: '/run/hako', readonly: true },
-    ],
-    env: { HAKO_MODEL: 'openai/test-model', HAKO_GROUP: 'bench', HAKO_IS_MAIN: '0', HAKO_ASSISTANT_NAME: 'hako', HAKO_MAX_STEPS: '30', HAKO_STREAM: '1', HOME: '/tmp' },
-    user: `${user.uid}:${user.gid}`,
-    limits: { memory: '1g', cpus: '1', pids: 256, tmpfs: '256m' },
-  });
+  const { args, paths } = runnerDockerArgs(image, dir);
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn('docker', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -51,7 +36,7 @@ function bootOnce(image: string, n: number): Promise<{ toStart: number; imports:
       if (!result && buf.includes('"agent_start"')) {
         result = { toStart: performance.now() - t0, imports: '' };
         const close = { v: 1, id: `close-${n}`, type: 'close' };
-        fs.writeFileSync(path.join(dir, 'in', ipcFileName(close.id)), JSON.stringify(close));
+        fs.writeFileSync(path.join(paths.ipcIn, ipcFileName(close.id)), JSON.stringify(close));
       }
     });
     child.on('exit', () => {
