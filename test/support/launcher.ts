@@ -9,10 +9,10 @@ import path from 'node:path';
 export const LAUNCHER = new URL('../../bin/hako.mjs', import.meta.url).pathname;
 export const VERSION = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
 
-export function hako(cacheHome: string, args: string[]): { stdout: string; stderr: string; status: number | null } {
+export function hako(cacheHome: string, args: string[], extraEnv: Record<string, string> = {}): { stdout: string; stderr: string; status: number | null } {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^NODE_(COMPILE_CACHE|DISABLE_COMPILE_CACHE|DEBUG_NATIVE)$/.test(k)) env[k] = v;
-  Object.assign(env, { XDG_CACHE_HOME: cacheHome, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
+  Object.assign(env, { XDG_CACHE_HOME: cacheHome, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' }, extraEnv);
   return spawnSync(process.execPath, [LAUNCHER, ...args], { env, encoding: 'utf8' });
 }
 

@@ -5,7 +5,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { hako, LAUNCHER, tempHome, transpiles, VERSION } from '../support/launcher.ts';
@@ -54,7 +53,7 @@ test('launcher - `hako start` re-executes itself in place with the host\'s small
   // A preload that reports each process image: its pid and V8 flags.
   const probe = `--import=data:text/javascript,console.error('probe',process.pid,JSON.stringify(process.execArgv))`;
   const images = (args: string[]) => {
-    const run = spawnSync(process.execPath, [LAUNCHER, ...args], { env: { ...process.env, XDG_CACHE_HOME: home, NODE_OPTIONS: probe }, encoding: 'utf8' });
+    const run = hako(home, args, { NODE_OPTIONS: probe });
     assert.equal(run.status, 0, run.stderr);
     return [...run.stderr.matchAll(/^probe (\d+) (.*)$/gm)].map((m) => ({ pid: m[1], flags: JSON.parse(m[2]!) as string[] }));
   };
