@@ -5,6 +5,7 @@
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number>; help: string }> }> = {
   start: { summary: 'run the assistant (host, HTTP API, web chat)', load: () => import('./cli/start.ts') },
   chat: { summary: 'chat with a group in this terminal', load: () => import('./cli/chat.ts') },
+  web: { summary: 'print a one-time sign-in link to the web chat', load: () => import('./cli/web.ts') },
   status: { summary: 'what the running host is doing', load: () => import('./cli/status.ts') },
   groups: { summary: 'add, change, list or remove groups', load: () => import('./cli/groups.ts') },
   tasks: { summary: 'list, pause, resume, cancel or run scheduled tasks', load: () => import('./cli/tasks.ts') },

@@ -1,6 +1,7 @@
 // The local HTTP channel: a JSON API, Server-Sent Events and the web chat page, bound to
-// 127.0.0.1 and guarded by a bearer token. Every bad request gets a 4xx with a reason;
-// a 500 means a hako bug.
+// 127.0.0.1. A request must name this server in its Host header (web-auth.ts), and the API
+// needs the bearer token or the web chat's session cookie. Every bad request gets a 4xx
+// with a reason; a 500 means a hako bug.
 
 import http from 'node:http';
 import fs from 'node:fs';
@@ -10,6 +11,7 @@ import type { Channel, ChannelContext } from '../core/channel.ts';
 import { InputError } from '../core/channel.ts';
 import type { StoredMessage } from '../core/store.ts';
 import type { Logger } from '../core/log.ts';
+import { cookieRequestProblem, cookieValue, hostAllowed, sameOrigin, SESSION_MAX_MS, WebAuth } from './web-auth.ts';
 
 const MAX_BODY_BYTES = 256 * 1024;
 const PAGE = path.join(import.meta.dirname, 'web', 'index.html');
@@ -19,6 +21,10 @@ export interface HttpChannelOptions {
   readonly token: string;
   readonly log: Logger;
   readonly host?: string;
+  /** Host names besides 127.0.0.1, localhost and [::1] with the port (HAKO_HTTP_HOSTS). */
+  readonly allowedHosts?: readonly string[];
+  /** Sign-in codes and sessions; a fresh one by default (tests pass one with a clock). */
+  readonly auth?: WebAuth;
 }
 
 /** The API's view of a message: no internal states. */
@@ -65,9 +71,22 @@ export class HttpChannel implements Channel {
   #server: http.Server | undefined;
   #ctx: ChannelContext | undefined;
   readonly #streams = new Set<http.ServerResponse>();
+  readonly #auth: WebAuth;
 
   constructor(opts: HttpChannelOptions) {
     this.#opts = opts;
+    this.#auth = opts.auth ?? new WebAuth();
+  }
+
+  /** A web chat link with a fresh one-time sign-in code (no long-lived secret in it). */
+  signInLink(): { url: string; expiresAt: string } {
+    const { code, expiresAt } = this.#auth.issueCode();
+    return { url: `http://127.0.0.1:${this.port}/#code=${code}`, expiresAt: new Date(expiresAt).toISOString() };
+  }
+
+  // Cookies are shared by every port of a host: the port in the name keeps two hakos apart.
+  get #cookie(): string {
+    return `hako_session_${this.port}`;
   }
 
   /** The address and port actually bound (useful with port 0). */
@@ -116,18 +135,35 @@ export class HttpChannel implements Channel {
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // Before any route, the page and the event stream included: a DNS-rebinding page
+    // reaches this server under its own name and must get nothing.
+    if (!hostAllowed(req.headers.host, this.port, this.#opts.allowedHosts)) {
+      res.setHeader('connection', 'close');
+      throw new InputError(421, `this server answers only to 127.0.0.1:${this.port}, localhost:${this.port} and [::1]:${this.port} (add other names to HAKO_HTTP_HOSTS)`);
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'", 'x-frame-options': 'DENY' });
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'", 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' });
       res.end(await fs.promises.readFile(PAGE));
       return;
     }
     if (!url.pathname.startsWith('/api/')) throw new InputError(404, `no such page: ${url.pathname}`);
-    if (!tokenMatches(req.headers.authorization, this.#opts.token)) {
-      res.setHeader('www-authenticate', 'Bearer');
-      throw new InputError(401, 'missing or wrong bearer token (see HAKO_HOME/http-token or HAKO_HTTP_TOKEN)');
+    if (url.pathname === '/api/session') return this.#signIn(req, res);
+    const bearer = tokenMatches(req.headers.authorization, this.#opts.token);
+    if (!bearer) {
+      if (!this.#auth.check(cookieValue(req.headers.cookie, this.#cookie))) {
+        res.setHeader('www-authenticate', 'Bearer');
+        throw new InputError(401, 'missing or wrong bearer token (see HAKO_HOME/http-token or HAKO_HTTP_TOKEN) and no web session (run "hako web" for a sign-in link)');
+      }
+      const problem = cookieRequestProblem(req);
+      if (problem) throw new InputError(403, problem);
     }
     const ctx = this.#ctx!;
+    if (url.pathname === '/api/session-codes') {
+      if (req.method !== 'POST') throw new InputError(405, 'use POST');
+      if (!bearer) throw new InputError(403, 'a sign-in link needs the bearer token (run "hako web")');
+      return json(res, 201, this.signInLink());
+    }
     if (url.pathname === '/api/status' && ctx.owner) {
       if (req.method !== 'GET') throw new InputError(405, 'use GET');
       return json(res, 200, ctx.owner.status());
@@ -136,10 +172,10 @@ export class HttpChannel implements Channel {
       if (req.method !== 'GET') throw new InputError(405, 'use GET');
       return json(res, 200, { tasks: ctx.owner.tasks() });
     }
-    const t = /^\/api\/tasks\/([^/]+)\/(pause|resume|cancel|run)$/.exec(url.pathname);
+    const t = /^\/api\/tasks\/([^/]+)\/(pause|resume|cancel|run|approve|reject)$/.exec(url.pathname);
     if (t && ctx.owner) {
       if (req.method !== 'POST') throw new InputError(405, 'use POST');
-      return json(res, 200, ctx.owner.taskAction(decodeURIComponent(t[1]!), t[2] as 'pause' | 'resume' | 'cancel' | 'run'));
+      return json(res, 200, ctx.owner.taskAction(decodeURIComponent(t[1]!), t[2] as 'pause' | 'resume' | 'cancel' | 'run' | 'approve' | 'reject'));
     }
     if (url.pathname === '/api/groups') {
       if (req.method !== 'GET') throw new InputError(405, 'use GET');
@@ -168,6 +204,19 @@ export class HttpChannel implements Channel {
     if (direct !== undefined && typeof direct !== 'boolean') throw new InputError(400, 'field "direct" must be true or false');
     const accepted = await ctx.accept({ group, sender: (sender as string | undefined) ?? 'user', text, direct: direct === true });
     return json(res, 202, { id: accepted.message.id, engaged: accepted.engaged, ...(accepted.warning ? { warning: accepted.warning } : {}) });
+  }
+
+  /** POST /api/session {"code"}: spends a sign-in code and sets the session cookie. */
+  async #signIn(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw new InputError(405, 'use POST');
+    if (!sameOrigin(req.headers.origin, req.headers.host)) throw new InputError(403, 'sign in from the web chat page itself: the Origin header must be this server');
+    const body = await readJson(req);
+    const code = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).code : undefined;
+    if (typeof code !== 'string') throw new InputError(400, 'body must be {"code": "…"} with the code of a sign-in link');
+    const r = this.#auth.redeem(code);
+    if (!r.ok) throw new InputError(401, `${r.reason}: run "hako web" for a new link`);
+    res.setHeader('set-cookie', `${this.#cookie}=${r.session}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_MAX_MS / 1000}`);
+    json(res, 200, { ok: true });
   }
 
   #events(group: string, res: http.ServerResponse): void {

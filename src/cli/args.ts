@@ -2,6 +2,7 @@
 // handled uniformly, and usage errors reported the same way everywhere.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { safeText } from '../core/safe-text.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -33,7 +34,8 @@ export async function runCommand(help: string, body: () => Promise<number>): Pro
       console.error(`hako: ${err.message}\n\n${help}`);
       return 2;
     }
-    console.error(`hako: ${err instanceof Error ? err.message : String(err)}`);
+    // A reason may quote text from an agent or a chat (a task's error, a name): escaped.
+    console.error(`hako: ${safeText(err instanceof Error ? err.message : String(err))}`);
     return 1;
   }
 }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { AUDIT_KINDS, AuditLog, type AuditRecord } from '../core/audit.ts';
 import { loadConfig } from '../core/config.ts';
 import { homePaths } from '../core/paths.ts';
+import { safeJson, safeLine } from '../core/safe-text.ts';
 import { parse, runCommand, UsageError } from './args.ts';
 
 export const help = `Usage:
@@ -44,16 +45,11 @@ function checkKind(kind: string | undefined): void {
   throw new UsageError(`--kind "${kind}" is not a kind of audit record: use one of ${AUDIT_KINDS.join(', ')} or a family such as "container"`);
 }
 
-const unicodeEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-
 /** Escapes characters that could move the cursor, recolour or reorder a terminal line. */
-export function terminalSafe(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, unicodeEscape);
-}
+export const terminalSafe = safeLine;
 
-/** JSON for the terminal: JSON.stringify already escapes C0 controls inside strings. */
 function jsonSafe(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, unicodeEscape);
+  return safeJson(JSON.stringify(value, null, 2));
 }
 
 const SUMMARY_CHARS = 200;

@@ -1,9 +1,13 @@
 // `hako chat <group>`: a terminal chat that talks to the running host through its local
 // HTTP API (so it works beside the web chat and needs no access to the database).
 // With a non-interactive stdin it sends each line and waits for the answers, for scripts.
+// Message text comes from agents and chat users: it is printed escaped (safe-text.ts), and
+// every row after a message's first is indented, so no message can print a line that
+// looks like another sender's or like hako's own.
 
 import readline from 'node:readline';
 import { loadConfig } from '../core/config.ts';
+import { safeLine, safeText } from '../core/safe-text.ts';
 import { parse, runCommand, UsageError } from './args.ts';
 import { hostClient } from './client.ts';
 
@@ -37,7 +41,7 @@ export async function run(args: string[]): Promise<number> {
       if (printed.has(m.id) || m.role !== 'assistant') return;
       printed.add(m.id);
       answered++;
-      process.stdout.write(`${interactive ? '\n' : ''}${m.sender}: ${m.text}\n${interactive ? '> ' : ''}`);
+      process.stdout.write(`${interactive ? '\n' : ''}${renderMessage(m, { columns: columns() })}\n${interactive ? '> ' : ''}`);
       onAnswer.splice(0).forEach((f) => f());
     };
     const stream = new AbortController();
@@ -47,7 +51,7 @@ export async function run(args: string[]): Promise<number> {
     // Subscribe before sending, so no answer can slip between the two.
     await Promise.race([open, new Promise((r) => setTimeout(r, 5000).unref())]);
     if (interactive) {
-      for (const m of messages.slice(-10)) process.stdout.write(`${m.role === 'user' ? m.sender : m.sender}: ${m.text}\n`);
+      for (const m of messages.slice(-10)) process.stdout.write(`${renderMessage(m, { columns: columns() })}\n`);
       console.log(`chatting with "${group}" (Ctrl+D to leave)`);
     }
     const rl = readline.createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, prompt: '> ' });
@@ -58,7 +62,7 @@ export async function run(args: string[]): Promise<number> {
       if (text) {
         const before = answered;
         const r = await client.call(`/api/groups/${encodeURIComponent(group)}/messages`, { method: 'POST', body: { text, sender, direct: true } });
-        if (r.warning) console.error(`hako: ${String(r.warning)}`);
+        if (r.warning) console.error(`hako: ${safeLine(String(r.warning))}`);
         if (!interactive) await waitFor(() => answered > before, onAnswer, timeoutS * 1000, group);
       }
       if (interactive) rl.prompt();
@@ -67,6 +71,51 @@ export async function run(args: string[]): Promise<number> {
     await following;
     return 0;
   });
+}
+
+const INDENT = '  ';
+
+/** The terminal's width when stdout is one, so that rows are broken by us, not by it. */
+function columns(): number | undefined {
+  return process.stdout.isTTY ? process.stdout.columns : undefined;
+}
+
+/**
+ * A message as terminal rows: `sender: first line`, and every further row (the message's
+ * own lines, and with `opts.columns` the parts of a line too long for the terminal) indented,
+ * so that only the sender prefix ever starts a row.
+ */
+export function renderMessage(m: { sender: string; text: string }, opts: { columns?: number | undefined } = {}): string {
+  const { columns } = opts;
+  const [first = '', ...rest] = safeText(m.text).split('\n');
+  const lines = [`${safeLine(m.sender)}: ${first}`, ...rest];
+  if (!columns || columns <= INDENT.length + 8) return lines.join(`\n${INDENT}`);
+  const rows: string[] = [];
+  for (const line of lines) rows.push(...breakRow(line, rows.length === 0 ? columns : columns - INDENT.length, columns - INDENT.length));
+  return rows.join(`\n${INDENT}`);
+}
+
+/**
+ * Splits a line into rows no wider than the terminal. Widths are counted high (a tab as 8
+ * columns, every non-ASCII character as 2), so a break of ours always comes before the
+ * terminal's own wrap could put text in the first column.
+ */
+function breakRow(line: string, firstWidth: number, width: number): string[] {
+  const rows: string[] = [];
+  let row = '';
+  let used = 0;
+  for (const ch of line) {
+    const w = ch === '\t' ? 8 : ch.codePointAt(0)! < 0x80 ? 1 : 2;
+    if (row && used + w > (rows.length === 0 ? firstWidth : width)) {
+      rows.push(row);
+      row = '';
+      used = 0;
+    }
+    row += ch;
+    used += w;
+  }
+  rows.push(row);
+  return rows;
 }
 
 function waitFor(done: () => boolean, hooks: (() => void)[], ms: number, group: string): Promise<void> {

@@ -2,7 +2,7 @@
 // is running (SQLite WAL lets both open the database).
 
 import { limitProblem, loadConfig, parseModel, type Config, type Limits } from '../core/config.ts';
-import { checkMount, loadMountPolicy, parseMountArg, type MountRequest } from '../core/policy.ts';
+import { checkMount, loadMountPolicy, othersOf, parseMountArg, type MountRequest } from '../core/policy.ts';
 import { assertGroupName, groupPaths, homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
 import { Store } from '../core/store.ts';
@@ -14,7 +14,7 @@ export const help = `Usage:
   hako groups add <name> [--main] [--trigger WORD] [--allow NAMES] [--model PROVIDER/MODEL] [--mount HOSTPATH[:ro|:rw]]…
   hako groups set <name> [--trigger WORD] [--allow NAMES | --allow-all] [--model PROVIDER/MODEL]
                          [--memory SIZE] [--cpus N] [--pids N] [--tmpfs SIZE] [--turn-timeout SECONDS]
-                         [--max-output CHARS] [--default-limits]
+                         [--max-output CHARS] [--max-tasks N] [--disk SIZE] [--default-limits]
   hako groups mounts <name> [add HOSTPATH[:ro|:rw] | remove HOSTPATH]
   hako groups list
   hako groups remove <name>
@@ -25,9 +25,9 @@ Names: lowercase letters, digits, "-" and "_", starting with a letter or digit (
   --allow      comma-separated senders whose messages may call the agent (others are
                kept as context only); --allow-all removes the list
   --model      this group's model instead of HAKO_MODEL
-  --memory, --cpus, --pids, --tmpfs, --turn-timeout, --max-output
+  --memory, --cpus, --pids, --tmpfs, --turn-timeout, --max-output, --max-tasks, --disk
                this group's limits instead of the host's (HAKO_CONTAINER_*, HAKO_TURN_TIMEOUT,
-               HAKO_MAX_OUTPUT_CHARS); --default-limits drops the group's own limits
+               HAKO_MAX_OUTPUT_CHARS, HAKO_MAX_TASKS, HAKO_GROUP_DISK); --default-limits drops the group's own limits
   --mount      an extra host folder at /workspace/extra/<name>, read-only unless :rw;
                allowed only by HAKO_CONFIG/mounts.json (checked now and at every start)`;
 
@@ -55,6 +55,8 @@ function limitsFrom(v: Record<string, unknown>, current: Partial<Limits>): Parti
     ['pids', v.pids === undefined ? undefined : Number(v.pids)],
     ['turnTimeoutSeconds', v['turn-timeout'] === undefined ? undefined : Number(v['turn-timeout'])],
     ['maxOutputChars', v['max-output'] === undefined ? undefined : Number(v['max-output'])],
+    ['maxTasks', v['max-tasks'] === undefined ? undefined : Number(v['max-tasks'])],
+    ['disk', v.disk],
   ];
   const set = given.filter(([, value]) => value !== undefined);
   if (set.length === 0 && !v['default-limits']) return undefined;
@@ -67,11 +69,12 @@ function limitsFrom(v: Record<string, unknown>, current: Partial<Limits>): Parti
   return next as Partial<Limits>;
 }
 
-/** Checks each mount against the policy now, so a refusal is seen at registration. */
-function checkedMounts(config: Config, group: string, isMain: boolean, requests: readonly MountRequest[]): MountRequest[] {
+/** Checks each mount against the policy and the other groups' mounts now, so a refusal is seen at registration. */
+function checkedMounts(config: Config, store: Store, group: string, isMain: boolean, requests: readonly MountRequest[]): MountRequest[] {
   const policy = loadMountPolicy(config.configDir);
+  const others = othersOf(store.listGroups(), group);
   for (const req of requests) {
-    const c = checkMount(policy, req, { group, isMain, home: config.home, configDir: config.configDir });
+    const c = checkMount(policy, req, { group, isMain, home: config.home, configDir: config.configDir, others });
     if (!c.ok) throw new Error(c.reason);
   }
   return [...requests];
@@ -98,7 +101,7 @@ export async function run(args: string[]): Promise<number> {
       main: { type: 'boolean' }, trigger: { type: 'string' }, model: { type: 'string' }, allow: { type: 'string' }, 'allow-all': { type: 'boolean' },
       mount: { type: 'string', multiple: true },
       memory: { type: 'string' }, cpus: { type: 'string' }, pids: { type: 'string' }, tmpfs: { type: 'string' },
-      'turn-timeout': { type: 'string' }, 'max-output': { type: 'string' }, 'default-limits': { type: 'boolean' },
+      'turn-timeout': { type: 'string' }, 'max-output': { type: 'string' }, 'max-tasks': { type: 'string' }, disk: { type: 'string' }, 'default-limits': { type: 'boolean' },
     }, help);
     if (!parsed) return 0;
     const [sub, name, ...extra] = parsed.positionals;
@@ -113,7 +116,7 @@ export async function run(args: string[]): Promise<number> {
           const { trigger, model } = parsed.values;
           checkTrigger(trigger);
           checkModel(model);
-          const mounts = checkedMounts(config, name, !!parsed.values.main, (parsed.values.mount ?? []).map(parseMountArg));
+          const mounts = checkedMounts(config, store, name, !!parsed.values.main, (parsed.values.mount ?? []).map(parseMountArg));
           const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null, mounts });
           prepareGroupDirs(config.home, name);
           audit(config.home, name, { action: 'group.add', main: group.isMain, trigger: group.trigger, model: group.model, allowedSenders: group.allowedSenders, mounts: group.mounts });
@@ -133,7 +136,7 @@ export async function run(args: string[]): Promise<number> {
           audit(config.home, name, { action: 'group.set', trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders, limits: g.limits });
           const eff = { ...config.limits, ...g.limits };
           console.log(`group "${g.name}": trigger ${g.trigger ?? '@' + config.assistantName}, senders ${g.allowedSenders ? g.allowedSenders.join(', ') : 'everyone'}, model ${g.model ?? config.model ?? '(HAKO_MODEL)'}`);
-          console.log(`limits: memory ${eff.memory}, cpus ${eff.cpus}, pids ${eff.pids}, tmpfs ${eff.tmpfs}, turn ${eff.turnTimeoutSeconds} s, output ${eff.maxOutputChars} chars (from the next container start)`);
+          console.log(`limits: memory ${eff.memory}, cpus ${eff.cpus}, pids ${eff.pids}, tmpfs ${eff.tmpfs}, turn ${eff.turnTimeoutSeconds} s, output ${eff.maxOutputChars} chars (from the next container start), tasks ${eff.maxTasks}, disk ${eff.disk}`);
           return 0;
         }
         case 'mounts': {
@@ -147,7 +150,7 @@ export async function run(args: string[]): Promise<number> {
             const req = parseMountArg(arg);
             const rest = g.mounts.filter((m) => m.hostPath !== req.hostPath);
             if (action === 'remove' && rest.length === g.mounts.length) throw new Error(`group "${name}" has no mount ${req.hostPath}`);
-            const mounts = action === 'add' ? [...rest, ...checkedMounts(config, name, g.isMain, [req])] : rest;
+            const mounts = action === 'add' ? [...rest, ...checkedMounts(config, store, name, g.isMain, [req])] : rest;
             store.updateGroup(name, { mounts });
             audit(config.home, name, { action: `mount.${action}`, hostPath: req.hostPath, readWrite: req.readWrite });
             console.log(`group "${name}" ${action === 'add' ? 'now mounts' : 'no longer mounts'} ${req.hostPath}; it applies from the next container start`);

@@ -35,7 +35,7 @@ export async function run(args: string[]): Promise<number> {
     }
     if (!parsed.values['no-image-check']) await ensureImage({ log: (line) => log.info(line) });
     const token = ensureToken(config);
-    const http = new HttpChannel({ port: config.httpPort, token, log });
+    const http = new HttpChannel({ port: config.httpPort, token, log, allowedHosts: config.httpHosts });
     const host = new Host({ config, runtime, image: imageTag(), log, channels: [http], redact: secretMasker(secrets) });
     if (host.store.listGroups().length === 0) {
       host.store.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
@@ -43,8 +43,8 @@ export async function run(args: string[]): Promise<number> {
       log.info('created the main group (your private control chat)');
     }
     await host.start();
-    const tokenHint = config.httpToken ? '' : `#token=${token}`;
-    console.log(`\nhako is running.\n  web chat:  http://127.0.0.1:${http.port}/${tokenHint}\n  terminal:  hako chat main   (or: npm run hako -- chat main)\n  stop:      Ctrl+C\n`);
+    // The link carries a one-time code, never the API token: browsers keep URLs on disk.
+    console.log(`\nhako is running.\n  web chat:  ${http.signInLink().url}\n             (works once, within 10 minutes; "hako web" prints a new link)\n  terminal:  hako chat main   (or: npm run hako -- chat main)\n  stop:      Ctrl+C\n`);
     return new Promise<number>((resolve) => {
       let stopping = false;
       const shutdown = (signal: string) => {

@@ -2,6 +2,8 @@
 // runs, recent failures. Without a running host it says so and shows what the database knows.
 
 import { loadConfig } from '../core/config.ts';
+import { formatBytes } from '../core/disk.ts';
+import { safeJson, safeLine } from '../core/safe-text.ts';
 import { parse, runCommand } from './args.ts';
 import { hostClient, NotRunningError } from './client.ts';
 import { openStore } from './groups.ts';
@@ -21,23 +23,33 @@ interface Status {
   groups: { name: string; main: boolean; container: { state: string; name?: string; idleSeconds?: number } | null; waiting: number; answered: number; failed: number }[];
   nextRuns: { id: string; group: string; nextRun: string; prompt: string }[];
   recentFailures: { group: string; at: string; error: string; task: string | null }[];
+  disk?: { free: number | null; reserve: number | null; low: string | null; groups: Record<string, { bytes: number; over: string | null }> };
 }
 
+/** Task prompts and errors come from agents: every line is printed escaped. */
 function print(s: Status): void {
+  const line = (text: string) => console.log(safeLine(text));
   const live = s.groups.filter((g) => g.container).length;
-  console.log(`hako running since ${s.startedAt}; model ${s.model ?? '(none)'}${s.modelDown.length ? ` — UNREACHABLE: ${s.modelDown.join(', ')}` : ''}`);
-  console.log(`containers ${live}/${s.maxContainers}; queue: running [${s.queue.running.join(', ')}], waiting [${s.queue.waiting.join(', ')}]\n`);
-  console.log('GROUP                CONTAINER              WAITING  ANSWERED  FAILED');
+  line(`hako running since ${s.startedAt}; model ${s.model ?? '(none)'}${s.modelDown.length ? ` — UNREACHABLE: ${s.modelDown.join(', ')}` : ''}`);
+  line(`containers ${live}/${s.maxContainers}; queue: running [${s.queue.running.join(', ')}], waiting [${s.queue.waiting.join(', ')}]`);
+  if (s.disk?.free != null && s.disk.reserve != null) {
+    const over = Object.entries(s.disk.groups).filter(([, g]) => g.over).map(([name]) => name);
+    line(`disk: ${formatBytes(s.disk.free)} free, reserve ${formatBytes(s.disk.reserve)}${s.disk.low ? ` — LOW: ${s.disk.low}` : ''}${over.length ? `; over their limit: ${over.join(', ')}` : ''}`);
+  }
+  line('');
+  line('GROUP                CONTAINER              WAITING  ANSWERED  FAILED');
   for (const g of s.groups) {
     const c = g.container ? `${g.container.state}${g.container.idleSeconds !== undefined ? ` ${g.container.idleSeconds}s` : ''}` : '-';
-    console.log(`${(g.name + (g.main ? ' (main)' : '')).padEnd(20)} ${c.padEnd(22)} ${String(g.waiting).padStart(7)}  ${String(g.answered).padStart(8)}  ${String(g.failed).padStart(6)}`);
+    line(`${(g.name + (g.main ? ' (main)' : '')).padEnd(20)} ${c.padEnd(22)} ${String(g.waiting).padStart(7)}  ${String(g.answered).padStart(8)}  ${String(g.failed).padStart(6)}`);
   }
-  console.log('\nnext task runs:');
-  if (s.nextRuns.length === 0) console.log('  none');
-  for (const t of s.nextRuns) console.log(`  ${t.nextRun}  ${t.id}  ${t.group}: ${t.prompt}`);
-  console.log('\nrecent failures:');
-  if (s.recentFailures.length === 0) console.log('  none');
-  for (const f of s.recentFailures) console.log(`  ${f.at}  ${f.group}${f.task ? ` (${f.task})` : ''}: ${f.error.slice(0, 160)}`);
+  line('');
+  line('next task runs:');
+  if (s.nextRuns.length === 0) line('  none');
+  for (const t of s.nextRuns) line(`  ${t.nextRun}  ${t.id}  ${t.group}: ${t.prompt}`);
+  line('');
+  line('recent failures:');
+  if (s.recentFailures.length === 0) line('  none');
+  for (const f of s.recentFailures) line(`  ${f.at}  ${f.group}${f.task ? ` (${f.task})` : ''}: ${f.error.slice(0, 160)}`);
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -47,7 +59,7 @@ export async function run(args: string[]): Promise<number> {
     const config = loadConfig();
     try {
       const s = await hostClient(config).call('/api/status') as unknown as Status;
-      if (parsed.values.json) console.log(JSON.stringify(s, null, 2));
+      if (parsed.values.json) console.log(safeJson(JSON.stringify(s, null, 2)));
       else print(s);
       return 0;
     } catch (err) {

@@ -1,9 +1,12 @@
-// `hako tasks list|log|pause|resume|cancel|run`: the owner's view of scheduled tasks.
-// Changes go through the running host (so its scheduler and queue see them at once);
-// when no host is running they are made in the database directly.
+// `hako tasks list|log|pause|resume|cancel|run|approve|reject`: the owner's view of scheduled
+// tasks. Changes go through the running host (so its scheduler and queue see them at once);
+// when no host is running they are made in the database directly, and audited alike.
 
 import { loadConfig, type Config } from '../core/config.ts';
-import { createTaskService, TaskError, viewTask, type TaskView } from '../core/tasks.ts';
+import { AuditLog } from '../core/audit.ts';
+import { homePaths } from '../core/paths.ts';
+import { safeLine, safeText } from '../core/safe-text.ts';
+import { createTaskService, OWNER_TASK_ACTIONS, ownerTaskAction, TaskError, viewTask, type OwnerTaskAction, type TaskView } from '../core/tasks.ts';
 import { parse, runCommand, UsageError } from './args.ts';
 import { hostClient, NotRunningError } from './client.ts';
 import { openStore } from './groups.ts';
@@ -15,11 +18,14 @@ export const help = `Usage:
   hako tasks resume <id>                   resume; the next run is computed from now
   hako tasks cancel <id>                   cancel it for good
   hako tasks run <id>                      run it once now (the schedule is unchanged)
+  hako tasks approve <id>                  let a pending task run (from its next run after now)
+  hako tasks reject <id>                   refuse a pending task: it is cancelled, never run
 
-Agents create tasks with their schedule_task tool; times use HAKO_TZ.`;
+Agents create tasks with their schedule_task tool; times use HAKO_TZ. A task that a
+non-main group's agent creates is pending until you approve it (you are told in main);
+each group holds at most HAKO_MAX_TASKS tasks (hako groups set <name> --max-tasks N).`;
 
-const ACTIONS = ['pause', 'resume', 'cancel', 'run'] as const;
-type Action = (typeof ACTIONS)[number];
+type Action = OwnerTaskAction;
 
 function printTasks(tasks: readonly TaskView[]): void {
   if (tasks.length === 0) {
@@ -27,8 +33,12 @@ function printTasks(tasks: readonly TaskView[]): void {
     return;
   }
   for (const t of tasks) {
-    console.log(`${t.id.padEnd(14)} ${t.group.padEnd(16)} ${t.state.padEnd(9)} ${t.schedule.padEnd(34)} next ${t.nextRun ?? '-'}\n${' '.repeat(15)}${t.context === 'isolated' ? '[isolated] ' : ''}${t.prompt.replace(/\s+/g, ' ').slice(0, 100)}`);
+    // The prompt (and so the schedule's text) comes from an agent: printed escaped.
+    console.log(safeLine(`${t.id.padEnd(14)} ${t.group.padEnd(16)} ${t.state.padEnd(9)} ${t.schedule.padEnd(34)} next ${t.nextRun ?? '-'}`));
+    console.log(safeLine(`${' '.repeat(15)}${t.context === 'isolated' ? '[isolated] ' : ''}${t.prompt.replace(/\s+/g, ' ').slice(0, 100)}`));
   }
+  const pending = tasks.filter((t) => t.state === 'pending').length;
+  if (pending > 0) console.log(`${pending} ${pending === 1 ? 'task awaits' : 'tasks await'} your approval: hako tasks log <id> shows the whole prompt; hako tasks approve|reject <id>`);
 }
 
 async function act(config: Config, action: Action, id: string): Promise<unknown> {
@@ -38,12 +48,21 @@ async function act(config: Config, action: Action, id: string): Promise<unknown>
     if (!(err instanceof NotRunningError)) throw err;
   }
   const store = openStore(config.home);
+  const audit = new AuditLog(homePaths(config.home).db);
   try {
-    const service = createTaskService({ store, tz: config.tz, now: () => Date.now() });
-    const owner = { kind: 'owner' } as const;
-    if (action === 'run') return service.runNow(owner, id);
-    return { task: service[action](owner, id) };
+    const service = createTaskService({ store, tz: config.tz, now: () => Date.now(), maxTasks: config.limits.maxTasks });
+    const record = { by: 'owner', action: `task.${action}`, task: id };
+    const group = store.getTask(id)?.group ?? null;
+    try {
+      const result = ownerTaskAction(service, action, id);
+      audit.append('policy.change', group, { ...record, ok: true, state: result.task.state });
+      return result;
+    } catch (err) {
+      if (err instanceof TaskError) audit.append('policy.change', group, { ...record, ok: false, error: err.message });
+      throw err;
+    }
   } finally {
+    audit.close();
     store.close();
   }
 }
@@ -69,20 +88,24 @@ export async function run(args: string[]): Promise<number> {
       if (!id) throw new UsageError('missing task id');
       const store = openStore(config.home);
       try {
-        if (!store.getTask(id)) throw new Error(`no task "${id}" (see: hako tasks list --all)`);
+        const task = store.getTask(id);
+        if (!task) throw new Error(`no task "${id}" (see: hako tasks list --all)`);
+        const v = viewTask(task, config.tz);
+        console.log(safeLine(`${v.id} of group ${v.group}, ${v.state}, ${v.schedule}, context ${v.context}, created by ${task.createdBy} at ${task.createdAt}`));
+        console.log(`prompt (${v.prompt.length} characters):\n${safeText(v.prompt).replace(/^/gm, '  ')}`);
         const runs = store.listRuns(id, 20);
         if (runs.length === 0) console.log('no runs yet');
         for (const r of runs) {
           console.log(`${new Date(r.scheduledFor).toISOString()} ${r.state.padEnd(7)} ${r.manual ? 'manual ' : ''}start ${r.startedAt ?? '-'} end ${r.endedAt ?? '-'}${r.attempts ? ` attempts ${r.attempts}` : ''}`);
-          if (r.summary) console.log(`  output: ${r.summary.replace(/\s+/g, ' ')}`);
-          if (r.error) console.log(`  error: ${r.error}`);
+          if (r.summary) console.log(safeLine(`  output: ${r.summary.replace(/\s+/g, ' ')}`));
+          if (r.error) console.log(safeLine(`  error: ${r.error}`));
         }
       } finally {
         store.close();
       }
       return 0;
     }
-    if (!ACTIONS.includes(sub as Action)) throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'missing subcommand');
+    if (!OWNER_TASK_ACTIONS.includes(sub as Action)) throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'missing subcommand');
     if (!id) throw new UsageError('missing task id');
     try {
       const result = await act(config, sub as Action, id) as { task?: TaskView; run?: string };

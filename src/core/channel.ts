@@ -16,7 +16,8 @@ export type AcceptResult = { readonly message: StoredMessage; readonly engaged: 
 export interface ChannelContext {
   /**
    * Contract: stores the message durably before returning. Throws InputError (with an
-   * HTTP-ish status) for an unknown group or bad text; never loses a stored message.
+   * HTTP-ish status) for an unknown group or bad text, and with 507 when the disk is too
+   * full to store it (nothing was stored); never loses a stored message.
    */
   accept(m: Inbound): Promise<AcceptResult>;
   listMessages(group: string, afterId?: string): StoredMessage[] | undefined;
@@ -32,7 +33,7 @@ export interface ChannelContext {
   readonly owner?: {
     status(): unknown;
     tasks(): unknown[];
-    taskAction(id: string, action: 'pause' | 'resume' | 'cancel' | 'run'): unknown;
+    taskAction(id: string, action: 'pause' | 'resume' | 'cancel' | 'run' | 'approve' | 'reject'): unknown;
   };
 }
 

@@ -3,6 +3,7 @@
 
 import os from 'node:os';
 import path from 'node:path';
+import { reserveProblem } from './disk.ts';
 
 export type ProviderName = 'anthropic' | 'openai';
 
@@ -19,6 +20,8 @@ export interface Config {
   readonly configDir: string;
   readonly httpPort: number;
   readonly httpToken: string | undefined;
+  /** Host header names the HTTP API answers to besides the loopback ones (HAKO_HTTP_HOSTS). */
+  readonly httpHosts: readonly string[];
   /** `provider/model`, or undefined when not configured (messages wait until it is). */
   readonly model: string | undefined;
   readonly providers: Readonly<Record<ProviderName, ProviderConfig>>;
@@ -33,6 +36,8 @@ export interface Config {
   readonly tz: string;
   readonly maxMessageChars: number;
   readonly limits: Limits;
+  /** Free space kept on HAKO_HOME's file system for the database: below it no container runs. */
+  readonly diskReserve: string;
   readonly runtime: string | undefined;
   /** Passed to the agent: model calls per turn, and whether to stream them. */
   readonly agent: { readonly maxSteps: number; readonly stream: boolean };
@@ -48,6 +53,10 @@ export interface Limits {
   readonly turnTimeoutSeconds: number;
   /** Characters of messages (replies and send_message) one turn may write. */
   readonly maxOutputChars: number;
+  /** Scheduled tasks (pending, active or paused) the group may have at once. */
+  readonly maxTasks: number;
+  /** Size the group's folder and IPC out/ may occupy on disk (the host measures it). */
+  readonly disk: string;
 }
 
 /** Checks one limit value; returns a reason, or null when it is fine. */
@@ -60,6 +69,8 @@ export function limitProblem(name: keyof Limits, value: unknown): string | null 
     case 'pids': return Number.isInteger(value) && (value as number) >= 16 && (value as number) <= 65_536 ? null : 'pids must be a whole number from 16 to 65536';
     case 'turnTimeoutSeconds': return Number.isInteger(value) && (value as number) >= 5 && (value as number) <= 86_400 ? null : 'turn timeout must be 5 to 86400 seconds';
     case 'maxOutputChars': return Number.isInteger(value) && (value as number) >= 1000 && (value as number) <= 10_000_000 ? null : 'max output must be 1000 to 10000000 characters';
+    case 'disk': return typeof value === 'string' && size.test(value) ? null : 'disk must be a size like 500m or 2g';
+    case 'maxTasks': return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 1000 ? null : 'max tasks must be a whole number from 0 to 1000';
   }
 }
 
@@ -102,6 +113,12 @@ function checkLimits(l: Limits): Limits {
   return l;
 }
 
+function diskReserve(raw: string): string {
+  const problem = reserveProblem(raw);
+  if (problem) throw new ConfigError(`HAKO_DISK_RESERVE=${JSON.stringify(raw)} is invalid: ${problem} (unset it to use 512m)`);
+  return raw;
+}
+
 function timeZone(raw: string | undefined): string {
   const tz = raw || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
   try {
@@ -121,6 +138,13 @@ export function parseModel(model: string): { provider: ProviderName; name: strin
     return `model "${model}" is invalid: expected anthropic/<model> or openai/<model> (e.g. openai/gpt-oss:20b for Ollama)`;
   }
   return { provider, name };
+}
+
+function httpHosts(raw: string | undefined): string[] {
+  const names = (raw ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+  const bad = names.find((h) => !/^([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/i.test(h));
+  if (bad !== undefined) throw new ConfigError(`HAKO_HTTP_HOSTS: "${bad}" is not a host name: use names like hako.lan or localhost:9000, separated by commas`);
+  return names;
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -144,6 +168,7 @@ export function loadConfig(env: Env = process.env): Config {
     configDir,
     httpPort: int(env, 'HAKO_HTTP_PORT', 7878, 0, 65535),
     httpToken: env.HAKO_HTTP_TOKEN || undefined,
+    httpHosts: httpHosts(env.HAKO_HTTP_HOSTS),
     model,
     providers: {
       anthropic: { apiKey: env.ANTHROPIC_API_KEY || undefined, baseURL: url(env, 'ANTHROPIC_BASE_URL', 'https://api.anthropic.com'), keyOptional: false },
@@ -165,7 +190,10 @@ export function loadConfig(env: Env = process.env): Config {
       tmpfs: env.HAKO_CONTAINER_TMPFS || '256m',
       turnTimeoutSeconds: int(env, 'HAKO_TURN_TIMEOUT', 600, 5, 86_400),
       maxOutputChars: int(env, 'HAKO_MAX_OUTPUT_CHARS', 200_000, 1000, 10_000_000),
+      maxTasks: int(env, 'HAKO_MAX_TASKS', 20, 0, 1000),
+      disk: env.HAKO_GROUP_DISK || '1g',
     }),
+    diskReserve: diskReserve(env.HAKO_DISK_RESERVE || '512m'),
     runtime: env.HAKO_RUNTIME || undefined,
     agent: { maxSteps: int(env, 'HAKO_MAX_STEPS', 30, 1, 1000), stream: env.HAKO_STREAM !== '0' },
   };

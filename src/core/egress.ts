@@ -17,7 +17,9 @@
 import dns from 'node:dns';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
 import { pipeline, Transform, type Duplex, type TransformCallback } from 'node:stream';
 
 export interface EgressPolicy {
@@ -32,6 +34,8 @@ export interface SecretBinding {
   readonly value: string;
   /** Exact host names or "*.suffix", as in EgressPolicy.allow. */
   readonly hosts: readonly string[];
+  /** Lower-case names of the request headers the value may be put into (e.g. ["authorization"]). */
+  readonly headers: readonly string[];
 }
 
 export type Decision =
@@ -59,6 +63,8 @@ export interface EgressOptions {
   readonly tlsConnect?: (address: string, port: number, servername: string) => tls.TLSSocket;
   /** Tests only: let loopback addresses through (nothing else). Default false. */
   readonly allowLoopback?: boolean;
+  /** Contract: the addresses of this host's own interfaces, asked per decision. Default: os.networkInterfaces(). */
+  readonly hostAddresses?: () => readonly string[];
   /** Aborting destroys this module's in-flight upstream requests and tunnels (the http.Server does not track tunnels). */
   readonly signal?: AbortSignal;
 }
@@ -137,9 +143,24 @@ export function hostAllowed(host: string, allow: readonly string[]): boolean {
 type Refusal = Extract<Decision, { allowed: false }>;
 const refusal = (host: string, port: number, reason: string): Refusal => ({ allowed: false, host, port, reason });
 
+/** One spelling per address: IPv4 and IPv4-mapped IPv6 compare equal. */
+function addressKey(ip: string): string {
+  const bare = ip.replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '');
+  if (net.isIPv4(bare)) return `4:${toBig(bare)}`;
+  if (!net.isIPv6(bare)) return `?:${bare}`;
+  const n = toBig(bare);
+  return within(n, 128n, MAPPED[0]!) ? `4:${n & 0xffffffffn}` : `6:${n}`;
+}
+
+const interfaceAddresses = () => Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
+
 function addressRefusal(address: string, opts: EgressOptions): string | null {
   const reason = blockedAddressReason(address);
-  return reason === 'loopback' && opts.allowLoopback ? null : reason;
+  if (reason === 'loopback' && opts.allowLoopback) return null;
+  if (reason) return reason;
+  // A public address of this host's own reaches its services as surely as loopback does.
+  const key = addressKey(address);
+  return (opts.hostAddresses ?? interfaceAddresses)().some((a) => addressKey(a) === key) ? 'an address of this host' : null;
 }
 
 /** The checks that need no network: syntax, port, IP literal, allowlist. */
@@ -194,26 +215,30 @@ export function secretPlaceholder(name: string): string {
   return `hako-secret:${name}`;
 }
 
-/** Replaces placeholders in header values in place; returns the secrets used, or why the request is refused. */
+/**
+ * Replaces placeholders in header values in place; returns the secrets used, or why the request
+ * is refused. A value goes only into the headers its rule names: a placeholder in any other
+ * header (a custom one the bound host might echo back) refuses the request.
+ */
 function injectSecrets(headers: http.OutgoingHttpHeaders, host: string, overTls: boolean, secrets: readonly SecretBinding[]): SecretBinding[] | string {
   const used = new Map<string, SecretBinding>();
   let problem: string | undefined;
-  const replace = (value: string) => value.replace(PLACEHOLDER, (placeholder, name: string) => {
+  mapValues(headers, (value, header) => value.replace(PLACEHOLDER, (placeholder, name: string) => {
     const binding = secrets.find((s) => s.name === name);
     if (!binding || !hostAllowed(host, binding.hosts)) problem ??= `secret ${name} is not bound to ${host}`;
+    else if (!binding.headers.includes(header)) problem ??= `secret ${name} may only be sent in the header ${binding.headers.join(' or ')}, not in ${header} (the owner names its headers in egress.json)`;
     else if (!overTls) problem ??= `secret ${name} would travel unencrypted: use an https:// URL (the proxy speaks TLS upstream)`;
     else { used.set(name, binding); return binding.value; }
     return placeholder;
-  });
-  mapValues(headers, replace);
+  }));
   return problem ?? [...used.values()];
 }
 
 /** Applies fn to every header value, in place. */
-function mapValues(headers: http.OutgoingHttpHeaders, fn: (value: string) => string): void {
+function mapValues(headers: http.OutgoingHttpHeaders, fn: (value: string, header: string) => string): void {
   for (const [k, v] of Object.entries(headers)) {
-    if (typeof v === 'string') headers[k] = fn(v);
-    else if (Array.isArray(v)) headers[k] = v.map(fn);
+    if (typeof v === 'string') headers[k] = fn(v, k);
+    else if (Array.isArray(v)) headers[k] = v.map((x) => fn(x, k));
   }
 }
 
@@ -335,12 +360,23 @@ async function forwardHttp(req: http.IncomingMessage, res: http.ServerResponse, 
   try {
     upstream = http.request({ method, path: url.pathname + url.search, headers, createConnection }, (up) => {
       const out = endToEnd(up.headers);
-      mapValues(out, (v) => scrub(v, used));
-      if (used.length) delete out['content-length']; // redaction may change the length
-      res.writeHead(up.statusCode ?? 502, out);
       const done = () => {}; // a failure mid-body has already destroyed res: nothing left to tell
-      if (used.length) pipeline(up, new Redactor(used), res, done);
-      else pipeline(up, res, done);
+      if (!used.length) {
+        res.writeHead(up.statusCode ?? 502, out);
+        return pipeline(up, res, done);
+      }
+      // The body must be seen as plain bytes to be redacted, even when the upstream compressed
+      // it although it was asked not to; an encoding hako cannot undo is not passed on at all.
+      const decoders = decodersFor(up.headers['content-encoding']);
+      if (typeof decoders === 'string') {
+        up.destroy();
+        return reply(res, 502, `hako withheld the answer of ${pre.host}: ${decoders}`);
+      }
+      mapValues(out, (v) => scrub(v, used));
+      delete out['content-length']; // redaction may change the length
+      delete out['content-encoding'];
+      res.writeHead(up.statusCode ?? 502, out);
+      pipeline([up, ...decoders, new Redactor(used), res], done);
     });
   } catch (err) {
     return fail(err as Error);
@@ -354,6 +390,19 @@ async function forwardHttp(req: http.IncomingMessage, res: http.ServerResponse, 
   upstream.setTimeout(IDLE_MS, () => upstream.destroy(new Error('upstream idle for 10 minutes')));
   upstream.on('error', fail);
   req.pipe(upstream);
+}
+
+/** Streams that undo a Content-Encoding (last applied, first undone), or why it cannot be undone. */
+function decodersFor(header: string | undefined): Transform[] | string {
+  const codings = (header ?? '').split(',').map((c) => c.trim().toLowerCase()).filter((c) => c && c !== 'identity');
+  const decoders: Transform[] = [];
+  for (const coding of codings.reverse()) {
+    if (coding === 'gzip' || coding === 'x-gzip' || coding === 'deflate') decoders.push(zlib.createUnzip());
+    else if (coding === 'br') decoders.push(zlib.createBrotliDecompress());
+    else if (coding === 'zstd' && 'createZstdDecompress' in zlib) decoders.push((zlib as unknown as { createZstdDecompress(): Transform }).createZstdDecompress());
+    else return `it is encoded as ${JSON.stringify(coding.slice(0, 40))}, which hako cannot decode to keep the secret it injected out of the answer`;
+  }
+  return decoders;
 }
 
 const defaultConnect = (address: string, port: number) => net.connect({ host: address, port });

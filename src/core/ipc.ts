@@ -4,7 +4,9 @@
 //
 // Invariants: the group is the directory a file was found in, never a field of it; each
 // out/ file is handled once, serially per group, in name order, and then removed; a file
-// that is not a valid output is moved to rejected/ with a reason beside it.
+// that is not a valid output is moved to rejected/ with a reason beside it, and
+// rejected/ is pruned to its newest entries (rejected.ts). Temporaries (dot files) are
+// left alone while a writer may still finish them, and moved aside when asked to.
 
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +14,7 @@ import { isIpcFileName, ipcFileName, parseAgentOutput, MAX_IPC_FILE_BYTES, type 
 import { SafetyPoll, type SafetyPollOptions } from '../../protocol/poll.ts';
 import { groupPaths } from './paths.ts';
 import { listSorted, moveEntry, readRegularFile, writeFileAtomic } from './safe-fs.ts';
+import { pruneRejected } from './rejected.ts';
 import type { Logger } from './log.ts';
 
 /**
@@ -29,6 +32,9 @@ export interface IpcOptions {
   readonly poll?: SafetyPollOptions;
 }
 
+/** Files moved to rejected/ between two prunings of it. */
+const PRUNE_EVERY = 50;
+
 /** A watched out/: its watcher and its safety poll. */
 interface Watch {
   readonly watcher: fs.FSWatcher | undefined;
@@ -40,6 +46,10 @@ export class Ipc {
   readonly #watchers = new Map<string, Watch>();
   /** Per group: the drain in progress, and whether another pass was asked for meanwhile. */
   readonly #draining = new Map<string, { promise: Promise<void>; again: boolean }>();
+  /** Per group: temporaries older than this time (ms) are moved aside by the next pass; no one can still write them. */
+  readonly #staleTemps = new Map<string, number>();
+  /** Per group: files moved to rejected/ since it was last pruned (absent: never pruned). */
+  readonly #sincePrune = new Map<string, number>();
 
   constructor(opts: IpcOptions) {
     this.#opts = opts;
@@ -103,6 +113,16 @@ export class Ipc {
     for (const g of [...this.#watchers.keys()]) this.unwatch(g);
   }
 
+  /**
+   * Drains out/ and moves every temporary still there to rejected/. Call only when no
+   * process can still be writing one: the container is gone, or its turn is over and
+   * its leftover processes were killed.
+   */
+  clearTemporaries(group: string): Promise<void> {
+    this.#staleTemps.set(group, Date.now());
+    return this.drain(group);
+  }
+
   /** Handles every file now in out/; concurrent calls coalesce into one more pass. */
   drain(group: string): Promise<void> {
     const running = this.#draining.get(group);
@@ -131,8 +151,15 @@ export class Ipc {
     const paths = groupPaths(this.#opts.home, group);
     const poll = this.#watchers.get(group)?.poll;
     let by = poll?.scanStarted() ?? null;
+    const staleBefore = this.#staleTemps.get(group);
+    this.#staleTemps.delete(group);
     for (const name of await listSorted(paths.ipcOut)) {
-      if (name.startsWith('.')) continue; // a temporary still being written
+      if (name.startsWith('.')) {
+        // A newer one belongs to a container started since (the pass may run late).
+        const st = staleBefore === undefined ? undefined : await fs.promises.lstat(`${paths.ipcOut}/${name}`).catch(() => undefined);
+        if (st && Math.floor(st.mtimeMs) <= staleBefore!) await this.#reject(group, name, 'a temporary file left behind after its turn ended');
+        continue; // else: a temporary still being written
+      }
       if (by) { poll!.found(by); by = null; }
       if (!isIpcFileName(name)) {
         await this.#reject(group, name, 'file name does not follow the IPC naming rule');
@@ -172,6 +199,14 @@ export class Ipc {
     try {
       await moveEntry(paths.ipcOut, name, paths.ipcRejected, target);
       await writeFileAtomic(paths.ipcRejected, `${target}.reason`, `${reason}\n`, 0o600);
+      // Pruned every PRUNE_EVERY files, and at once for anything that may be large (a
+      // folder, an oversized file), so the folder never holds much more than its limits.
+      const st = await fs.promises.lstat(`${paths.ipcRejected}/${target}`);
+      const since = this.#sincePrune.get(group);
+      if (since === undefined || since + 1 >= PRUNE_EVERY || st.isDirectory() || st.size > MAX_IPC_FILE_BYTES) {
+        this.#sincePrune.set(group, 0);
+        await pruneRejected(paths.ipcRejected);
+      } else this.#sincePrune.set(group, since + 1);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#opts.log.error('could not move rejected ipc file', { group, file: name, error: String(err) });
     }

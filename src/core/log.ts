@@ -4,6 +4,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { safeJson, safeLine } from './safe-text.ts';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 export type Fields = Record<string, unknown>;
@@ -34,10 +35,15 @@ export function createLogger(opts: { dir?: string; console?: boolean; level?: Le
   const write = (level: Level, msg: string, fields: Fields = {}) => {
     if (ORDER[level] < min) return;
     const ts = new Date().toISOString();
-    if (file !== undefined) fs.writeSync(file, mask(JSON.stringify({ ts, level, msg, ...fields })) + '\n');
+    // Fields may hold agent-chosen text (file names, errors): escaped so that neither
+    // this console nor a `tail -f` of the file can be driven by it.
+    if (file !== undefined) {
+      // A full disk must not take the host down with its log: the line still reaches stderr.
+      try { fs.writeSync(file, mask(safeJson(JSON.stringify({ ts, level, msg, ...fields }))) + '\n'); } catch { /* dropped */ }
+    }
     if (opts.console !== false) {
       const extra = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
-      process.stderr.write(mask(`${ts.slice(11, 19)} ${level.padEnd(5)} ${msg}${extra ? ' ' + extra : ''}`) + '\n');
+      process.stderr.write(mask(safeLine(`${ts.slice(11, 19)} ${level.padEnd(5)} ${msg}${extra ? ' ' + extra : ''}`)) + '\n');
     }
   };
   return {

@@ -5,7 +5,10 @@
 // Invariants: a mount is checked on its real path (links resolved) and on the path as
 // given; it must lie under an allowed root, no component may match a blocked pattern, it
 // may not contain a blocked entry near its top, and it may neither be nor contain
-// HAKO_HOME or HAKO_CONFIG. Every refusal names the rule and the file that sets it.
+// HAKO_HOME or HAKO_CONFIG. Folders of different groups may not overlap where either
+// group can write (the writer could swap what the other mounts). An accepted mount carries
+// the device and inode of the very folder that was checked, so the runtime can prove the
+// engine bound that folder and nothing swapped in later. Every refusal names the rule.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -133,14 +136,81 @@ function blockedInside(dir: string, patterns: readonly string[]): { entry: strin
   return walk('', 1);
 }
 
+/** A mount another group holds, for the overlap rule. */
+export interface OtherMount {
+  readonly group: string;
+  readonly hostPath: string;
+  readonly readWrite: boolean;
+}
+
 export interface MountContext {
   readonly group: string;
   readonly isMain: boolean;
   readonly home: string;
   readonly configDir: string;
+  /** Every other group's mounts (see `othersOf`). */
+  readonly others: readonly OtherMount[];
 }
 
-export type MountCheck = { ok: true; hostPath: string; readonly: boolean } | { ok: false; reason: string };
+export type MountCheck = { ok: true; hostPath: string; readonly: boolean; identity: string } | { ok: false; reason: string };
+
+/** The mounts of every group but `self`, from the stored groups. */
+export function othersOf(groups: readonly { readonly name: string; readonly mounts: readonly MountRequest[] }[], self: string): OtherMount[] {
+  return groups.filter((g) => g.name !== self).flatMap((g) => g.mounts.map((m) => ({ group: g.name, hostPath: m.hostPath, readWrite: m.readWrite })));
+}
+
+/** A path as given (expanded) and, when it resolves elsewhere now, as resolved. */
+function spellings(p: string): string[] {
+  const given = path.resolve(expand(p));
+  try {
+    const real = fs.realpathSync(given);
+    return real === given ? [given] : [given, real];
+  } catch {
+    return [given];
+  }
+}
+
+/**
+ * Why `mine` may not be mounted beside another group's mount, if it may not: the two
+ * overlap and either is writable. A writer could swap a folder on the other's path for a
+ * link between hako's check and the engine's bind mount, or plant what the other reads.
+ */
+export function overlapProblem(mine: readonly string[], readWrite: boolean, others: readonly OtherMount[]): string | undefined {
+  for (const o of others) {
+    if (!readWrite && !o.readWrite) continue;
+    const theirs = spellings(o.hostPath);
+    const how = `which group "${o.group}" mounts ${o.readWrite ? 'read-write' : 'read-only'}`;
+    const hint = `an agent that can write there could swap one for a link to any host folder (remove one of the two: hako groups mounts ${o.group} remove ${o.hostPath})`;
+    if (mine.some((a) => theirs.some((b) => inside(a, b)))) return `it lies inside ${o.hostPath}, ${how}; ${hint}`;
+    if (mine.some((a) => theirs.some((b) => inside(b, a)))) return `it contains ${o.hostPath}, ${how}; ${hint}`;
+  }
+  return undefined;
+}
+
+/**
+ * Opens the folder at `real` (never through a link) and checks that the descriptor is the
+ * folder now at that path, so what is scanned and recorded is what the path checks saw.
+ * Undefined when it is not (a component was swapped meanwhile) or cannot be opened.
+ */
+function openChecked(real: string): number | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(real, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  if (process.platform === 'linux') {
+    let now = '';
+    try {
+      now = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch { /* no /proc: treated as swapped */ }
+    if (now !== real) {
+      fs.closeSync(fd);
+      return undefined;
+    }
+  }
+  return fd;
+}
 
 /** Decides one requested mount for one group. Pure except for reading the file system. */
 export function checkMount(policy: MountPolicy, req: MountRequest, ctx: MountContext): MountCheck {
@@ -152,6 +222,9 @@ export function checkMount(policy: MountPolicy, req: MountRequest, ctx: MountCon
   if (!policy.file) return refuse('there is no mount policy, so no extra folders may be mounted');
   const givenBlock = blockedBy(given, policy.blocked);
   if (givenBlock) return refuse(`blocked by pattern ${givenBlock}`);
+  // Before anything resolves the path: a folder mid-swap may not exist or be a link now.
+  const overlap = overlapProblem(spellings(given), req.readWrite, ctx.others);
+  if (overlap) return { ok: false, reason: `group "${ctx.group}" mounts ${req.hostPath}: ${overlap}` };
   let real: string;
   try {
     real = fs.realpathSync(given);
@@ -175,9 +248,17 @@ export function checkMount(policy: MountPolicy, req: MountRequest, ctx: MountCon
   if (!root) return refuse(`${real === given ? 'it' : `it resolves to ${real}, which`} is not under an allowed root (allowed: ${policy.roots.map((r) => r.path).join(', ') || 'none'})`);
   if (req.readWrite && !root.readWrite) return refuse(`the root ${root.path} is read-only`);
   if (req.readWrite && !ctx.isMain && !root.nonMainReadWrite) return refuse(`the root ${root.path} is read-only for groups other than main (set "nonMainReadWrite": true to allow)`);
-  const inner = blockedInside(real, policy.blocked);
-  if (inner) return refuse(`it contains ${inner.entry}, blocked by pattern ${inner.pattern}`);
-  return { ok: true, hostPath: real, readonly: !req.readWrite };
+  const fd = openChecked(real);
+  if (fd === undefined) return refuse(`it changed while it was being checked (${real} is no longer the folder that was resolved)`);
+  try {
+    // Scanned through the descriptor where /proc allows: exactly the folder recorded below.
+    const inner = blockedInside(process.platform === 'linux' ? `/proc/self/fd/${fd}` : real, policy.blocked);
+    if (inner) return refuse(`it contains ${inner.entry}, blocked by pattern ${inner.pattern}`);
+    const st = fs.fstatSync(fd, { bigint: true });
+    return { ok: true, hostPath: real, readonly: !req.readWrite, identity: `${st.dev}:${st.ino}` };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Checks every requested mount; throws PolicyError naming the first refusal. */
@@ -189,7 +270,7 @@ export function resolveMounts(policy: MountPolicy, requests: readonly MountReque
     let name = path.basename(c.hostPath).replace(/[^A-Za-z0-9._-]/g, '_') || 'root';
     for (let i = 2; used.has(name); i++) name = `${path.basename(c.hostPath)}-${i}`;
     used.add(name);
-    return { host: c.hostPath, container: `${CONTAINER_PATHS.extra}/${name}`, readonly: c.readonly };
+    return { host: c.hostPath, container: `${CONTAINER_PATHS.extra}/${name}`, readonly: c.readonly, identity: c.identity };
   });
 }
 
@@ -208,6 +289,8 @@ export interface SecretRule {
   readonly hosts: readonly string[];
   /** Groups that may use it. */
   readonly groups: readonly string[];
+  /** Request headers the value may be put into (lower case); default ["authorization"]. */
+  readonly headers: readonly string[];
 }
 
 export interface EgressConfig {
@@ -219,7 +302,7 @@ export interface EgressConfig {
 
 const DOMAIN = /^(\*\.)?([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}$/i;
 
-/** Reads HAKO_CONFIG/egress.json: {"groups": {"main": ["api.github.com"]}, "secrets": {"GITHUB_TOKEN": {"hosts": […], "groups": […]}}}. */
+/** Reads HAKO_CONFIG/egress.json: {"groups": {"main": ["api.github.com"]}, "secrets": {"GITHUB_TOKEN": {"hosts": […], "groups": […], "headers": ["authorization"]}}}. */
 export function loadEgressConfig(configDir: string): EgressConfig {
   const read = readPolicyJson(configDir, 'egress.json', '{"groups": {"main": ["api.github.com"]}, "secrets": {}}');
   if (!read) return { domains: {}, secrets: [], file: null };
@@ -232,12 +315,13 @@ export function loadEgressConfig(configDir: string): EgressConfig {
     }
     domains[group] = (list as string[]).map((d) => d.toLowerCase());
   }
-  const secrets = Object.entries((json.secrets ?? {}) as Record<string, { hosts?: unknown; groups?: unknown }>).map(([name, rule]) => {
+  const secrets = Object.entries((json.secrets ?? {}) as Record<string, { hosts?: unknown; groups?: unknown; headers?: unknown }>).map(([name, rule]) => {
     if (!/^[A-Z][A-Z0-9_]{0,63}$/.test(name)) throw new PolicyError(`${file}: secret name "${name}" must be UPPER_SNAKE_CASE`);
-    const hosts = rule?.hosts, groups = rule?.groups;
+    const hosts = rule?.hosts, groups = rule?.groups, headers = rule?.headers ?? ['authorization'];
     if (!Array.isArray(hosts) || hosts.length === 0 || hosts.some((h) => typeof h !== 'string' || !DOMAIN.test(h))) throw new PolicyError(`${file}: secrets.${name}.hosts must list the hosts it may be sent to`);
     if (!Array.isArray(groups) || groups.length === 0 || groups.some((g) => typeof g !== 'string')) throw new PolicyError(`${file}: secrets.${name}.groups must list the groups that may use it`);
-    return { name, hosts: (hosts as string[]).map((h) => h.toLowerCase()), groups: groups as string[] };
+    if (!Array.isArray(headers) || headers.length === 0 || headers.some((h) => typeof h !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(h))) throw new PolicyError(`${file}: secrets.${name}.headers must list the request headers the value may be sent in, e.g. ["authorization"] (the default) or ["x-api-key"]`);
+    return { name, hosts: (hosts as string[]).map((h) => h.toLowerCase()), groups: groups as string[], headers: (headers as string[]).map((h) => h.toLowerCase()) };
   });
   return { domains, secrets, file };
 }

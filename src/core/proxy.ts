@@ -1,12 +1,15 @@
 // The per-group proxy: an HTTP server on a Unix socket that only that group's container
-// can reach (identity = the socket). Origin-form requests to /<provider>/<path> are the
-// model route: forwarded to the provider's configured upstream with the container's
-// placeholder credentials replaced by the real key, which never enters a container.
-// Absolute-form requests and CONNECT are egress, decided by egress.ts against the group's
-// allowlist (and audited there); with no egress options every one of them is refused.
+// can reach (identity = the socket). Origin-form requests are the model route: only the few
+// method + path pairs a model call needs, for the group's own provider, forwarded to a URL
+// built from the configured origin and a fixed path, with the real key added. Absolute-form
+// requests and CONNECT are egress, decided by egress.ts against the group's allowlist;
+// with no egress options every one of them is refused.
 //
-// Invariants: whatever auth headers the container sent are dropped; the real key is
-// added only on the way to that provider's own upstream; error bodies never echo headers.
+// Invariants: nothing a container sends ever becomes part of the upstream URL's origin or
+// path (only a route name picked from MODEL_ROUTES); whatever auth headers the container
+// sent are dropped; the real key goes only to the configured origin, which is asserted
+// right before sending; every model-route decision is reported (audited) before anything
+// connects; no request, however malformed, throws out of a handler.
 
 import http from 'node:http';
 import https from 'node:https';
@@ -17,10 +20,27 @@ import type { Logger } from './log.ts';
 
 const CREDENTIAL_HEADERS = new Set(['authorization', 'x-api-key', 'api-key']);
 
+/**
+ * The only requests the model route forwards, as `METHOD /path` below the provider's base
+ * URL (the container asks for `/<provider>/<path>`). Everything else of a provider's API
+ * (files, batches, admin) stays out of reach, even though the key would allow it.
+ */
+export const MODEL_ROUTES: Readonly<Record<ProviderName, readonly string[]>> = {
+  anthropic: ['POST /v1/messages', 'GET /v1/models'],
+  openai: ['POST /chat/completions', 'GET /models'],
+};
+
+/** One model-route decision, for the audit log: plain data, never a key. */
+export type ModelDecision =
+  | { readonly kind: 'model'; readonly allowed: true; readonly provider: ProviderName; readonly method: string; readonly path: string; readonly host: string; readonly port: number }
+  | { readonly kind: 'model'; readonly allowed: false; readonly provider: ProviderName; readonly method: string; readonly path: string; readonly host: string; readonly port: number; readonly reason: string };
+
 export interface ProxyOptions {
   readonly group: string;
   readonly socketPath: string;
-  readonly providers: Readonly<Record<ProviderName, ProviderConfig>>;
+  /** The group's own provider; the other provider's route is closed. */
+  readonly provider: ProviderName;
+  readonly providerConfig: ProviderConfig;
   readonly log: Logger;
   /** Owner of the socket file, so a non-root container user may connect to it. */
   readonly socketOwner?: { uid: number; gid: number };
@@ -29,6 +49,11 @@ export interface ProxyOptions {
    * an unreachable upstream, 429 and 5xx: the signs of an outage rather than a bad request.
    */
   readonly onUpstream?: (provider: ProviderName, ok: boolean) => void;
+  /**
+   * Contract: called exactly once per model-route request, before anything connects. Should
+   * not throw; if it does, the request is refused with 500 (no model call without a record).
+   */
+  readonly onModelDecision?: (d: ModelDecision) => void;
   /** The group's egress (allowlist, secrets, audit); undefined refuses all egress. */
   readonly egress?: Omit<EgressOptions, 'signal'>;
 }
@@ -37,13 +62,39 @@ export interface GroupProxy {
   close(): Promise<void>;
 }
 
+/** The upstream URL for a model-route request, or why it is refused. Pure. */
+export function modelTarget(provider: ProviderName, baseURL: string, method: string, target: string): { ok: true; url: URL } | { ok: false; reason: string } {
+  const prefix = `/${provider}/`;
+  if (!target.startsWith(prefix)) {
+    const other = /^\/(anthropic|openai)(\/|$)/.exec(target)?.[1];
+    if (other) return { ok: false, reason: `this group's model is served by ${provider}; the ${other} route is closed` };
+    return { ok: false, reason: 'no such route' };
+  }
+  const route = MODEL_ROUTES[provider].find((r) => r === `${method} ${target.slice(prefix.length - 1)}`);
+  if (!route) return { ok: false, reason: `the model route allows only ${MODEL_ROUTES[provider].join(', ')} for ${provider}` };
+  let base: URL;
+  try {
+    base = new URL(baseURL);
+  } catch {
+    return { ok: false, reason: `the configured ${provider} base URL is not a URL` };
+  }
+  const url = new URL(base.origin);
+  url.pathname = base.pathname.replace(/\/+$/, '') + route.slice(route.indexOf(' ') + 1);
+  // The path came from MODEL_ROUTES, so this holds by construction; checked anyway because
+  // sending the key anywhere else is the one thing this module must never do.
+  if (url.origin !== base.origin) return { ok: false, reason: 'the upstream origin changed while building the URL' };
+  return { ok: true, url };
+}
+
 function sendError(res: http.ServerResponse, status: number, message: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = JSON.stringify({ error: { type: 'hako_proxy_error', message } });
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  // An answer sent before the request body arrived ends the connection: the client must not reuse it.
+  const close = res.req.complete ? {} : { connection: 'close' };
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...close });
   res.end(body);
 }
 
@@ -59,21 +110,41 @@ export function upstreamHeaders(incoming: http.IncomingHttpHeaders, provider: Pr
   return out;
 }
 
-function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts: ProxyOptions, provider: ProviderName, rest: string): void {
-  const cfg = opts.providers[provider];
-  if (!cfg.apiKey && !cfg.keyOptional) {
-    sendError(res, 503, `hako has no API key for ${provider}: the owner must set ${provider === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY'}`);
-    return;
+/** The upstream's port, for audit records. */
+function portOf(url: URL): number {
+  return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+}
+
+function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts: ProxyOptions): void {
+  const { provider, providerConfig: cfg } = opts;
+  const method = req.method ?? 'GET';
+  const path = (req.url ?? '').slice(0, 200);
+  const decided = modelTarget(provider, cfg.baseURL, method, req.url ?? '');
+  const configured = URL.canParse(cfg.baseURL) ? new URL(cfg.baseURL) : undefined;
+  const where = decided.ok ? decided.url : configured;
+  const base = { kind: 'model' as const, provider, method, path, host: where?.hostname ?? '', port: where ? portOf(where) : 0 };
+  const record = (d: ModelDecision): boolean => {
+    try { opts.onModelDecision?.(d); return true; } catch { return false; }
+  };
+  if (!decided.ok) {
+    record({ ...base, allowed: false, reason: decided.reason });
+    return sendError(res, 404, `hako refused ${method} ${path}: ${decided.reason}`);
   }
-  const base = new URL(cfg.baseURL);
-  const target = new URL(base.pathname.replace(/\/$/, '') + rest, base);
+  if (!cfg.apiKey && !cfg.keyOptional) {
+    const reason = `hako has no API key for ${provider}: the owner must set ${provider === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY'}`;
+    record({ ...base, allowed: false, reason });
+    return sendError(res, 503, reason);
+  }
+  if (!record({ ...base, allowed: true })) return sendError(res, 500, 'hako could not record the model request, so it refused it');
+  const target = decided.url;
   const client = target.protocol === 'https:' ? https : http;
   const started = Date.now();
-  const upstream = client.request(target, { method: req.method, headers: upstreamHeaders(req.headers, provider, cfg, target.host) }, (up) => {
+  const upstream = client.request(target, { method, headers: upstreamHeaders(req.headers, provider, cfg, target.host) }, (up) => {
     const status = up.statusCode ?? 502;
     opts.onUpstream?.(provider, status < 500 && status !== 429);
     res.writeHead(status, endToEnd(up.headers));
     up.pipe(res);
+    up.on('error', () => res.destroy());
     up.on('end', () => opts.log.debug('model request', { group: opts.group, provider, status: up.statusCode, ms: Date.now() - started }));
   });
   upstream.setTimeout(10 * 60_000, () => upstream.destroy(new Error('upstream timed out')));
@@ -82,30 +153,38 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
     opts.onUpstream?.(provider, false);
     sendError(res, 502, `hako could not reach the ${provider} upstream ${target.origin}: ${err.message}`);
   });
-  req.on('aborted', () => upstream.destroy());
+  res.on('close', () => { if (!res.writableFinished) upstream.destroy(); });
   req.pipe(upstream);
+}
+
+/** Routes one request; answers 400 instead of throwing, whatever the request looks like. */
+function route(req: http.IncomingMessage, res: http.ServerResponse, opts: ProxyOptions, egress: EgressOptions | undefined): void {
+  req.on('error', () => res.destroy());
+  res.on('error', () => req.destroy());
+  try {
+    if ((req.url ?? '').startsWith('/')) return forwardModel(req, res, opts);
+    if (egress) return handleHttp(req, res, egress);
+    sendError(res, 403, 'this group has no network access');
+  } catch (err) {
+    opts.log.warn('proxy request refused: it broke a handler', { group: opts.group, error: String(err) });
+    sendError(res, 400, 'hako could not handle this request');
+  }
 }
 
 /** Starts the group's proxy on its socket (replacing a stale socket file). */
 export async function startGroupProxy(opts: ProxyOptions): Promise<GroupProxy> {
   const closing = new AbortController();
   const egress: EgressOptions | undefined = opts.egress && { ...opts.egress, signal: closing.signal };
-  const server = http.createServer((req, res) => {
-    const url = req.url ?? '';
-    if (!url.startsWith('/')) {
-      if (egress) return handleHttp(req, res, egress);
-      return sendError(res, 403, 'this group has no network access');
-    }
-    const match = /^\/(anthropic|openai)(\/.*)?$/.exec(url);
-    if (!match) {
-      sendError(res, 404, `no such route: ${String(req.method)} ${url.slice(0, 200)}`);
-      return;
-    }
-    forwardModel(req, res, opts, match[1] as ProviderName, match[2] ?? '');
-  });
+  const server = http.createServer((req, res) => route(req, res, opts, egress));
   server.on('connect', (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
-    if (egress) return handleConnect(req, socket, head, egress);
-    socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\nthis group has no network access\n');
+    socket.on('error', () => socket.destroy());
+    try {
+      if (egress) return handleConnect(req, socket, head, egress);
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\nthis group has no network access\n');
+    } catch (err) {
+      opts.log.warn('proxy tunnel refused: it broke a handler', { group: opts.group, error: String(err) });
+      socket.destroy();
+    }
   });
   server.on('clientError', (_err, socket) => socket.destroy());
   await fs.promises.rm(opts.socketPath, { force: true });

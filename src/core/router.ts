@@ -3,6 +3,7 @@
 
 import type { AcceptResult, Inbound } from './channel.ts';
 import { InputError } from './channel.ts';
+import { isDiskFull } from './disk.ts';
 import type { Group, Store, StoredMessage } from './store.ts';
 
 /** Whether `text` calls the agent: the trigger word, case-insensitive, as a whole word. */
@@ -34,6 +35,16 @@ export interface RouterOptions {
   readonly modelProblem: (group: Group) => string | null;
 }
 
+/** A full disk is the caller's 507, not a hako bug: the failed insert stored nothing. */
+function storeOrRefuse(insert: () => StoredMessage): StoredMessage {
+  try {
+    return insert();
+  } catch (err) {
+    if (!isDiskFull(err)) throw err;
+    throw new InputError(507, 'the message was not stored: the disk that holds hako\'s data is full; send it again once the owner has freed space there');
+  }
+}
+
 export function createRouter(opts: RouterOptions) {
   return {
     async accept(m: Inbound): Promise<AcceptResult> {
@@ -42,7 +53,7 @@ export function createRouter(opts: RouterOptions) {
       if (typeof m.text !== 'string' || m.text.trim() === '') throw new InputError(400, 'message text is empty');
       if (m.text.length > opts.maxChars) throw new InputError(413, `message is ${m.text.length} characters; the limit is ${opts.maxChars}`);
       const engaged = shouldEngage(group, m, opts.assistantName);
-      const message = opts.store.addUserMessage({ group: group.name, sender: m.sender, text: m.text, engage: engaged });
+      const message = storeOrRefuse(() => opts.store.addUserMessage({ group: group.name, sender: m.sender, text: m.text, engage: engaged }));
       opts.onStored(message);
       if (!engaged) return { message, engaged };
       const problem = opts.modelProblem(group);

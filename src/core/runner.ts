@@ -7,11 +7,11 @@
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { CONTAINER_PATHS, FORWARDER_PORT } from '../../protocol/container.ts';
-import type { Config } from './config.ts';
+import { parseModel, type Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { groupPaths, homePaths } from './paths.ts';
-import { startGroupProxy, type GroupProxy } from './proxy.ts';
-import { domainsFor, loadEgressConfig, loadMountPolicy, loadSecrets, resolveMounts } from './policy.ts';
+import { startGroupProxy, type GroupProxy, type ModelDecision } from './proxy.ts';
+import { domainsFor, loadEgressConfig, loadMountPolicy, loadSecrets, othersOf, PolicyError, resolveMounts } from './policy.ts';
 import { secretPlaceholder, type DecisionRecord, type SecretBinding } from './egress.ts';
 import type { ContainerExit, ContainerSpec, Mount, Runtime } from './runtime.ts';
 import type { Group } from './store.ts';
@@ -35,12 +35,14 @@ export interface RunnerOptions {
   readonly log: Logger;
   /** Called after a group's container has ended and its slot is free. */
   readonly onExit: (group: string, exit: ContainerExit) => void;
+  /** Contract: every registered group as stored now (for the mount overlap rule); may throw (the start fails). */
+  readonly groups: () => readonly Group[];
   /** Called with the exact engine arguments of each container start (audit, tests). */
   readonly onStart?: (group: string, args: readonly string[]) => void;
   /** Passed to each group's proxy: the outcome of every model request. */
   readonly onUpstream?: (provider: 'anthropic' | 'openai', ok: boolean) => void;
-  /** Contract: told every egress decision (plain data, never a secret value); must not throw. */
-  readonly onEgress?: (group: string, d: DecisionRecord) => void;
+  /** Contract: told every egress and model-route decision (plain data, never a secret value); must not throw. */
+  readonly onEgress?: (group: string, d: DecisionRecord | ModelDecision) => void;
 }
 
 /** uid:gid for the container: the host user, or 1000:1000 when the host runs as root. */
@@ -125,6 +127,13 @@ export function containerSpec(config: Config, image: string, group: Group, model
   };
 }
 
+/** The group's own provider and its settings: the only model upstream its proxy reaches. */
+function providerOf(config: Config, model: string) {
+  const parsed = parseModel(model);
+  if (typeof parsed === 'string') throw new Error(parsed);
+  return { provider: parsed.provider, providerConfig: config.providers[parsed.provider] };
+}
+
 export class Runner {
   readonly #opts: RunnerOptions;
   readonly #state = new Map<string, RunState>();
@@ -183,18 +192,19 @@ export class Runner {
     const { config, runtime, log } = this.#opts;
     prepareGroupDirs(config.home, group.name);
     // Checked again at every start: a folder or link may have changed since registration.
-    const extra = resolveMounts(loadMountPolicy(config.configDir), group.mounts, { group: group.name, isMain: group.isMain, home: config.home, configDir: config.configDir });
+    const extra = resolveMounts(loadMountPolicy(config.configDir), group.mounts, { group: group.name, isMain: group.isMain, home: config.home, configDir: config.configDir, others: othersOf(this.#opts.groups(), group.name) });
     const egressConfig = loadEgressConfig(config.configDir);
     const values = loadSecrets(config.configDir, egressConfig.secrets);
     const secrets: SecretBinding[] = egressConfig.secrets
       .filter((r) => r.groups.includes(group.name) && values.has(r.name))
-      .map((r) => ({ name: r.name, value: values.get(r.name)!, hosts: r.hosts }));
+      .map((r) => ({ name: r.name, value: values.get(r.name)!, hosts: r.hosts, headers: r.headers }));
     const spec = containerSpec(config, this.#opts.image, group, model, extra, secrets.map((s) => s.name));
     const onEgress = this.#opts.onEgress;
     const proxy = await startGroupProxy({
       group: group.name,
       socketPath: groupPaths(config.home, group.name).proxySocket,
-      providers: config.providers,
+      ...providerOf(config, model),
+      onModelDecision: (d) => onEgress?.(group.name, d),
       log,
       socketOwner: containerUser(),
       ...(this.#opts.onUpstream ? { onUpstream: this.#opts.onUpstream } : {}),
@@ -209,6 +219,8 @@ export class Runner {
     const started = Date.now();
     const container = runtime.run(spec, (line) => log.debug('agent', { group: group.name, container: spec.name, line: line.slice(0, 2000) }));
     log.info('container started', { group: group.name, container: spec.name });
+    let ended = false;
+    void container.exited.then(() => { ended = true; });
     const exited = container.exited.then(async (exit) => {
       await proxy.close();
       this.#state.delete(group.name);
@@ -218,21 +230,46 @@ export class Runner {
       this.#opts.onExit(group.name, exit);
       return exit;
     });
+    // Before any batch: a mounted folder swapped after the policy check is caught here.
+    const wrong = await runtime.verifyMounts(spec, container);
+    if (wrong) {
+      log.warn('container killed: a mount is not what was checked', { group: group.name, container: spec.name, problem: wrong });
+      this.#stopping.add(spec.name);
+      await runtime.remove([spec.name]);
+    }
+    if (wrong || ended) {
+      const exit = await exited;
+      if (wrong) throw new PolicyError(`group "${group.name}": ${wrong}; the container was killed before it got any work`);
+      throw new Error(`group "${group.name}": the container exited with code ${exit.code} as it started: ${exit.tail.slice(-500)}`);
+    }
     this.#state.set(group.name, { kind: 'busy', name: spec.name, proxy, exited });
     return spec.name;
   }
 
   readonly #stopping = new Set<string>();
 
-  /** The batch is finished: keep the container warm until the idle timeout. */
-  release(group: string): void {
+  /**
+   * The batch is finished: kill what the turn left running (a compromised agent's
+   * background processes must not outlive its turn), then keep the container warm until
+   * the idle timeout. When its processes cannot be checked it is recycled instead.
+   * Resolves with how many processes were killed, or null when it was recycled.
+   */
+  async release(group: string): Promise<number | null> {
     const s = this.#state.get(group);
-    if (s?.kind !== 'busy') return;
+    if (s?.kind !== 'busy') return 0;
+    const killed = await this.#opts.runtime.killStrays(s.name);
+    if (this.#state.get(group) !== s) return killed; // it exited or was stopped meanwhile
+    if (killed === null) {
+      this.#opts.log.info('recycling the container: its processes cannot be checked from the host', { group, container: s.name });
+      void this.stop(group);
+      return null;
+    }
     const idle = this.#opts.config.idleTimeoutMs;
     const timer = idle > 0 ? setTimeout(() => void this.stop(group), idle) : undefined;
     timer?.unref();
     this.#state.set(group, { kind: 'warm', since: Date.now(), timer, name: s.name, proxy: s.proxy, exited: s.exited });
     if (idle === 0) void this.stop(group);
+    return killed;
   }
 
   /** Stops the group's container (if any) and resolves once it has exited. */

@@ -6,6 +6,12 @@ export interface Mount {
   readonly host: string;
   readonly container: string;
   readonly readonly: boolean;
+  /**
+   * `device:inode` of the folder the mount policy checked (extra mounts). The runtime must
+   * prove the started container got exactly this folder: the path may have been swapped
+   * for a link between the check and the engine's bind mount.
+   */
+  readonly identity?: string;
 }
 
 export interface ContainerSpec {
@@ -46,8 +52,23 @@ export interface Runtime {
   /** The exact engine arguments for `spec`, for the audit record and for review. */
   args(spec: ContainerSpec): readonly string[];
   run(spec: ContainerSpec, onLog?: (line: string) => void): RunningContainer;
+  /**
+   * Contract: called right after `run`, before the container gets any work. Resolves null
+   * once every mount carrying an `identity` is seen bound to exactly that folder (looked at
+   * from the host, never asked of the container), or when the container ended before it
+   * ran; otherwise a sentence naming the wrong mount or why it could not be checked — the
+   * caller then kills the container. Never rejects.
+   */
+  verifyMounts(spec: ContainerSpec, container: RunningContainer): Promise<string | null>;
   stop(name: string, graceMs: number): Promise<void>;
   /** Names of containers carrying all of `labels` (running or not). */
   list(labels: Readonly<Record<string, string>>): Promise<string[]>;
   remove(names: readonly string[]): Promise<void>;
+  /**
+   * Contract: kills every process in the running container except its init and the
+   * container's command (the agent), without trusting anything inside it; resolves with
+   * how many it killed, or null when it cannot tell (another OS, a sandbox such as gVisor,
+   * no permission): the caller must then not reuse the container. Never rejects.
+   */
+  killStrays(name: string): Promise<number | null>;
 }

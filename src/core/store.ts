@@ -95,6 +95,26 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
    ALTER TABLE groups ADD COLUMN mounts TEXT;
    ALTER TABLE groups ADD COLUMN limits TEXT;`,
+  // 4: a task a non-main agent made is 'pending' until the owner approves it; tasks that
+  // non-main agents made before this version (not yet cancelled or completed) wait too.
+  `CREATE TABLE tasks_v4 (
+     id TEXT PRIMARY KEY,
+     group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+     prompt TEXT NOT NULL,
+     schedule TEXT NOT NULL,
+     context TEXT NOT NULL CHECK (context IN ('group', 'isolated')),
+     state TEXT NOT NULL CHECK (state IN ('pending', 'active', 'paused', 'cancelled', 'completed')),
+     next_run INTEGER,
+     created_by TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   ) STRICT;
+   INSERT INTO tasks_v4 SELECT id, group_name, prompt, schedule, context, state, next_run, created_by, created_at FROM tasks;
+   DROP TABLE tasks;
+   ALTER TABLE tasks_v4 RENAME TO tasks;
+   CREATE INDEX tasks_due ON tasks(state, next_run);
+   UPDATE tasks SET state = 'pending', next_run = NULL
+     WHERE state IN ('active', 'paused') AND created_by LIKE 'group:%'
+       AND substr(created_by, 7) NOT IN (SELECT name FROM groups WHERE is_main = 1);`,
 ];
 
 export interface Group {
@@ -111,7 +131,8 @@ export interface Group {
   readonly createdAt: string;
 }
 
-export type TaskState = 'active' | 'paused' | 'cancelled' | 'completed';
+/** 'pending': made by a non-main group's agent, waits for the owner's approval; never claimed. */
+export type TaskState = 'pending' | 'active' | 'paused' | 'cancelled' | 'completed';
 
 export interface Task {
   readonly id: string;
@@ -233,11 +254,22 @@ export class Store {
     if (from > MIGRATIONS.length) {
       throw new Error(`database schema version ${from} is newer than this hako (${MIGRATIONS.length}): upgrade hako or restore a matching backup`);
     }
-    for (let v = from; v < MIGRATIONS.length; v++) {
-      this.#tx(() => {
-        this.#db.exec(MIGRATIONS[v]!);
-        this.#db.exec(`PRAGMA user_version = ${v + 1}`);
-      });
+    if (from === MIGRATIONS.length) return;
+    // A migration may rebuild a table (SQLite cannot change a CHECK in place); with foreign
+    // keys on, dropping the old table would cascade-delete its children. Off while
+    // migrating (it cannot change inside a transaction), checked before going back on.
+    this.#db.exec('PRAGMA foreign_keys = OFF');
+    try {
+      for (let v = from; v < MIGRATIONS.length; v++) {
+        this.#tx(() => {
+          this.#db.exec(MIGRATIONS[v]!);
+          const broken = this.#db.prepare('PRAGMA foreign_key_check').all();
+          if (broken.length > 0) throw new Error(`migration ${v + 1} broke ${broken.length} foreign key reference(s): restore a backup of hako.db and report this`);
+          this.#db.exec(`PRAGMA user_version = ${v + 1}`);
+        });
+      }
+    } finally {
+      this.#db.exec('PRAGMA foreign_keys = ON');
     }
   }
 
@@ -515,13 +547,20 @@ export class Store {
 
   // ---- scheduled tasks ---------------------------------------------------------------
 
-  addTask(t: { group: string; prompt: string; schedule: string; context: Task['context']; nextRun: number | null; createdBy: string }): Task {
+  /** Adds a task, active unless `state` says 'pending' (then it has no next run until approved). */
+  addTask(t: { group: string; prompt: string; schedule: string; context: Task['context']; nextRun: number | null; createdBy: string; state?: 'active' | 'pending' }): Task {
     const id = `task-${randomUUID().slice(0, 8)}`;
+    const pending = t.state === 'pending';
     this.#run(
-      "INSERT INTO tasks (id, group_name, prompt, schedule, context, state, next_run, created_by, created_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)",
-      id, t.group, t.prompt, t.schedule, t.context, t.nextRun, t.createdBy, now(),
+      'INSERT INTO tasks (id, group_name, prompt, schedule, context, state, next_run, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      id, t.group, t.prompt, t.schedule, t.context, pending ? 'pending' : 'active', pending ? null : t.nextRun, t.createdBy, now(),
     );
     return this.getTask(id)!;
+  }
+
+  /** Tasks of `group` that may still run: pending, active or paused. */
+  liveTaskCount(group: string): number {
+    return Number(this.#get("SELECT COUNT(*) AS n FROM tasks WHERE group_name = ? AND state IN ('pending', 'active', 'paused')", group)?.n ?? 0);
   }
 
   getTask(id: string): Task | undefined {

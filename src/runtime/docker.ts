@@ -1,18 +1,46 @@
 // Docker (and Podman, same CLI) behind the core's Runtime interface. Every container gets
-// the hardened flags; the spec can tighten limits but cannot drop a flag.
+// the hardened flags; the spec can tighten limits but cannot drop a flag. The engine keeps
+// no log of a container (the host reads the attached stream), so an agent flooding its
+// stdout cannot fill the host's disk. What the engine bound is checked from the host
+// through /proc/<pid>/root of the container's first process, never by asking the container.
 
 import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { promisify } from 'node:util';
-import type { ContainerExit, ContainerSpec, RunningContainer, Runtime } from '../core/runtime.ts';
+import type { ContainerExit, ContainerSpec, Mount, RunningContainer, Runtime } from '../core/runtime.ts';
+import { cgroupProcsFile, killStrays } from './strays.ts';
 
 const exec = promisify(execFile);
 const TAIL_LINES = 40;
+/** How long a started container may take to be reported running before it is given up. */
+const RUNNING_WITHIN_MS = 60_000;
+
+/**
+ * Null when each mount's target under `root` (a container's root seen from the host) is
+ * the folder its identity names; else what is wrong. lstat: a link there is never followed.
+ */
+export function mountMismatch(root: string, mounts: readonly Mount[]): string | null {
+  for (const m of mounts) {
+    if (!m.identity) continue;
+    let seen: string;
+    try {
+      const st = fs.lstatSync(`${root}${m.container}`, { bigint: true });
+      seen = `${st.dev}:${st.ino}`;
+    } catch (err) {
+      return `could not look at ${m.container} in the started container (${(err as NodeJS.ErrnoException).code ?? String(err)}): hako checks what the engine mounted through /proc, which needs the engine on this machine's kernel (Docker Desktop runs it in a VM; remove the group's extra mounts there)`;
+    }
+    if (seen !== m.identity) return `the folder mounted at ${m.container} is not the folder that was checked (${m.host}): it was swapped between the check and the engine's bind mount`;
+  }
+  return null;
+}
 
 export function hardenedArgs(spec: ContainerSpec): string[] {
   if (/^0*:|^root:/.test(spec.user)) throw new Error(`container ${spec.name}: refusing to run as root (user ${spec.user})`);
   const args = [
     'run', '--rm', '--init', '--interactive=false',
     '--name', spec.name,
+    // No engine log: the host reads the attached stream, and a log would grow unbounded.
+    '--log-driver', 'none',
     '--network', 'none',
     '--read-only',
     '--tmpfs', `/tmp:rw,nosuid,nodev,size=${spec.limits.tmpfs}`,
@@ -38,6 +66,8 @@ export function hardenedArgs(spec: ContainerSpec): string[] {
 export class DockerRuntime implements Runtime {
   readonly name: string;
   readonly #bin: string;
+  /** Per running container: its cgroup's process list, or null when its processes cannot be seen from here. */
+  readonly #procs = new Map<string, string | null>();
 
   constructor(opts: { bin?: string } = {}) {
     this.#bin = opts.bin ?? 'docker';
@@ -76,6 +106,8 @@ export class DockerRuntime implements Runtime {
 
   run(spec: ContainerSpec, onLog?: (line: string) => void): RunningContainer {
     const args = hardenedArgs(spec);
+    // A sandbox runtime (gVisor) runs the processes inside its own kernel, out of the host's sight.
+    if (spec.ociRuntime && spec.ociRuntime !== 'runc') this.#procs.set(spec.name, null);
     const child = spawn(this.#bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const tail: string[] = [];
     const collect = (chunk: Buffer) => {
@@ -90,9 +122,46 @@ export class DockerRuntime implements Runtime {
     child.stderr.on('data', collect);
     const exited = new Promise<ContainerExit>((resolve) => {
       child.on('error', (err) => resolve({ code: -1, tail: `could not run ${this.#bin}: ${err.message}` }));
-      child.on('close', (code) => resolve({ code, tail: tail.join('\n') }));
+      child.on('close', (code) => {
+        this.#procs.delete(spec.name);
+        resolve({ code, tail: tail.join('\n') });
+      });
     });
     return { name: spec.name, exited };
+  }
+
+  async verifyMounts(spec: ContainerSpec, container: RunningContainer): Promise<string | null> {
+    if (!spec.mounts.some((m) => m.identity)) return null;
+    // gVisor keeps its mounts inside its own kernel, and other systems have no /proc: the
+    // overlap rule of the mount policy is what protects them (docs/SECURITY.md, known limits).
+    if (process.platform !== 'linux' || spec.ociRuntime === 'runsc') return null;
+    const pid = await this.#runningPid(spec.name, container.exited);
+    if (pid === null) return null;
+    if (typeof pid === 'string') return pid;
+    return mountMismatch(`/proc/${pid}/root`, spec.mounts);
+  }
+
+  /**
+   * The host pid of the container's first process once the engine reports it running
+   * (its mounts are in place then); null when it ended first, or why there is none.
+   */
+  async #runningPid(name: string, exited: Promise<ContainerExit>): Promise<number | string | null> {
+    let ended = false;
+    void exited.then(() => { ended = true; });
+    const deadline = Date.now() + RUNNING_WITHIN_MS;
+    while (!ended) {
+      try {
+        const { stdout } = await exec(this.#bin, ['inspect', '--format', '{{.State.Pid}}', name], { timeout: 15_000 });
+        const pid = Number(stdout.trim());
+        if (Number.isInteger(pid) && pid > 0) return pid;
+      } catch {
+        // Not created yet.
+      }
+      if (Date.now() > deadline) return `the engine did not report the container running within ${RUNNING_WITHIN_MS / 1000} s, so its mounts could not be checked`;
+      // The engine's CLI has no start notification short of a `docker events` stream.
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return null;
   }
 
   async stop(name: string, graceMs: number): Promise<void> {
@@ -108,6 +177,21 @@ export class DockerRuntime implements Runtime {
     const filters = Object.entries(labels).flatMap(([k, v]) => ['--filter', `label=${k}=${v}`]);
     const { stdout } = await exec(this.#bin, ['ps', '--all', '--format', '{{.Names}}', ...filters], { timeout: 15_000 });
     return stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  }
+
+  async killStrays(name: string): Promise<number | null> {
+    if (!this.#procs.has(name)) {
+      // Once per container (~50 ms); every later turn reads only the cgroup and /proc.
+      try {
+        const { stdout } = await exec(this.#bin, ['inspect', '--format', '{{.Id}} {{.State.Pid}}', name], { timeout: 15_000 });
+        const [id, pid] = stdout.trim().split(' ');
+        this.#procs.set(name, id && Number(pid) > 0 ? cgroupProcsFile(Number(pid), id) : null);
+      } catch {
+        return null;
+      }
+    }
+    const file = this.#procs.get(name);
+    return file ? killStrays(file) : null;
   }
 
   async remove(names: readonly string[]): Promise<void> {

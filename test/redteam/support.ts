@@ -19,7 +19,8 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function startFixture(): Promise<Fixture> {
+/** `env` adds to (or overrides) the host's environment, e.g. NODE_EXTRA_CA_CERTS for a test upstream. */
+export async function startFixture(opts: { env?: Record<string, string> } = {}): Promise<Fixture> {
   const model = await startModelServer();
   const text = `CANARY-${Math.random().toString(36).slice(2)}`;
   const secretDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-hostsecret-'));
@@ -29,6 +30,7 @@ export async function startFixture(): Promise<Fixture> {
     env: {
       HAKO_MODEL: 'openai/test-model', OPENAI_BASE_URL: model.openaiBaseURL, OPENAI_API_KEY: MODEL_KEY,
       HAKO_CONTAINER_MEMORY: '256m', HAKO_CONTAINER_PIDS: '64', HAKO_CONTAINER_TMPFS: '16m', HAKO_MAX_ATTEMPTS: '1',
+      ...opts.env,
     },
   });
   for (const g of ['team', 'victim']) {

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import zlib from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -39,6 +40,14 @@ async function startUpstream(t: TestContext, secure = false) {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write(`[${auth.slice(0, 20)}`);
         setTimeout(() => res.end(`${auth.slice(20)}]`), 20);
+        return;
+      }
+      if (req.url?.startsWith('/echo-encoded/')) { // echoes Authorization compressed, although identity was asked for
+        const coding = decodeURIComponent(req.url.slice('/echo-encoded/'.length));
+        const plain = Buffer.from(`you sent ${String(req.headers.authorization)}`);
+        const body = coding === 'gzip' ? zlib.gzipSync(plain) : coding === 'br' ? zlib.brotliCompressSync(plain) : coding === 'gzip, br' ? zlib.brotliCompressSync(zlib.gzipSync(plain)) : plain;
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': coding, 'content-length': body.length });
+        res.end(body);
         return;
       }
       if (req.url === '/echo-auth') {
@@ -106,7 +115,7 @@ async function startEgress(t: TestContext, overrides: Partial<EgressOptions> = {
   const opts: EgressOptions = {
     group: 'team',
     policy: { allow: ['api.example.test', '*.example.com', 'rebind.example.test', 'mixed.example.test', 'v6.example.test', 'meta.example.test', '203.0.113.50', '10.0.0.1', '127.0.0.1', '169.254.169.254', '::1'] },
-    secrets: [{ name: 'GITHUB_TOKEN', value: SECRET, hosts: ['api.example.test'] }],
+    secrets: [{ name: 'GITHUB_TOKEN', value: SECRET, hosts: ['api.example.test'], headers: ['authorization'] }],
     onDecision: (d) => { h.decisions.push(d); },
     lookup: async (host) => {
       h.lookups.push(host);
@@ -267,6 +276,29 @@ test('decide - refuses a host outside the allowlist without any DNS query (no ex
   assert.match(d.allowed ? '' : d.reason, /not in the egress allowlist of group "team"/);
   assert.equal((await decide('bad host!', 443, opts)).allowed, false);
   assert.equal(lookups, 0);
+});
+
+test('regression: a name that resolves to an address of this host\'s own interfaces is refused like loopback, in any spelling', async () => {
+  const own = ['203.0.113.77', '2001:db8::77'];
+  const base = { group: 'team', policy: { allow: ['own.example.test', '203.0.113.77', '::ffff:203.0.113.77'] }, secrets: [], onDecision: () => {}, hostAddresses: () => own };
+  const byName = await decide('own.example.test', 443, { ...base, lookup: async () => [{ address: '203.0.113.77', family: 4 as const }] });
+  assert.equal(byName.allowed, false);
+  assert.match(byName.allowed ? '' : byName.reason, /resolves to 203\.0\.113\.77, a blocked address \(an address of this host\)/);
+  const v6 = await decide('own.example.test', 443, { ...base, lookup: async () => [{ address: '2001:0db8:0:0::77', family: 6 as const }] });
+  assert.equal(v6.allowed, false, 'another spelling of the host\'s IPv6 address');
+  assert.equal((await decide('203.0.113.77', 443, base)).allowed, false, 'as a literal');
+  assert.equal((await decide('::ffff:203.0.113.77', 443, base)).allowed, false, 'IPv4-mapped');
+  const other = await decide('own.example.test', 443, { ...base, lookup: async () => [{ address: '203.0.113.78', family: 4 as const }] });
+  assert.equal(other.allowed, true, 'a neighbour is not this host');
+});
+
+test('decide - by default the host\'s interfaces are the ones the OS reports now', async () => {
+  const mine = Object.values(os.networkInterfaces()).flatMap((l) => l ?? []).filter((i) => !i.internal).map((i) => i.address);
+  if (mine.length === 0) return; // a machine with loopback only has nothing more to refuse
+  for (const address of mine) {
+    const d = await decide('own.example.test', 443, { group: 'team', policy: { allow: ['own.example.test'] }, secrets: [], onDecision: () => {}, lookup: async () => [{ address, family: net.isIPv6(address) ? 6 as const : 4 as const }] });
+    assert.equal(d.allowed, false, `${address} is refused`);
+  }
 });
 
 test('decide - a failed or empty lookup is a refusal, not an exception', async () => {
@@ -490,6 +522,40 @@ test('secrets - redaction holds even when the echoed secret is split across resp
   const res = await viaProxy(h.socketPath, 'https://api.example.test/echo-split', { headers: { authorization: `Bearer ${PLACEHOLDER}` } });
   assert.equal(res.body, `[Bearer ${PLACEHOLDER}]`);
   noSecretIn(res);
+});
+
+test('regression: a secret the bound host echoes compressed (gzip, br, both), although identity was asked for, reaches the container only as its placeholder', async (t) => {
+  const up = await startUpstream(t, true);
+  const h = await startEgress(t);
+  h.routes.set('203.0.113.10:443', up.port);
+  for (const coding of ['gzip', 'br', 'gzip, br']) {
+    const res = await viaProxy(h.socketPath, `https://api.example.test/echo-encoded/${encodeURIComponent(coding)}`, { headers: { authorization: `Bearer ${PLACEHOLDER}` } });
+    assert.equal(res.status, 200, coding);
+    assert.equal(res.body, `you sent Bearer ${PLACEHOLDER}`, coding);
+    assert.equal(res.headers['content-encoding'], undefined, 'the body is passed on decoded');
+    noSecretIn(res);
+  }
+});
+
+test('secrets - an answer in an encoding hako cannot decode is withheld (502) when a secret was injected', async (t) => {
+  const up = await startUpstream(t, true);
+  const h = await startEgress(t);
+  h.routes.set('203.0.113.10:443', up.port);
+  const res = await viaProxy(h.socketPath, 'https://api.example.test/echo-encoded/x-secret-cipher', { headers: { authorization: `Bearer ${PLACEHOLDER}` } });
+  assert.equal(res.status, 502);
+  assert.match(res.body, /withheld the answer of api\.example\.test: it is encoded as "x-secret-cipher"/);
+  noSecretIn(res);
+});
+
+test('regression: a placeholder in a header the secret\'s rule does not name is refused with 403 and the upstream sees nothing', async (t) => {
+  const up = await startUpstream(t, true);
+  const h = await startEgress(t);
+  h.routes.set('203.0.113.10:443', up.port);
+  const res = await viaProxy(h.socketPath, 'https://api.example.test/echo-auth', { headers: { 'x-reflect-me': PLACEHOLDER } });
+  assert.equal(res.status, 403);
+  assert.match(res.body, /secret GITHUB_TOKEN may only be sent in the header authorization, not in x-reflect-me/);
+  assert.equal(up.seen.length, 0);
+  assert.equal(h.decisions[0]?.allowed, false);
 });
 
 test('secrets - a placeholder sent to a host the secret is not bound to is refused with 403 and the upstream sees nothing', async (t) => {

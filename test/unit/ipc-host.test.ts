@@ -7,6 +7,7 @@ import { Ipc } from '../../src/core/ipc.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { groupPaths } from '../../src/core/paths.ts';
 import { ipcFileName, type AgentToHost } from '../../protocol/ipc.ts';
+import { REJECTED_KEEP, rejectedToDrop } from '../../src/core/rejected.ts';
 
 function setup(t: { after(fn: () => void): void }, onOutput?: (g: string, o: AgentToHost) => Promise<void>) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-ipc-'));
@@ -118,3 +119,59 @@ test('host ipc - once an output arrives by a watch event, the safety poll of out
   assert.equal(ipc.pollMs('team'), null);
 });
 
+
+test('host ipc - rejected/ keeps only the newest files and their reasons: a flood cannot fill the disk', async (t) => {
+  const { p, ipc, rejected } = setup(t);
+  const flood = REJECTED_KEEP + 120;
+  for (let i = 0; i < flood; i++) fs.writeFileSync(path.join(p.ipcOut, ipcFileName(`junk${i}`)), '{junk');
+  await ipc.drain('team');
+  assert.equal(rejected.length, flood, 'each file was rejected with a reason');
+  assert.deepEqual(fs.readdirSync(p.ipcOut), []);
+  const kept = fs.readdirSync(p.ipcRejected);
+  const bodies = kept.filter((n) => !n.endsWith('.reason'));
+  assert.ok(bodies.length >= REJECTED_KEEP && bodies.length < REJECTED_KEEP + 50, `${bodies.length} rejected files kept`);
+  assert.ok(bodies.every((n) => kept.includes(`${n}.reason`)), 'every kept file keeps its reason');
+  assert.ok(bodies.some((n) => n.endsWith(`-junk${flood - 1}.json`)), 'the newest is kept');
+  assert.ok(!bodies.some((n) => n.endsWith('-junk0.json')), 'the oldest is gone');
+});
+
+test('host ipc - a rejected folder is not kept, only its reason; a link is kept as the link itself', async (t) => {
+  const { home, p, ipc } = setup(t);
+  const dir = ipcFileName('dir');
+  fs.mkdirSync(path.join(p.ipcOut, dir));
+  fs.writeFileSync(path.join(p.ipcOut, dir, 'inside'), 'x');
+  const link = ipcFileName('link');
+  fs.symlinkSync(path.join(home, 'elsewhere'), path.join(p.ipcOut, link));
+  await ipc.drain('team');
+  const kept = fs.readdirSync(p.ipcRejected);
+  assert.equal(kept.filter((n) => n.endsWith('.reason')).length, 2);
+  assert.deepEqual(kept.filter((n) => !n.endsWith('.reason')).map((n) => n.slice(n.indexOf('-') + 1)), [link], 'the folder was deleted with what it held');
+});
+
+test('host ipc - temporaries are moved aside only when asked (no writer is left), with a reason', async (t) => {
+  const { p, ipc, rejected } = setup(t);
+  fs.writeFileSync(path.join(p.ipcOut, '.tmp-stale'), '{"v":1');
+  fs.mkdirSync(path.join(p.ipcOut, '.tmp-dir'));
+  await ipc.drain('team');
+  assert.deepEqual(fs.readdirSync(p.ipcOut).sort(), ['.tmp-dir', '.tmp-stale'], 'a drain leaves them to their writer');
+  await ipc.clearTemporaries('team');
+  assert.deepEqual(fs.readdirSync(p.ipcOut), []);
+  assert.match(rejected.join('\n'), /\.tmp-stale: a temporary file left behind after its turn ended/);
+  await ipc.drain('team');
+  fs.writeFileSync(path.join(p.ipcOut, '.tmp-new'), '{');
+  await ipc.drain('team');
+  assert.deepEqual(fs.readdirSync(p.ipcOut), ['.tmp-new'], 'asking once does not make later drains take temporaries');
+});
+
+test('rejected/ pruning - keeps the newest items by count and bytes, reasons before bodies, never a folder', () => {
+  const e = (name: string, bytes = 10, folder = false) => ({ name, bytes, folder });
+  const entries = [
+    e('1000-a.json'), e('1000-a.json.reason'),
+    e('2000-b.json', 500), e('2000-b.json.reason'),
+    e('3000-c.json', 10, true), e('3000-c.json.reason'),
+    e('4000-d.json'), e('4000-d.json.reason'),
+  ];
+  assert.deepEqual(rejectedToDrop(entries, 10, 10_000).sort(), ['3000-c.json']);
+  assert.deepEqual(rejectedToDrop(entries, 2, 10_000).sort(), ['1000-a.json', '1000-a.json.reason', '2000-b.json', '2000-b.json.reason', '3000-c.json']);
+  assert.deepEqual(rejectedToDrop(entries, 10, 100).sort(), ['2000-b.json', '3000-c.json'], 'a body over the byte budget goes, its reason stays');
+});

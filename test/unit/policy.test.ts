@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { blockedBy, checkMount, DEFAULT_BLOCKED, loadMountPolicy, parseMountArg, PolicyError, resolveMounts, type MountContext } from '../../src/core/policy.ts';
+import { blockedBy, checkMount, DEFAULT_BLOCKED, loadMountPolicy, othersOf, parseMountArg, PolicyError, resolveMounts, type MountContext, type OtherMount } from '../../src/core/policy.ts';
 
 function world(t: { after(fn: () => void): void }, policy?: unknown) {
   const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'hako-policy-')));
@@ -12,7 +12,7 @@ function world(t: { after(fn: () => void): void }, policy?: unknown) {
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(path.join(dirs.outside, 'secret.txt'), 'canary');
   if (policy !== undefined) fs.writeFileSync(path.join(dirs.config, 'mounts.json'), JSON.stringify(policy));
-  const ctx = (isMain = false): MountContext => ({ group: 'sales', isMain, home: dirs.home, configDir: dirs.config });
+  const ctx = (isMain = false, others: readonly OtherMount[] = []): MountContext => ({ group: 'sales', isMain, home: dirs.home, configDir: dirs.config, others });
   return { base, dirs, ctx, policy: () => loadMountPolicy(dirs.config) };
 }
 
@@ -29,7 +29,8 @@ test('mount policy - a folder under an allowed root is mounted read-only by defa
   const w = world(t);
   fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: path.join(w.base, 'user') }] }));
   const c = checkMount(w.policy(), { hostPath: w.dirs.notes, readWrite: false }, w.ctx());
-  assert.deepEqual(c, { ok: true, hostPath: w.dirs.notes, readonly: true });
+  const st = fs.statSync(w.dirs.notes, { bigint: true });
+  assert.deepEqual(c, { ok: true, hostPath: w.dirs.notes, readonly: true, identity: `${st.dev}:${st.ino}` });
 });
 
 test('mount policy - outside every root, ".." and relative paths are refused with the rule', (t) => {
@@ -91,7 +92,7 @@ test('mount policy - read-write needs a read-write root, and for non-main groups
   const w = world(t);
   fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: path.join(w.base, 'user'), readWrite: true }, { path: w.dirs.shared }] }));
   const p = w.policy();
-  assert.deepEqual(checkMount(p, { hostPath: w.dirs.notes, readWrite: true }, w.ctx(true)), { ok: true, hostPath: w.dirs.notes, readonly: false });
+  assert.deepEqual(checkMount(p, { hostPath: w.dirs.notes, readWrite: true }, w.ctx(true)), { ...checkMount(p, { hostPath: w.dirs.notes, readWrite: false }, w.ctx(true)), readonly: false });
   const nonMain = checkMount(p, { hostPath: w.dirs.notes, readWrite: true }, w.ctx(false));
   assert.equal(nonMain.ok, false);
   if (!nonMain.ok) assert.match(nonMain.reason, /read-only for groups other than main/);
@@ -109,6 +110,54 @@ test('mount policy - resolved mounts land under /workspace/extra with unique nam
   assert.deepEqual(mounts.map((m) => m.container), ['/workspace/extra/notes', '/workspace/extra/notes-2']);
   assert.ok(mounts.every((m) => m.readonly));
   assert.throws(() => resolveMounts(w.policy(), [{ hostPath: w.dirs.home, readWrite: false }], w.ctx(true)), PolicyError);
+});
+
+test('mount policy - a resolved mount carries the device and inode of the folder that was checked, not of what its path later names', (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: w.base }] }));
+  const [m] = resolveMounts(w.policy(), [{ hostPath: w.dirs.notes, readWrite: false }], w.ctx());
+  const before = fs.statSync(w.dirs.notes, { bigint: true });
+  assert.equal(m!.identity, `${before.dev}:${before.ino}`);
+  // The path is swapped for a link after the check: the recorded identity still names the checked folder.
+  fs.renameSync(w.dirs.notes, `${w.dirs.notes}.x`);
+  fs.symlinkSync(w.dirs.outside, w.dirs.notes);
+  const now = fs.statSync(w.dirs.notes, { bigint: true });
+  assert.notEqual(m!.identity, `${now.dev}:${now.ino}`);
+});
+
+test('mount policy - attack 29: groups may not share a folder where either can write, in either direction, on the path as given or resolved', (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.dirs.config, 'mounts.json'), JSON.stringify({ allowedRoots: [{ path: w.base, readWrite: true, nonMainReadWrite: true }] }));
+  const sub = path.join(w.dirs.shared, 'sub');
+  fs.mkdirSync(sub);
+  const link = path.join(w.base, 'user', 'to-shared');
+  fs.symlinkSync(w.dirs.shared, link);
+  const p = w.policy();
+  const writer: OtherMount = { group: 'writer', hostPath: w.dirs.shared, readWrite: true };
+  const cases = [
+    // [request, the other group's mount, the refusal]
+    [{ hostPath: sub, readWrite: false }, writer, /mounts .*sub: it lies inside .*shared, which group "writer" mounts read-write; .*swap .*hako groups mounts writer remove .*shared/],
+    [{ hostPath: w.dirs.shared, readWrite: false }, writer, /it lies inside .*shared, which group "writer" mounts read-write/],
+    [{ hostPath: path.join(link, 'sub'), readWrite: false }, writer, /it lies inside .*shared, which group "writer"/],
+    [{ hostPath: w.base, readWrite: false }, writer, /it contains .*shared, which group "writer" mounts read-write/],
+    [{ hostPath: w.dirs.shared, readWrite: true }, { group: 'reader', hostPath: sub, readWrite: false }, /it contains .*sub, which group "reader" mounts read-only/],
+    [{ hostPath: sub, readWrite: true }, { group: 'reader', hostPath: link, readWrite: false }, /it lies inside .*to-shared, which group "reader" mounts read-only/],
+  ] as const;
+  for (const [req, other, reason] of cases) {
+    const c = checkMount(p, req, w.ctx(false, [other]));
+    assert.equal(c.ok, false, `${req.hostPath} beside ${other.hostPath}`);
+    if (!c.ok) assert.match(c.reason, reason);
+  }
+  // Read-only beside read-only, and folders side by side, are fine.
+  assert.equal(checkMount(p, { hostPath: sub, readWrite: false }, w.ctx(false, [{ group: 'reader', hostPath: w.dirs.shared, readWrite: false }])).ok, true);
+  assert.equal(checkMount(p, { hostPath: w.dirs.notes, readWrite: true }, w.ctx(false, [writer])).ok, true);
+  // A folder mid-swap (missing) is refused for the overlap, not for being absent.
+  fs.rmSync(sub, { recursive: true });
+  const gone = checkMount(p, { hostPath: sub, readWrite: false }, w.ctx(false, [writer]));
+  assert.equal(gone.ok, false);
+  if (!gone.ok) assert.match(gone.reason, /lies inside/);
+  // The group's own mounts are not "others".
+  assert.deepEqual(othersOf([{ name: 'sales', mounts: [{ hostPath: '/a', readWrite: true }] }, { name: 'writer', mounts: [{ hostPath: '/b', readWrite: true }] }], 'sales'), [{ group: 'writer', hostPath: '/b', readWrite: true }]);
 });
 
 test('mount policy - a malformed mounts.json is a clear error naming the file', (t) => {
@@ -155,14 +204,24 @@ test('egress config - malformed entries are refused with the field that is wrong
   assert.throws(() => loadEgressConfig(configDir(t, { 'egress.json': JSON.stringify({ secrets: { lower: { hosts: ['a.com'], groups: ['main'] } } }) })), /UPPER_SNAKE_CASE/);
 });
 
+test('egress config - a secret goes only into the headers its rule names: authorization unless told otherwise', (t) => {
+  const cfg = loadEgressConfig(configDir(t, { 'egress.json': JSON.stringify({ secrets: {
+    GH: { hosts: ['api.github.com'], groups: ['main'] },
+    KEY: { hosts: ['api.example.com'], groups: ['main'], headers: ['X-Api-Key'] },
+  } }) }));
+  assert.deepEqual(cfg.secrets.map((s) => [s.name, s.headers]), [['GH', ['authorization']], ['KEY', ['x-api-key']]]);
+  assert.throws(() => loadEgressConfig(configDir(t, { 'egress.json': JSON.stringify({ secrets: { GH: { hosts: ['a.com'], groups: ['main'], headers: [] } } }) })), /secrets\.GH\.headers must list the request headers/);
+  assert.throws(() => loadEgressConfig(configDir(t, { 'egress.json': JSON.stringify({ secrets: { GH: { hosts: ['a.com'], groups: ['main'], headers: ['bad header:'] } } }) })), /secrets\.GH\.headers/);
+});
+
 test('secrets - a secrets.env readable by others is refused, naming the fix', (t) => {
   const dir = configDir(t, { 'secrets.env': 'GH_TOKEN=ghp_0123456789\n' }, 0o644);
   fs.chmodSync(path.join(dir, 'secrets.env'), 0o644);
-  assert.throws(() => loadSecrets(dir, [{ name: 'GH_TOKEN', hosts: ['api.github.com'], groups: ['main'] }]), /mode 644.*chmod 600/);
+  assert.throws(() => loadSecrets(dir, [{ name: 'GH_TOKEN', hosts: ['api.github.com'], groups: ['main'], headers: ['authorization'] }]), /mode 644.*chmod 600/);
 });
 
 test('secrets - values are read; an unbound or malformed secret is an error that never shows the value', (t) => {
-  const rules = [{ name: 'GH_TOKEN', hosts: ['api.github.com'], groups: ['main'] }];
+  const rules = [{ name: 'GH_TOKEN', hosts: ['api.github.com'], groups: ['main'], headers: ['authorization'] }];
   const ok = loadSecrets(configDir(t, { 'secrets.env': '# tokens\nGH_TOKEN="ghp_0123456789"\n' }), rules);
   assert.equal(ok.get('GH_TOKEN'), 'ghp_0123456789');
   const unbound = configDir(t, { 'secrets.env': 'OTHER=supersecretvalue\n' });

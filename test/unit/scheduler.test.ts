@@ -6,6 +6,7 @@ import path from 'node:path';
 import { MAX_TIMER_MS, RETRY_MS, Scheduler, type Clock, type SchedulerStore } from '../../src/core/scheduler.ts';
 import { nextRun, serializeSchedule, type Schedule } from '../../src/core/schedule.ts';
 import { Store } from '../../src/core/store.ts';
+import { createTaskService } from '../../src/core/tasks.ts';
 import { silentLogger, type Fields, type Logger } from '../../src/core/log.ts';
 
 const T0 = Date.parse('2026-03-02T08:00:00Z'); // a Monday
@@ -375,6 +376,29 @@ for (const [kind, makeBackend] of backends) {
     scheduler.stop();
   });
 }
+
+test('attack 33 - the scheduler never claims a pending task, even one whose next run is due; once approved it fires', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-scheduler-pending-'));
+  const store = new Store(path.join(dir, 'hako.db'));
+  t.after(() => { store.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+  store.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
+  store.addGroup({ name: 'team', isMain: false, trigger: null, model: null });
+  const clock = new FakeClock(T0);
+  const tasks = createTaskService({ store, tz: 'UTC', now: () => clock.now(), maxTasks: 20 });
+  const { scheduler, fired } = makeScheduler({ store, clock, onRun: () => {} });
+  const pending = tasks.schedule({ kind: 'group', group: 'team', isMain: false }, { prompt: 'bill the owner', every_seconds: 10 });
+  // Even a pending row that somehow holds a due next_run (a bug, a hand edit) is not claimed.
+  store.setTaskState(pending.id, 'pending', T0);
+  scheduler.start();
+  clock.advance(HOUR);
+  assert.equal(fired.length, 0);
+  assert.equal(store.claimTask(pending.id, T0, T0 + 10_000), undefined, 'the claim itself refuses a pending task');
+  assert.deepEqual(store.listRuns(pending.id), []);
+  tasks.approve({ kind: 'owner' }, pending.id);
+  scheduler.poke(); // now is a slot of its 10 s grid: it fires at once
+  assert.deepEqual(fired.map((f) => [f.group, f.at]), [['team', T0 + HOUR]]);
+  scheduler.stop();
+});
 
 // ---- loop mechanics (in-memory store) --------------------------------------------------
 
