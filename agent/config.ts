@@ -3,7 +3,7 @@
 
 import { CONTAINER_PATHS, FORWARDER_PORT } from '../protocol/container.ts';
 import { groupNameProblem } from '../protocol/names.ts';
-import { parseModel, type ModelRef } from './providers/index.ts';
+import { parseModel, type ModelRef } from '../protocol/model.ts';
 
 export interface AgentConfig {
   readonly model: ModelRef;

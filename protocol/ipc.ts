@@ -1,9 +1,12 @@
 // The filesystem IPC contract between host and agent: one JSON object per file, written
-// to a dot-prefixed temporary name and renamed into place. Pure: no I/O here.
+// to a dot-prefixed temporary name and renamed into place. Pure: no I/O here (the file
+// operations both ends use are transport.ts; the results of requests are results.ts).
 //
 // Invariants: validators accept `unknown` and never throw; anything that does not match
 // a known type exactly is rejected with a reason. The group is never part of the payload
 // that grants authority: it comes from the directory the file was found in.
+
+import { TRIGGER_PATTERN } from './names.ts';
 
 export const IPC_VERSION = 1;
 export const MAX_IPC_FILE_BYTES = 256 * 1024;
@@ -140,6 +143,9 @@ export type TaskRequest = TaskScheduleFile | TaskListFile | TaskActionFile;
 export type HostRequest = TaskRequest | GroupRegisterFile;
 export type AgentToHost = ReplyFile | SendMessageFile | DoneFile | ErrorFile | HostRequest;
 export const MAX_PROMPT_CHARS = 8000;
+/** Length limits of the schedule fields of `task.schedule` (the host judges the schedule itself). */
+export const MAX_CRON_CHARS = 200;
+export const MAX_AT_CHARS = 64;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -234,9 +240,9 @@ export function parseAgentOutput(x: unknown): Parsed<AgentToHost> {
         checkKeys(o, ['v', 'id', 'type', 'prompt', 'cron', 'every_seconds', 'at', 'context', 'group']),
         checkText(o, 'prompt', MAX_PROMPT_CHARS),
         kinds.length === 1 ? null : 'give exactly one of "cron", "every_seconds" or "at"',
-        o.cron === undefined || (typeof o.cron === 'string' && o.cron.length <= 200) ? null : 'field "cron" must be a cron expression string',
+        o.cron === undefined || (typeof o.cron === 'string' && o.cron.length <= MAX_CRON_CHARS) ? null : 'field "cron" must be a cron expression string',
         o.every_seconds === undefined || (typeof o.every_seconds === 'number' && Number.isFinite(o.every_seconds)) ? null : 'field "every_seconds" must be a number',
-        o.at === undefined || (typeof o.at === 'string' && o.at.length <= 64) ? null : 'field "at" must be an ISO-8601 time string',
+        o.at === undefined || (typeof o.at === 'string' && o.at.length <= MAX_AT_CHARS) ? null : 'field "at" must be an ISO-8601 time string',
         o.context === undefined || o.context === 'group' || o.context === 'isolated' ? null : 'field "context" must be "group" or "isolated"',
         o.group === undefined || (typeof o.group === 'string' && o.group.length <= 64) ? null : 'field "group" must be a group name',
       );
@@ -249,7 +255,7 @@ export function parseAgentOutput(x: unknown): Parsed<AgentToHost> {
       problem = firstProblem(
         checkKeys(o, ['v', 'id', 'type', 'name', 'trigger']),
         typeof o.name === 'string' && o.name.length <= 64 ? null : 'field "name" must be a group name',
-        o.trigger === undefined || (typeof o.trigger === 'string' && /^\S{1,64}$/.test(o.trigger)) ? null : 'field "trigger" must be one word',
+        o.trigger === undefined || (typeof o.trigger === 'string' && TRIGGER_PATTERN.test(o.trigger)) ? null : 'field "trigger" must be one word',
       );
       break;
     case 'task.pause':

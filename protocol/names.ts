@@ -1,7 +1,9 @@
-// Group naming rules shared by host and agent. A name becomes a directory, a container
-// label and a URL segment, so the pattern is deliberately narrow.
+// Group naming rules (names, trigger words) shared by host and agent. A name becomes a
+// directory, a container label and a URL segment, so the pattern is deliberately narrow.
 
 export const GROUP_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** A group's trigger word: one word of at most 64 characters. */
+export const TRIGGER_PATTERN = /^\S{1,64}$/;
 
 /** Returns null when `name` is a valid group name, otherwise a sentence saying why not. */
 export function groupNameProblem(name: unknown): string | null {

@@ -1,25 +1,12 @@
-// Picks the provider from a HAKO_MODEL string: `anthropic/<model>` or `openai/<model>`.
-// The model part is everything after the first slash (e.g. `openai/gpt-oss:20b`).
-// Only the configured provider's module (and so its SDK) is loaded: a container only ever
-// talks to one, and loading an SDK is a large part of an agent's cold start.
+// Picks the provider from a HAKO_MODEL string (protocol/model.ts: `anthropic/<model>` or
+// `openai/<model>`, the parser the host validates it with). Only the configured provider's
+// module (and so its SDK) is loaded: a container only ever talks to one, and loading an
+// SDK is a large part of an agent's cold start.
 
-import type { Parsed } from '../../protocol/ipc.ts';
+import { parseModel } from '../../protocol/model.ts';
 import type { Provider } from './provider.ts';
 
-export type ProviderName = 'anthropic' | 'openai';
-
-export interface ModelRef {
-  readonly provider: ProviderName;
-  readonly model: string;
-}
-
-export function parseModel(value: unknown): Parsed<ModelRef> {
-  const example = 'e.g. HAKO_MODEL=anthropic/claude-sonnet-4-5 or HAKO_MODEL=openai/gpt-oss:20b';
-  if (typeof value !== 'string' || value.trim() === '') return { ok: false, reason: `HAKO_MODEL is not set; expected "<provider>/<model>", ${example}` };
-  const m = /^(anthropic|openai)\/(\S.*)$/.exec(value.trim());
-  if (!m) return { ok: false, reason: `HAKO_MODEL is "${value}"; expected "anthropic/<model>" or "openai/<model>", ${example}` };
-  return { ok: true, value: { provider: m[1] as ProviderName, model: m[2] as string } };
-}
+export { parseModel };
 
 export interface ProviderForOptions {
   readonly stream?: boolean;

@@ -5,14 +5,12 @@
 // schedules and authority are the host's to judge; a refusal (`ok: false`) reaches the model
 // verbatim; no tool waits longer than its deadline, even if the callback ignores the signal.
 
-import { ID_PATTERN as TASK_ID, MAX_PROMPT_CHARS, type ResponseFile, type TaskScheduleFile } from '../../protocol/ipc.ts';
-import { groupNameProblem } from '../../protocol/names.ts';
+import { ID_PATTERN as TASK_ID, MAX_AT_CHARS, MAX_CRON_CHARS, MAX_PROMPT_CHARS, type ResponseFile, type TaskScheduleFile } from '../../protocol/ipc.ts';
+import { groupNameProblem, TRIGGER_PATTERN } from '../../protocol/names.ts';
+import type { RegisteredGroup, RequestResults, TaskView } from '../../protocol/results.ts';
 import { fail, ok, type HostRequest, type ToolArgs, type ToolContext, type ToolHandler, type ToolResult } from './types.ts';
 
 export const TASK_REQUEST_TIMEOUT_MS = 30_000;
-/** The protocol's limits on the schedule fields. */
-const MAX_CRON_CHARS = 200;
-const MAX_AT_CHARS = 64;
 const PROMPT_EXCERPT_CHARS = 60;
 
 type Obj = Record<string, unknown>;
@@ -61,7 +59,12 @@ function outcome(r: ResponseFile | ToolResult): ToolResult | { result: unknown }
   return { result: r.result };
 }
 
-function field(o: Obj, k: string): string | null {
+/** The host's result for a request type (protocol/results.ts), its fields not yet checked: a response is JSON. */
+function resultOf<T extends keyof RequestResults>(_type: T, result: unknown): { readonly [K in keyof RequestResults[T]]?: unknown } {
+  return isObj(result) ? result : {};
+}
+
+function field(o: Obj, k: keyof TaskView | keyof RegisteredGroup): string | null {
   const v = o[k];
   return typeof v === 'string' && v !== '' ? v : null;
 }
@@ -171,7 +174,7 @@ export function makeTaskTools(timeoutMs: number = TASK_REQUEST_TIMEOUT_MS): Read
     if (typeof id !== 'string') return id;
     const o = outcome(await ask(ctx, { type, task: id }, signal, timeoutMs));
     if (!('result' in o)) return o;
-    const task = isObj(o.result) ? describeTask(o.result.task, ctx.group) : null;
+    const task = describeTask(resultOf(type, o.result).task, ctx.group);
     return task ? ok(`${verb} ${task}`) : raw(`${verb} task ${id}`, o.result);
   };
   return {
@@ -180,13 +183,13 @@ export function makeTaskTools(timeoutMs: number = TASK_REQUEST_TIMEOUT_MS): Read
       if (typeof req === 'string') return fail(req);
       const o = outcome(await ask(ctx, req, signal, timeoutMs));
       if (!('result' in o)) return o;
-      const task = isObj(o.result) ? describeTask(o.result.task, ctx.group) : null;
+      const task = describeTask(resultOf('task.schedule', o.result).task, ctx.group);
       return task ? ok(`scheduled ${task}`) : raw('scheduled', o.result);
     },
     list_tasks: async (_args, ctx, signal) => {
       const o = outcome(await ask(ctx, { type: 'task.list' }, signal, timeoutMs));
       if (!('result' in o)) return o;
-      const tasks = isObj(o.result) ? o.result.tasks : undefined;
+      const tasks = resultOf('task.list', o.result).tasks;
       return Array.isArray(tasks) ? ok(formatTaskTable(tasks, ctx.group)) : raw('listed', o.result);
     },
     pause_task: action('task.pause', 'paused'),
@@ -204,9 +207,10 @@ export const registerGroupTool: ToolHandler = async (args, ctx, signal) => {
   if (problem) return fail(problem);
   if (!ctx.isMain) return fail('only the main group may register groups');
   const trigger = args.trigger === undefined || args.trigger === null ? undefined : String(args.trigger);
-  if (trigger !== undefined && !/^\S{1,64}$/.test(trigger)) return fail('trigger must be one word of at most 64 characters');
+  if (trigger !== undefined && !TRIGGER_PATTERN.test(trigger)) return fail('trigger must be one word of at most 64 characters');
   const r = outcome(await ask(ctx, { type: 'group.register', name, ...(trigger ? { trigger } : {}) }, signal, TASK_REQUEST_TIMEOUT_MS));
   if (!('result' in r)) return r;
-  const g = isObj(r.result) && isObj(r.result.group) ? r.result.group : undefined;
+  const group = resultOf('group.register', r.result).group;
+  const g = isObj(group) ? group : undefined;
   return ok(`registered group "${g ? field(g, 'name') ?? name : name}"${g && field(g, 'trigger') ? `; its trigger is ${field(g, 'trigger')}` : ''}`);
 };

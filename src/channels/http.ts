@@ -9,7 +9,7 @@ import path from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import type { Channel, ChannelContext } from '../core/channel.ts';
 import { InputError } from '../core/channel.ts';
-import type { StoredMessage } from '../core/store.ts';
+import type { StoredMessage } from '../core/store-contract.ts';
 import type { Logger } from '../core/log.ts';
 import { cookieRequestProblem, cookieValue, hostAllowed, sameOrigin, SESSION_MAX_MS, WebAuth } from './web-auth.ts';
 

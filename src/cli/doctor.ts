@@ -5,12 +5,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, modelProblem, type Config } from '../core/config.ts';
 import { homePaths } from '../core/paths.ts';
-import { Store } from '../core/store.ts';
 import { DockerRuntime } from '../runtime/docker.ts';
 import { engineProblem } from '../runtime/engine.ts';
 import { imageState, imageTag } from '../runtime/image.ts';
 import { loadEgressConfig, loadMountPolicy, loadSecrets } from '../core/policy.ts';
 import { parse, runCommand } from './args.ts';
+import { openStore } from './store.ts';
 
 export const help = `Usage: hako doctor
 
@@ -38,7 +38,7 @@ async function checks(config: Config): Promise<Check[]> {
   let model = config.model;
   const dbFile = homePaths(config.home).db;
   if (fs.existsSync(dbFile)) {
-    const store = new Store(dbFile);
+    const store = openStore(config.home);
     const main = store.mainGroup();
     model = main?.model ?? model;
     out.push({ name: `state in ${config.home}`, problem: null });

@@ -1,14 +1,16 @@
 // `hako groups add|list|remove`: registers chats as groups. Works whether or not the host
 // is running (SQLite WAL lets both open the database).
 
-import { limitProblem, loadConfig, parseModel, type Config, type Limits } from '../core/config.ts';
+import { limitProblem, loadConfig, type Config, type Limits } from '../core/config.ts';
+import { parseModel } from '../../protocol/model.ts';
 import { checkMount, loadMountPolicy, othersOf, parseMountArg, type MountRequest } from '../core/policy.ts';
 import { assertGroupName, groupPaths, homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
-import { Store } from '../core/store.ts';
+import type { GroupStore } from '../core/store-contract.ts';
 import { AuditLog } from '../core/audit.ts';
+import { TRIGGER_PATTERN } from '../../protocol/names.ts';
 import { parse, runCommand, UsageError } from './args.ts';
-import fs from 'node:fs';
+import { openStore } from './store.ts';
 
 export const help = `Usage:
   hako groups add <name> [--main] [--trigger WORD] [--allow NAMES] [--model PROVIDER/MODEL] [--mount HOSTPATH[:ro|:rw]]…
@@ -39,13 +41,13 @@ function senders(raw: string | undefined): string[] | undefined {
 }
 
 function checkTrigger(trigger: string | undefined): void {
-  if (trigger !== undefined && !/^\S{1,64}$/.test(trigger)) throw new UsageError('--trigger must be one word of at most 64 characters');
+  if (trigger !== undefined && !TRIGGER_PATTERN.test(trigger)) throw new UsageError('--trigger must be one word of at most 64 characters');
 }
 
 function checkModel(model: string | undefined): void {
   if (model === undefined) return;
-  const problem = parseModel(model);
-  if (typeof problem === 'string') throw new UsageError(`--model: ${problem}`);
+  const parsed = parseModel(model, '--model');
+  if (!parsed.ok) throw new UsageError(parsed.reason);
 }
 
 /** The group's limits after the given flags, or undefined when no limit flag was given. */
@@ -70,7 +72,7 @@ function limitsFrom(v: Record<string, unknown>, current: Partial<Limits>): Parti
 }
 
 /** Checks each mount against the policy and the other groups' mounts now, so a refusal is seen at registration. */
-function checkedMounts(config: Config, store: Store, group: string, isMain: boolean, requests: readonly MountRequest[]): MountRequest[] {
+function checkedMounts(config: Config, store: Pick<GroupStore, 'listGroups'>, group: string, isMain: boolean, requests: readonly MountRequest[]): MountRequest[] {
   const policy = loadMountPolicy(config.configDir);
   const others = othersOf(store.listGroups(), group);
   for (const req of requests) {
@@ -88,11 +90,6 @@ function audit(home: string, group: string, data: Record<string, unknown>): void
   } finally {
     log.close();
   }
-}
-
-export function openStore(home: string): Store {
-  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
-  return new Store(homePaths(home).db);
 }
 
 export async function run(args: string[]): Promise<number> {

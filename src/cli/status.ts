@@ -6,7 +6,7 @@ import { formatBytes } from '../core/disk.ts';
 import { safeJson, safeLine } from '../core/safe-text.ts';
 import { parse, runCommand } from './args.ts';
 import { hostClient, NotRunningError } from './client.ts';
-import { openStore } from './groups.ts';
+import { openStore } from './store.ts';
 
 export const help = `Usage: hako status [--json]
 

@@ -9,7 +9,7 @@ import { safeLine, safeText } from '../core/safe-text.ts';
 import { createTaskService, OWNER_TASK_ACTIONS, ownerTaskAction, TaskError, viewTask, type OwnerTaskAction, type TaskView } from '../core/tasks.ts';
 import { parse, runCommand, UsageError } from './args.ts';
 import { hostClient, NotRunningError } from './client.ts';
-import { openStore } from './groups.ts';
+import { openStore } from './store.ts';
 
 export const help = `Usage:
   hako tasks list [--group NAME] [--all]   scheduled tasks (--all includes cancelled ones)

@@ -1,7 +1,7 @@
 // The seam between the core and chat channels. A channel only translates: it hands
 // inbound messages to `accept` and delivers the assistant's messages it is given.
 
-import type { Group, StoredMessage } from './store.ts';
+import type { GroupStore, StoredMessage } from './store-contract.ts';
 
 export interface Inbound {
   readonly group: string;
@@ -13,7 +13,8 @@ export interface Inbound {
 
 export type AcceptResult = { readonly message: StoredMessage; readonly engaged: boolean; readonly warning?: string };
 
-export interface ChannelContext {
+/** Groups are read as GroupStore's contract gives them. */
+export interface ChannelContext extends Pick<GroupStore, 'getGroup' | 'listGroups'> {
   /**
    * Contract: stores the message durably before returning. Throws InputError (with an
    * HTTP-ish status) for an unknown group or bad text, and with 507 when the disk is too
@@ -21,8 +22,6 @@ export interface ChannelContext {
    */
   accept(m: Inbound): Promise<AcceptResult>;
   listMessages(group: string, afterId?: string): StoredMessage[] | undefined;
-  listGroups(): Group[];
-  getGroup(name: string): Group | undefined;
   /** Every message as it is stored, user and assistant alike. Returns an unsubscribe. */
   subscribe(fn: (m: StoredMessage) => void): () => void;
   /**

@@ -3,9 +3,10 @@
 
 import os from 'node:os';
 import path from 'node:path';
+import { parseModel, type ProviderName } from '../../protocol/model.ts';
 import { reserveProblem } from './disk.ts';
 
-export type ProviderName = 'anthropic' | 'openai';
+export type { ProviderName };
 
 export interface ProviderConfig {
   /** The real key. Lives only in the host process; never passed to a container. */
@@ -129,17 +130,6 @@ function timeZone(raw: string | undefined): string {
   return tz;
 }
 
-/** Parses `provider/model`; returns a reason when it is not one. */
-export function parseModel(model: string): { provider: ProviderName; name: string } | string {
-  const slash = model.indexOf('/');
-  const provider = model.slice(0, slash);
-  const name = model.slice(slash + 1);
-  if (slash < 1 || !name || (provider !== 'anthropic' && provider !== 'openai')) {
-    return `model "${model}" is invalid: expected anthropic/<model> or openai/<model> (e.g. openai/gpt-oss:20b for Ollama)`;
-  }
-  return { provider, name };
-}
-
 function httpHosts(raw: string | undefined): string[] {
   const names = (raw ?? '').split(',').map((h) => h.trim()).filter(Boolean);
   const bad = names.find((h) => !/^([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/i.test(h));
@@ -154,10 +144,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`HAKO_CONFIG (${configDir}) must lie outside HAKO_HOME (${home}): the policy must never be reachable from a group folder`);
   }
   const model = env.HAKO_MODEL || undefined;
-  if (model !== undefined) {
-    const parsed = parseModel(model);
-    if (typeof parsed === 'string') throw new ConfigError(`HAKO_MODEL: ${parsed}`);
-  }
+  const parsedModel = model === undefined ? undefined : parseModel(model);
+  if (parsedModel?.ok === false) throw new ConfigError(parsedModel.reason);
   const assistantName = env.HAKO_ASSISTANT_NAME || 'hako';
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(assistantName)) {
     throw new ConfigError(`HAKO_ASSISTANT_NAME=${JSON.stringify(assistantName)} is invalid: use 1-32 letters, digits, "-" or "_"`);
@@ -202,11 +190,11 @@ export function loadConfig(env: Env = process.env): Config {
 /** Why the model cannot be called for `model`, or null when it can. */
 export function modelProblem(config: Config, model: string | undefined): string | null {
   if (!model) return 'no model configured: set HAKO_MODEL (e.g. anthropic/claude-sonnet-4-5 or openai/gpt-oss:20b) and restart hako';
-  const parsed = parseModel(model);
-  if (typeof parsed === 'string') return parsed;
-  const p = config.providers[parsed.provider];
+  const parsed = parseModel(model, 'model');
+  if (!parsed.ok) return parsed.reason;
+  const p = config.providers[parsed.value.provider];
   if (!p.apiKey && !p.keyOptional) {
-    const key = parsed.provider === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)';
+    const key = parsed.value.provider === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)';
     return `model ${model} needs ${key}: set it and restart hako; waiting messages will then be answered`;
   }
   return null;

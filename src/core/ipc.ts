@@ -1,6 +1,7 @@
 // Host side of the filesystem IPC: writes inputs into a group's in/ (read-only for the
-// agent) and watches its out/ (agent-writable) with fs.watch plus a safety poll
-// (protocol/poll.ts), in case a mount delivers no inotify events.
+// agent) and watches its out/ (agent-writable) with fs.watch plus a safety poll, in case
+// a mount delivers no inotify events — through the transport the agent uses too
+// (protocol/transport.ts: atomic writes, no-follow reads, the watched folder).
 //
 // Invariants: the group is the directory a file was found in, never a field of it; each
 // out/ file is handled once, serially per group, in name order, and then removed; a file
@@ -11,9 +12,9 @@
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { isIpcFileName, ipcFileName, parseAgentOutput, MAX_IPC_FILE_BYTES, type AgentToHost, type HostToAgent } from '../../protocol/ipc.ts';
-import { SafetyPoll, type SafetyPollOptions } from '../../protocol/poll.ts';
+import type { SafetyPollOptions } from '../../protocol/poll.ts';
+import { DirWatch, readIpcFile, writeFileAtomic } from '../../protocol/transport.ts';
 import { groupPaths } from './paths.ts';
-import { listSorted, moveEntry, readRegularFile, writeFileAtomic } from './safe-fs.ts';
 import { pruneRejected } from './rejected.ts';
 import type { Logger } from './log.ts';
 
@@ -35,17 +36,10 @@ export interface IpcOptions {
 /** Files moved to rejected/ between two prunings of it. */
 const PRUNE_EVERY = 50;
 
-/** A watched out/: its watcher and its safety poll. */
-interface Watch {
-  readonly watcher: fs.FSWatcher | undefined;
-  readonly poll: SafetyPoll;
-}
-
 export class Ipc {
   readonly #opts: IpcOptions;
-  readonly #watchers = new Map<string, Watch>();
-  /** Per group: the drain in progress, and whether another pass was asked for meanwhile. */
-  readonly #draining = new Map<string, { promise: Promise<void>; again: boolean }>();
+  /** Per group: its out/ folder's watch and coalesced drain passes (kept while the host runs). */
+  readonly #outs = new Map<string, DirWatch>();
   /** Per group: temporaries older than this time (ms) are moved aside by the next pass; no one can still write them. */
   readonly #staleTemps = new Map<string, number>();
   /** Per group: files moved to rejected/ since it was last pruned (absent: never pruned). */
@@ -58,7 +52,8 @@ export class Ipc {
   /** Writes a host → agent file into the group's in/. Returns the file name. */
   async send(group: string, message: HostToAgent): Promise<string> {
     const name = ipcFileName(message.id);
-    await writeFileAtomic(groupPaths(this.#opts.home, group).ipcIn, name, JSON.stringify(message));
+    // fsynced, as the host's writes always were: one per batch or response, small beside the turn's SQLite commits.
+    await writeFileAtomic(groupPaths(this.#opts.home, group).ipcIn, name, JSON.stringify(message), { fsync: true });
     return name;
   }
 
@@ -72,45 +67,39 @@ export class Ipc {
     for (const name of await listSorted(dir)) fs.rmSync(`${dir}/${name}`, { force: true, recursive: true });
   }
 
-  async removeInput(group: string, name: string): Promise<void> {
-    await fs.promises.rm(`${groupPaths(this.#opts.home, group).ipcIn}/${name}`, { force: true });
+  #out(group: string): DirWatch {
+    let out = this.#outs.get(group);
+    if (!out) {
+      out = new DirWatch({
+        dir: groupPaths(this.#opts.home, group).ipcOut,
+        pass: (found) => this.#pass(group, found),
+        poll: { unref: true, ...this.#opts.poll },
+        onError: (err, during) => {
+          if (during === 'pass') this.#opts.log.error('ipc drain failed', { group, error: String(err) });
+          else this.#opts.log.warn('ipc watch failed; polling only', { group, error: String(err) });
+        },
+      });
+      this.#outs.set(group, out);
+    }
+    return out;
   }
 
   /** Starts watching the group's out/. Idempotent. */
   watch(group: string): void {
-    if (this.#watchers.has(group)) return;
-    const dir = groupPaths(this.#opts.home, group).ipcOut;
-    const poll = new SafetyPoll(() => { void this.drain(group); }, { unref: true, ...this.#opts.poll });
-    let watcher: fs.FSWatcher | undefined;
-    try {
-      watcher = fs.watch(dir, () => poll.watched());
-      watcher.on('error', (err) => {
-        poll.watchFailed();
-        this.#opts.log.warn('ipc watch failed; polling only', { group, error: String(err) });
-      });
-    } catch (err) {
-      this.#opts.log.warn('ipc watch unavailable; polling only', { group, error: String(err) });
-    }
-    this.#watchers.set(group, { watcher, poll });
-    poll.start();
-    void this.drain(group);
+    this.#out(group).start();
   }
 
   /** The group's safety-poll period, or null when out/ is not watched. */
   pollMs(group: string): number | null {
-    return this.#watchers.get(group)?.poll.intervalMs ?? null;
+    return this.#outs.get(group)?.pollMs ?? null;
   }
 
   unwatch(group: string): void {
-    const w = this.#watchers.get(group);
-    if (!w) return;
-    w.watcher?.close();
-    w.poll.stop();
-    this.#watchers.delete(group);
+    this.#outs.get(group)?.stop();
   }
 
   close(): void {
-    for (const g of [...this.#watchers.keys()]) this.unwatch(g);
+    for (const out of this.#outs.values()) out.stop();
   }
 
   /**
@@ -125,32 +114,12 @@ export class Ipc {
 
   /** Handles every file now in out/; concurrent calls coalesce into one more pass. */
   drain(group: string): Promise<void> {
-    const running = this.#draining.get(group);
-    if (running) {
-      running.again = true;
-      return running.promise;
-    }
-    const state = { promise: Promise.resolve(), again: false };
-    state.promise = (async () => {
-      try {
-        do {
-          state.again = false;
-          await this.#pass(group);
-        } while (state.again);
-      } catch (err) {
-        this.#opts.log.error('ipc drain failed', { group, error: String(err) });
-      } finally {
-        this.#draining.delete(group);
-      }
-    })();
-    this.#draining.set(group, state);
-    return state.promise;
+    return this.#out(group).scan();
   }
 
-  async #pass(group: string): Promise<void> {
+  /** One pass over out/; `found` is told when it holds anything but temporaries. */
+  async #pass(group: string, found: () => void): Promise<void> {
     const paths = groupPaths(this.#opts.home, group);
-    const poll = this.#watchers.get(group)?.poll;
-    let by = poll?.scanStarted() ?? null;
     const staleBefore = this.#staleTemps.get(group);
     this.#staleTemps.delete(group);
     for (const name of await listSorted(paths.ipcOut)) {
@@ -160,31 +129,18 @@ export class Ipc {
         if (st && Math.floor(st.mtimeMs) <= staleBefore!) await this.#reject(group, name, 'a temporary file left behind after its turn ended');
         continue; // else: a temporary still being written
       }
-      if (by) { poll!.found(by); by = null; }
+      found();
       if (!isIpcFileName(name)) {
         await this.#reject(group, name, 'file name does not follow the IPC naming rule');
         continue;
       }
-      const read = await readRegularFile(paths.ipcOut, name, MAX_IPC_FILE_BYTES);
+      const read = await readIpcFile(paths.ipcOut, name, parseAgentOutput);
       if (!read.ok) {
-        if (read.reason.startsWith('vanished')) continue;
-        await this.#reject(group, name, read.reason);
-        continue;
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(read.text);
-      } catch {
-        await this.#reject(group, name, 'not valid JSON');
-        continue;
-      }
-      const parsed = parseAgentOutput(json);
-      if (!parsed.ok) {
-        await this.#reject(group, name, parsed.reason);
+        if (!('vanished' in read)) await this.#reject(group, name, read.reason);
         continue;
       }
       try {
-        await this.#opts.onOutput(group, parsed.value);
+        await this.#opts.onOutput(group, read.value);
       } catch (err) {
         await this.#reject(group, name, `could not be applied: ${String(err)}`);
         continue;
@@ -197,8 +153,9 @@ export class Ipc {
     const paths = groupPaths(this.#opts.home, group);
     const target = `${Date.now()}-${name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120) || 'unnamed'}`;
     try {
-      await moveEntry(paths.ipcOut, name, paths.ipcRejected, target);
-      await writeFileAtomic(paths.ipcRejected, `${target}.reason`, `${reason}\n`, 0o600);
+      // The entry itself (file, link or folder) is renamed out of the agent's reach, never followed.
+      await fs.promises.rename(`${paths.ipcOut}/${name}`, `${paths.ipcRejected}/${target}`);
+      await writeFileAtomic(paths.ipcRejected, `${target}.reason`, `${reason}\n`, { fsync: true, mode: 0o600 });
       // Pruned every PRUNE_EVERY files, and at once for anything that may be large (a
       // folder, an oversized file), so the folder never holds much more than its limits.
       const st = await fs.promises.lstat(`${paths.ipcRejected}/${target}`);
@@ -212,5 +169,15 @@ export class Ipc {
     }
     this.#opts.log.warn('ipc file rejected', { group, file: name, reason });
     this.#opts.onRejected?.(group, name, reason);
+  }
+}
+
+/** Entry names sorted; a missing folder is empty. */
+async function listSorted(dir: string): Promise<string[]> {
+  try {
+    return (await fs.promises.readdir(dir)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
   }
 }

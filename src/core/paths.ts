@@ -2,7 +2,7 @@
 // name goes through here, so containment is checked in exactly one place.
 //
 // Invariant: a returned path is lexically inside its parent; callers that open files in
-// agent-writable directories must still refuse symlinks (see safe-fs.ts).
+// agent-writable directories must still refuse symlinks (see protocol/transport.ts).
 
 import path from 'node:path';
 import { groupNameProblem } from '../../protocol/names.ts';

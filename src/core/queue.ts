@@ -19,9 +19,10 @@ export interface QueueOptions {
   readonly containers: ContainerView;
   /**
    * Contract: serves the group once (one batch). Should not throw; a throw is reported
-   * through `onError` and the group is not retried automatically.
+   * through `onError` and the group is not retried automatically. `signal` aborts when the
+   * queue is closed with `abort` (shutdown gave up waiting): the work should end promptly.
    */
-  readonly work: (group: string) => Promise<void>;
+  readonly work: (group: string, signal: AbortSignal) => Promise<void>;
   readonly onError: (group: string, err: unknown) => void;
 }
 
@@ -33,19 +34,15 @@ export class GroupQueue {
   readonly #timers = new Map<string, NodeJS.Timeout>();
   #idleWaiters: (() => void)[] = [];
   #closed = false;
+  readonly #abort = new AbortController();
 
   constructor(opts: QueueOptions) {
     if (!Number.isInteger(opts.maxContainers) || opts.maxContainers < 1) throw new TypeError(`maxContainers must be a whole number ≥ 1, got ${opts.maxContainers}`);
     this.#opts = opts;
   }
 
-  get waiting(): readonly string[] {
-    return this.#waiting;
-  }
-
-  get active(): ReadonlySet<string> {
-    return this.#active;
-  }
+  get waiting(): readonly string[] { return this.#waiting; }
+  get active(): ReadonlySet<string> { return this.#active; }
 
   enqueue(group: string): void {
     if (this.#closed) return;
@@ -69,7 +66,7 @@ export class GroupQueue {
 
   /** Re-evaluates who may run; call when a container slot frees. */
   pump(): void {
-    if (this.#closed) return;
+    if (this.#closed) return this.#settle();
     const c = this.#opts.containers;
     let needSlots = 0;
     for (let i = 0; i < this.#waiting.length;) {
@@ -90,7 +87,7 @@ export class GroupQueue {
 
   #start(group: string): void {
     this.#active.add(group);
-    this.#opts.work(group).catch((err: unknown) => this.#opts.onError(group, err)).finally(() => {
+    this.#opts.work(group, this.#abort.signal).catch((err: unknown) => this.#opts.onError(group, err)).finally(() => {
       this.#active.delete(group);
       if (this.#again.delete(group)) this.enqueue(group);
       this.pump();
@@ -110,8 +107,9 @@ export class GroupQueue {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Stops admitting work; running work finishes (await idle()). */
-  close(): void {
+  /** Stops admitting work; running work finishes (await idle()), or with `abort` is told to end now. */
+  close(opts: { abort?: boolean } = {}): void {
+    if (opts.abort) this.#abort.abort(new Error('the queue was closed: hako is shutting down'));
     this.#closed = true;
     this.#waiting.length = 0;
     for (const t of this.#timers.values()) clearTimeout(t);

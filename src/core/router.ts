@@ -4,7 +4,7 @@
 import type { AcceptResult, Inbound } from './channel.ts';
 import { InputError } from './channel.ts';
 import { isDiskFull } from './disk.ts';
-import type { Group, Store, StoredMessage } from './store.ts';
+import type { Group, GroupStore, MessageStore, StoredMessage } from './store-contract.ts';
 
 /** Whether `text` calls the agent: the trigger word, case-insensitive, as a whole word. */
 export function hasTrigger(text: string, trigger: string): boolean {
@@ -24,7 +24,7 @@ export function shouldEngage(group: Group, m: Pick<Inbound, 'text' | 'direct' | 
 }
 
 export interface RouterOptions {
-  readonly store: Store;
+  readonly store: Pick<GroupStore, 'getGroup'> & Pick<MessageStore, 'addUserMessage'>;
   readonly assistantName: string;
   readonly maxChars: number;
   /** Called after storing, so subscribers (SSE) see each message once. */

@@ -7,14 +7,15 @@
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { CONTAINER_PATHS, FORWARDER_PORT } from '../../protocol/container.ts';
-import { parseModel, type Config } from './config.ts';
+import type { Config } from './config.ts';
+import { parseModel } from '../../protocol/model.ts';
 import type { Logger } from './log.ts';
 import { groupPaths, homePaths } from './paths.ts';
 import { startGroupProxy, type GroupProxy, type ModelDecision } from './proxy.ts';
 import { domainsFor, loadEgressConfig, loadMountPolicy, loadSecrets, othersOf, PolicyError, resolveMounts } from './policy.ts';
 import { secretPlaceholder, type DecisionRecord, type SecretBinding } from './egress.ts';
-import type { ContainerExit, ContainerSpec, Mount, Runtime } from './runtime.ts';
-import type { Group } from './store.ts';
+import type { Cancel, ContainerExit, ContainerSpec, Mount, Runtime } from './runtime.ts';
+import type { Group } from './store-contract.ts';
 
 export const LABEL_MANAGED = 'dev.hako.managed';
 export const LABEL_GROUP = 'dev.hako.group';
@@ -33,7 +34,7 @@ export interface RunnerOptions {
   readonly runtime: Runtime;
   readonly image: string;
   readonly log: Logger;
-  /** Called after a group's container has ended and its slot is free. */
+  /** Called after a group's container has ended and its slot is free. Contract: must not throw. */
   readonly onExit: (group: string, exit: ContainerExit) => void;
   /** Contract: every registered group as stored now (for the mount overlap rule); may throw (the start fails). */
   readonly groups: () => readonly Group[];
@@ -130,8 +131,8 @@ export function containerSpec(config: Config, image: string, group: Group, model
 /** The group's own provider and its settings: the only model upstream its proxy reaches. */
 function providerOf(config: Config, model: string) {
   const parsed = parseModel(model);
-  if (typeof parsed === 'string') throw new Error(parsed);
-  return { provider: parsed.provider, providerConfig: config.providers[parsed.provider] };
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return { provider: parsed.value.provider, providerConfig: config.providers[parsed.value.provider] };
 }
 
 export class Runner {
@@ -166,12 +167,12 @@ export class Runner {
     }
     if (!oldest) return false;
     this.#opts.log.info('evicting warm container for a waiting group', { group: oldest[0] });
-    void this.stop(oldest[0]);
+    this.stop(oldest[0]);
     return true;
   }
 
-  /** Makes the group's container ready for a batch: reuse the warm one or start one. */
-  async acquire(group: Group, model: string): Promise<string> {
+  /** Makes the group's container ready for a batch: reuse the warm one or start one; `signal` kills a container it starts. */
+  async acquire(group: Group, model: string, opts: Cancel = {}): Promise<string> {
     const s = this.#state.get(group.name);
     if (s?.kind === 'warm') {
       if (s.timer) clearTimeout(s.timer);
@@ -181,14 +182,14 @@ export class Runner {
     if (s) throw new Error(`group "${group.name}" already has a container in state ${s.kind}`);
     this.#state.set(group.name, { kind: 'starting' });
     try {
-      return await this.#start(group, model);
+      return await this.#start(group, model, opts.signal);
     } catch (err) {
       this.#state.delete(group.name);
       throw err;
     }
   }
 
-  async #start(group: Group, model: string): Promise<string> {
+  async #start(group: Group, model: string, signal: AbortSignal | undefined): Promise<string> {
     const { config, runtime, log } = this.#opts;
     prepareGroupDirs(config.home, group.name);
     // Checked again at every start: a folder or link may have changed since registration.
@@ -217,11 +218,11 @@ export class Runner {
     });
     this.#opts.onStart?.(group.name, runtime.args(spec));
     const started = Date.now();
-    const container = runtime.run(spec, (line) => log.debug('agent', { group: group.name, container: spec.name, line: line.slice(0, 2000) }));
+    const container = runtime.run(spec, { signal, onLog: (line) => log.debug('agent', { group: group.name, container: spec.name, line: line.slice(0, 2000) }) });
     log.info('container started', { group: group.name, container: spec.name });
     let ended = false;
-    void container.exited.then(() => { ended = true; });
     const exited = container.exited.then(async (exit) => {
+      ended = true;
       await proxy.close();
       this.#state.delete(group.name);
       const level = exit.code === 0 || this.#stopping.has(spec.name) ? 'info' : 'warn';
@@ -231,7 +232,7 @@ export class Runner {
       return exit;
     });
     // Before any batch: a mounted folder swapped after the policy check is caught here.
-    const wrong = await runtime.verifyMounts(spec, container);
+    const wrong = await runtime.verifyMounts(spec, container, { signal });
     if (wrong) {
       log.warn('container killed: a mount is not what was checked', { group: group.name, container: spec.name, problem: wrong });
       this.#stopping.add(spec.name);
@@ -261,32 +262,31 @@ export class Runner {
     if (this.#state.get(group) !== s) return killed; // it exited or was stopped meanwhile
     if (killed === null) {
       this.#opts.log.info('recycling the container: its processes cannot be checked from the host', { group, container: s.name });
-      void this.stop(group);
+      this.stop(group);
       return null;
     }
     const idle = this.#opts.config.idleTimeoutMs;
-    const timer = idle > 0 ? setTimeout(() => void this.stop(group), idle) : undefined;
+    const timer = idle > 0 ? setTimeout(() => this.stop(group), idle) : undefined;
     timer?.unref();
     this.#state.set(group, { kind: 'warm', since: Date.now(), timer, name: s.name, proxy: s.proxy, exited: s.exited });
-    if (idle === 0) void this.stop(group);
+    if (idle === 0) this.stop(group);
     return killed;
   }
 
-  /** Stops the group's container (if any) and resolves once it has exited. */
-  async stop(group: string, graceMs = 5000): Promise<void> {
+  /** Starts stopping the group's container, if it has one (`stopAll` waits for the ends). Never throws. */
+  stop(group: string, graceMs = 5000): void {
     const s = this.#state.get(group);
-    if (!s || s.kind === 'starting') return;
+    if (!s || s.kind === 'starting' || s.kind === 'stopping') return;
     if (s.kind === 'warm' && s.timer) clearTimeout(s.timer);
-    if (s.kind !== 'stopping') {
-      this.#state.set(group, { kind: 'stopping', name: s.name, proxy: s.proxy, exited: s.exited });
-      this.#stopping.add(s.name);
-      await this.#opts.runtime.stop(s.name, graceMs);
-    }
-    await s.exited;
+    this.#state.set(group, { kind: 'stopping', name: s.name, proxy: s.proxy, exited: s.exited });
+    this.#stopping.add(s.name);
+    this.#opts.runtime.stop(s.name, { graceMs }).catch((err: unknown) => this.#opts.log.error('could not stop a container', { group, container: s.name, error: String(err) }));
   }
 
+  /** Stops every container and resolves once all have exited. */
   async stopAll(): Promise<void> {
-    await Promise.all([...this.#state.keys()].map((g) => this.stop(g)));
+    for (const g of this.#state.keys()) this.stop(g);
+    await Promise.all([...this.#state.values()].map((s) => ('exited' in s ? s.exited : undefined)));
   }
 
   /** Removes containers of this HAKO_HOME left by a previous host process. */

@@ -40,35 +40,42 @@ export interface RunningContainer {
   readonly exited: Promise<ContainerExit>;
 }
 
+/** Cancels an engine call: once `signal` aborts, the call settles at once as its contract says. */
+export type Cancel = { readonly signal?: AbortSignal };
+
 /**
  * Contract: `run` returns at once; a failure to start shows as `exited` resolving with a
- * non-zero code and the engine's message in `tail`. `stop` and `removeAll` never throw
- * for a container that is already gone. `available` returns null when usable, else a
- * sentence saying what to fix.
+ * non-zero code and the engine's message in `tail`. `stop` and `remove` never throw for a
+ * container that is already gone. `available` returns null when usable, else a sentence
+ * saying what to fix. Every `signal` is honoured by the runtime: aborting a run kills its
+ * container, aborting a stop ends its grace (the container is killed now).
  */
 export interface Runtime {
   readonly name: string;
-  available(): Promise<string | null>;
+  available(opts?: Cancel): Promise<string | null>;
   /** The exact engine arguments for `spec`, for the audit record and for review. */
   args(spec: ContainerSpec): readonly string[];
-  run(spec: ContainerSpec, onLog?: (line: string) => void): RunningContainer;
+  /** `onLog` gets each line the container writes (stdout and stderr); it must not throw. */
+  run(spec: ContainerSpec, opts?: Cancel & { readonly onLog?: (line: string) => void }): RunningContainer;
   /**
    * Contract: called right after `run`, before the container gets any work. Resolves null
    * once every mount carrying an `identity` is seen bound to exactly that folder (looked at
    * from the host, never asked of the container), or when the container ended before it
-   * ran; otherwise a sentence naming the wrong mount or why it could not be checked — the
-   * caller then kills the container. Never rejects.
+   * ran; otherwise a sentence naming the wrong mount or why it could not be checked (an
+   * abort included) — the caller then kills the container. Never rejects.
    */
-  verifyMounts(spec: ContainerSpec, container: RunningContainer): Promise<string | null>;
-  stop(name: string, graceMs: number): Promise<void>;
-  /** Names of containers carrying all of `labels` (running or not). */
-  list(labels: Readonly<Record<string, string>>): Promise<string[]>;
-  remove(names: readonly string[]): Promise<void>;
+  verifyMounts(spec: ContainerSpec, container: RunningContainer, opts?: Cancel): Promise<string | null>;
+  /** Asks the container to end (SIGTERM), kills it after `graceMs`; resolves once it has ended. */
+  stop(name: string, opts: Cancel & { readonly graceMs: number }): Promise<void>;
+  /** Names of containers carrying all of `labels` (running or not). Rejects when the engine cannot answer. */
+  list(labels: Readonly<Record<string, string>>, opts?: Cancel): Promise<string[]>;
+  /** Kills and removes the containers; resolves once they are gone. */
+  remove(names: readonly string[], opts?: Cancel): Promise<void>;
   /**
    * Contract: kills every process in the running container except its init and the
    * container's command (the agent), without trusting anything inside it; resolves with
    * how many it killed, or null when it cannot tell (another OS, a sandbox such as gVisor,
    * no permission): the caller must then not reuse the container. Never rejects.
    */
-  killStrays(name: string): Promise<number | null>;
+  killStrays(name: string, opts?: Cancel): Promise<number | null>;
 }

@@ -16,7 +16,7 @@
 import type { Logger } from './log.ts';
 import { deserializeSchedule, nextRun } from './schedule.ts';
 
-/** The part of the store the scheduler needs (src/core/store.ts implements it). */
+/** The part of TaskStore (store-contract.ts) the scheduler needs, narrowed so a test fake stays small. */
 export interface SchedulerStore {
   /** Contract: active tasks with next_run <= nowMs, earliest first; [] when none. May throw on a database error. */
   dueTasks(nowMs: number): readonly { id: string; group: string; schedule: string; nextRun: number | null }[];

@@ -13,24 +13,18 @@
 
 import { safeLine } from './safe-text.ts';
 import { deserializeSchedule, describeSchedule, nextRun, parseSchedule, serializeSchedule, type Schedule } from './schedule.ts';
-import type { Store, Task } from './store.ts';
+import type { GroupStore, Task, TaskStore, Transactional } from './store-contract.ts';
 import { MAX_PROMPT_CHARS, type TaskContext } from '../../protocol/ipc.ts';
+import type { TaskView } from '../../protocol/results.ts';
+
+/** What agents, the API and the CLI see of a task: the protocol's shape (the agent reads it too). */
+export type { TaskView };
 
 /** Who asks: an agent of a group (identity from its IPC folder), or the owner. */
 export type Actor = { readonly kind: 'group'; readonly group: string; readonly isMain: boolean } | { readonly kind: 'owner' };
 
 export class TaskError extends Error {
   override name = 'TaskError';
-}
-
-export interface TaskView {
-  readonly id: string;
-  readonly group: string;
-  readonly state: Task['state'];
-  readonly schedule: string;
-  readonly nextRun: string | null;
-  readonly prompt: string;
-  readonly context: TaskContext;
 }
 
 export function viewTask(t: Task, tz: string): TaskView {
@@ -81,7 +75,8 @@ export function approvalNotice(t: TaskView): string {
 // ---- the service -----------------------------------------------------------------------
 
 export interface TaskServiceOptions {
-  readonly store: Store;
+  /** Task changes that must stay together (the cap check and the insert) run in one `transaction`. */
+  readonly store: TaskStore & Pick<GroupStore, 'getGroup'> & Transactional;
   readonly tz: string;
   readonly now: () => number;
   /** The host's limit of live tasks per group (HAKO_MAX_TASKS); a group's own limit overrides it. */

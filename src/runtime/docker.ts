@@ -4,10 +4,10 @@
 // stdout cannot fill the host's disk. What the engine bound is checked from the host
 // through /proc/<pid>/root of the container's first process, never by asking the container.
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
-import type { ContainerExit, ContainerSpec, Mount, RunningContainer, Runtime } from '../core/runtime.ts';
+import type { Cancel, ContainerExit, ContainerSpec, Mount, RunningContainer, Runtime } from '../core/runtime.ts';
 import { cgroupProcsFile, killStrays } from './strays.ts';
 
 const exec = promisify(execFile);
@@ -32,6 +32,22 @@ export function mountMismatch(root: string, mounts: readonly Mount[]): string | 
     if (seen !== m.identity) return `the folder mounted at ${m.container} is not the folder that was checked (${m.host}): it was swapped between the check and the engine's bind mount`;
   }
   return null;
+}
+
+/** Passes each line `child` writes (stdout and stderr) to `onLog`; the returned array keeps the last TAIL_LINES. */
+export function collectLines(child: ChildProcess, onLog?: (line: string) => void): string[] {
+  const tail: string[] = [];
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line) continue;
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+      onLog?.(line);
+    }
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  return tail;
 }
 
 export function hardenedArgs(spec: ContainerSpec): string[] {
@@ -74,9 +90,9 @@ export class DockerRuntime implements Runtime {
     this.name = this.#bin;
   }
 
-  async available(): Promise<string | null> {
+  async available(opts: Cancel = {}): Promise<string | null> {
     try {
-      await exec(this.#bin, ['info', '--format', '{{.ServerVersion}}'], { timeout: 15_000 });
+      await exec(this.#bin, ['info', '--format', '{{.ServerVersion}}'], { timeout: 15_000, signal: opts.signal });
       return null;
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { stderr?: string };
@@ -104,38 +120,40 @@ export class DockerRuntime implements Runtime {
     return hardenedArgs(spec);
   }
 
-  run(spec: ContainerSpec, onLog?: (line: string) => void): RunningContainer {
+  run(spec: ContainerSpec, opts: Cancel & { readonly onLog?: (line: string) => void } = {}): RunningContainer {
     const args = hardenedArgs(spec);
+    const { signal, onLog } = opts;
     // A sandbox runtime (gVisor) runs the processes inside its own kernel, out of the host's sight.
     if (spec.ociRuntime && spec.ociRuntime !== 'runc') this.#procs.set(spec.name, null);
     const child = spawn(this.#bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const tail: string[] = [];
-    const collect = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (!line) continue;
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
-        onLog?.(line);
-      }
+    const tail = collectLines(child, onLog);
+    // Aborted: the client is killed first (so it cannot start a container it has yet to
+    // create), then the container; `exited` waits for both.
+    let removed: Promise<void> | undefined;
+    const onAbort = () => {
+      child.kill('SIGKILL');
+      removed = this.remove([spec.name]);
     };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
     const exited = new Promise<ContainerExit>((resolve) => {
       child.on('error', (err) => resolve({ code: -1, tail: `could not run ${this.#bin}: ${err.message}` }));
       child.on('close', (code) => {
         this.#procs.delete(spec.name);
-        resolve({ code, tail: tail.join('\n') });
+        signal?.removeEventListener('abort', onAbort);
+        const end = () => resolve({ code: code ?? (removed ? 137 : null), tail: tail.join('\n') });
+        (removed ?? Promise.resolve()).then(end, end);
       });
     });
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     return { name: spec.name, exited };
   }
 
-  async verifyMounts(spec: ContainerSpec, container: RunningContainer): Promise<string | null> {
+  async verifyMounts(spec: ContainerSpec, container: RunningContainer, opts: Cancel = {}): Promise<string | null> {
     if (!spec.mounts.some((m) => m.identity)) return null;
     // gVisor keeps its mounts inside its own kernel, and other systems have no /proc: the
     // overlap rule of the mount policy is what protects them (docs/SECURITY.md, known limits).
     if (process.platform !== 'linux' || spec.ociRuntime === 'runsc') return null;
-    const pid = await this.#runningPid(spec.name, container.exited);
+    const pid = await this.#runningPid(spec.name, container.exited, opts.signal);
     if (pid === null) return null;
     if (typeof pid === 'string') return pid;
     return mountMismatch(`/proc/${pid}/root`, spec.mounts);
@@ -145,13 +163,14 @@ export class DockerRuntime implements Runtime {
    * The host pid of the container's first process once the engine reports it running
    * (its mounts are in place then); null when it ended first, or why there is none.
    */
-  async #runningPid(name: string, exited: Promise<ContainerExit>): Promise<number | string | null> {
+  async #runningPid(name: string, exited: Promise<ContainerExit>, signal: AbortSignal | undefined): Promise<number | string | null> {
     let ended = false;
-    void exited.then(() => { ended = true; });
+    exited.then(() => { ended = true; }, () => {});
     const deadline = Date.now() + RUNNING_WITHIN_MS;
     while (!ended) {
+      if (signal?.aborted) return 'the mount check was aborted';
       try {
-        const { stdout } = await exec(this.#bin, ['inspect', '--format', '{{.State.Pid}}', name], { timeout: 15_000 });
+        const { stdout } = await exec(this.#bin, ['inspect', '--format', '{{.State.Pid}}', name], { timeout: 15_000, signal });
         const pid = Number(stdout.trim());
         if (Number.isInteger(pid) && pid > 0) return pid;
       } catch {
@@ -164,26 +183,27 @@ export class DockerRuntime implements Runtime {
     return null;
   }
 
-  async stop(name: string, graceMs: number): Promise<void> {
+  async stop(name: string, opts: Cancel & { readonly graceMs: number }): Promise<void> {
+    const { graceMs, signal } = opts;
     try {
-      await exec(this.#bin, ['stop', '--time', String(Math.ceil(graceMs / 1000)), name], { timeout: graceMs + 15_000 });
+      await exec(this.#bin, ['stop', '--time', String(Math.ceil(graceMs / 1000)), name], { timeout: graceMs + 15_000, signal });
     } catch {
-      // Already gone, or stopping: removal below settles it.
+      // Already gone, stopping, or the grace was aborted: removal below settles it.
       await this.remove([name]);
     }
   }
 
-  async list(labels: Readonly<Record<string, string>>): Promise<string[]> {
+  async list(labels: Readonly<Record<string, string>>, opts: Cancel = {}): Promise<string[]> {
     const filters = Object.entries(labels).flatMap(([k, v]) => ['--filter', `label=${k}=${v}`]);
-    const { stdout } = await exec(this.#bin, ['ps', '--all', '--format', '{{.Names}}', ...filters], { timeout: 15_000 });
+    const { stdout } = await exec(this.#bin, ['ps', '--all', '--format', '{{.Names}}', ...filters], { timeout: 15_000, signal: opts.signal });
     return stdout.split('\n').map((s) => s.trim()).filter(Boolean);
   }
 
-  async killStrays(name: string): Promise<number | null> {
+  async killStrays(name: string, opts: Cancel = {}): Promise<number | null> {
     if (!this.#procs.has(name)) {
       // Once per container (~50 ms); every later turn reads only the cgroup and /proc.
       try {
-        const { stdout } = await exec(this.#bin, ['inspect', '--format', '{{.Id}} {{.State.Pid}}', name], { timeout: 15_000 });
+        const { stdout } = await exec(this.#bin, ['inspect', '--format', '{{.Id}} {{.State.Pid}}', name], { timeout: 15_000, signal: opts.signal });
         const [id, pid] = stdout.trim().split(' ');
         this.#procs.set(name, id && Number(pid) > 0 ? cgroupProcsFile(Number(pid), id) : null);
       } catch {
@@ -194,10 +214,10 @@ export class DockerRuntime implements Runtime {
     return file ? killStrays(file) : null;
   }
 
-  async remove(names: readonly string[]): Promise<void> {
+  async remove(names: readonly string[], opts: Cancel = {}): Promise<void> {
     if (names.length === 0) return;
     try {
-      await exec(this.#bin, ['rm', '--force', ...names], { timeout: 30_000 });
+      await exec(this.#bin, ['rm', '--force', ...names], { timeout: 30_000, signal: opts.signal });
     } catch {
       // Containers that are already gone are what we wanted.
     }

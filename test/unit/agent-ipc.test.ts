@@ -107,7 +107,7 @@ test('takeInput - oversized files are refused without being parsed', async (t) =
   const dir = await tempDir(t);
   const path = join(dir, ipcFileName('big'));
   await writeFile(path, ' '.repeat(MAX_IPC_FILE_BYTES + 1));
-  assert.deepEqual(await takeInput(path), { ok: false, reason: `larger than ${MAX_IPC_FILE_BYTES} bytes` });
+  assert.deepEqual(await takeInput(path), { ok: false, reason: `file is ${MAX_IPC_FILE_BYTES + 1} bytes; the limit is ${MAX_IPC_FILE_BYTES}` });
 });
 
 test('outbox - writes a valid output under an ordered IPC name, leaving no temporary file', async (t) => {

@@ -211,9 +211,9 @@ test('agent main - invalid inputs are skipped and consumed; batches run one at a
   await a.waitForLog(isDone('b2'));
   const rejected = a.logs.filter((l) => l.event === 'input_rejected').map((l) => String(l.reason));
   assert.equal(rejected.length, 3);
-  assert.ok(rejected.some((r) => /invalid JSON/.test(r)));
+  assert.ok(rejected.some((r) => /not valid JSON/.test(r)));
   assert.ok(rejected.some((r) => /unknown type "launch"/.test(r)));
-  assert.ok(rejected.includes('not a regular file'));
+  assert.ok(rejected.includes('is a symbolic link'));
   const starts = a.logs.filter((l) => l.event === 'batch_start').map((l) => l.batch);
   assert.deepEqual(starts, ['b1', 'b2']);
   // b1 was finished (done written) before b2 started.

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig, modelProblem, parseModel } from '../../src/core/config.ts';
+import { ConfigError, loadConfig, modelProblem } from '../../src/core/config.ts';
+import { parseModel } from '../../protocol/model.ts';
 
 const base = { HAKO_HOME: '/srv/hako', HAKO_CONFIG: '/etc/hako' };
 
@@ -24,7 +25,7 @@ test('config - bad values are refused with what was expected', () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ HAKO_MAX_CONTAINERS: '0' }, /HAKO_MAX_CONTAINERS="0" is invalid: expected a whole number from 1/],
     [{ HAKO_HTTP_PORT: 'http' }, /HAKO_HTTP_PORT/],
-    [{ HAKO_MODEL: 'gpt-4' }, /expected anthropic\/<model> or openai\/<model>/],
+    [{ HAKO_MODEL: 'gpt-4' }, /HAKO_MODEL is "gpt-4"; expected "anthropic\/<model>" or "openai\/<model>"/],
     [{ HAKO_MODEL: 'google/gemini' }, /HAKO_MODEL/],
     [{ OPENAI_BASE_URL: 'ftp://x' }, /OPENAI_BASE_URL.*not an http\(s\) URL/],
     [{ HAKO_ASSISTANT_NAME: 'two words' }, /HAKO_ASSISTANT_NAME/],
@@ -33,8 +34,8 @@ test('config - bad values are refused with what was expected', () => {
 });
 
 test('model - names may contain slashes and colons after the provider', () => {
-  assert.deepEqual(parseModel('openai/gpt-oss:20b'), { provider: 'openai', name: 'gpt-oss:20b' });
-  assert.deepEqual(parseModel('openai/openrouter/meta/llama'), { provider: 'openai', name: 'openrouter/meta/llama' });
+  assert.deepEqual(parseModel('openai/gpt-oss:20b'), { ok: true, value: { provider: 'openai', model: 'gpt-oss:20b' } });
+  assert.deepEqual(parseModel('openai/openrouter/meta/llama'), { ok: true, value: { provider: 'openai', model: 'openrouter/meta/llama' } });
 });
 
 test('model - a missing key is named; a local OpenAI-compatible server needs none', () => {

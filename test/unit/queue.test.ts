@@ -127,3 +127,32 @@ test('queue - a throwing turn is reported and does not stop the queue', async ()
 test('queue - options are validated at construction', () => {
   assert.throws(() => new GroupQueue({ maxContainers: 0, containers: fakeContainers(), onError: () => {}, work: async () => {} }), /maxContainers/);
 });
+
+test('queue - close() admits no more work; idle() resolves once the running work has finished (regression: it never did), its signal unaborted', async () => {
+  const c = fakeContainers();
+  const gate = deferred();
+  let signal: AbortSignal | undefined;
+  const ran: string[] = [];
+  const q = new GroupQueue({ maxContainers: 1, containers: c, onError: () => {}, work: async (g, s) => { ran.push(g); signal = s; await gate.promise; } });
+  q.enqueue('a'); q.enqueue('b');
+  q.close();
+  q.enqueue('c');
+  gate.resolve();
+  await q.idle();
+  assert.deepEqual(ran, ['a']);
+  assert.equal(signal?.aborted, false);
+});
+
+test('queue - close({ abort: true }) aborts the signal of running work, which then ends', async () => {
+  const c = fakeContainers();
+  const q = new GroupQueue({
+    maxContainers: 2, containers: c, onError: () => {},
+    // Work that only ends when it is told to.
+    work: (_g, signal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
+  });
+  q.enqueue('a'); q.enqueue('b');
+  assert.deepEqual([...q.active].sort(), ['a', 'b']);
+  q.close({ abort: true });
+  await q.idle();
+  assert.deepEqual([...q.active], []);
+});

@@ -1,0 +1,208 @@
+// What hako keeps, and the contract any store honours: the records (groups, messages,
+// batches, tasks and their runs) and one narrow interface per concern. Consumers take the
+// narrowest one they need; src/core/store.ts implements them all over SQLite, and a second
+// implementation (PostgreSQL for several hosts, an in-memory fake) implements the same.
+//
+// Contract shared by every method: synchronous; when it returns, its effect is committed
+// (a crash of the process loses none of it), and a call that throws changed nothing. It
+// throws for the broken precondition its contract names, or when the database cannot be
+// used (disk full, locked past the busy timeout); "nothing there" is undefined, null or [],
+// never a throw. The store makes the ids of messages, batches, tasks and runs. A networked
+// database would make these calls promises: the contracts (atomicity, compare-and-set,
+// exactly-once outputs) carry over unchanged.
+
+import type { TaskState } from '../../protocol/results.ts';
+import type { Limits } from './config.ts';
+
+export interface Group {
+  readonly name: string;
+  readonly isMain: boolean;
+  readonly trigger: string | null;
+  readonly model: string | null;
+  /** Senders whose messages may engage the agent; null = everyone. */
+  readonly allowedSenders: readonly string[] | null;
+  /** This group's overrides of the host's default limits. */
+  readonly limits: Partial<Limits>;
+  /** Extra host folders as requested; checked against the mount policy at every start. */
+  readonly mounts: readonly { readonly hostPath: string; readonly readWrite: boolean }[];
+  readonly createdAt: string;
+}
+
+/** 'pending': made by a non-main group's agent, waits for the owner's approval; never claimed. (Agents see it: protocol/results.ts.) */
+export type { TaskState };
+
+export interface Task {
+  readonly id: string;
+  readonly group: string;
+  readonly prompt: string;
+  /** The validated schedule as JSON (see schedule.ts); the store does not interpret it. */
+  readonly schedule: string;
+  readonly context: 'group' | 'isolated';
+  readonly state: TaskState;
+  /** Epoch ms of the next run; null when paused, cancelled or completed. */
+  readonly nextRun: number | null;
+  readonly createdBy: string;
+  readonly createdAt: string;
+}
+
+export type RunState = 'queued' | 'running' | 'done' | 'failed';
+
+export interface TaskRun {
+  readonly id: string;
+  readonly taskId: string;
+  readonly group: string;
+  readonly scheduledFor: number;
+  readonly manual: boolean;
+  readonly state: RunState;
+  readonly attempts: number;
+  readonly batchId: string | null;
+  readonly startedAt: string | null;
+  readonly endedAt: string | null;
+  readonly error: string | null;
+  readonly summary: string | null;
+}
+
+export type Role = 'user' | 'assistant';
+export type MessageState = 'context' | 'pending' | 'in_batch' | 'answered' | 'failed' | 'sent';
+
+export interface StoredMessage {
+  readonly id: string;
+  readonly group: string;
+  readonly role: Role;
+  readonly sender: string;
+  readonly text: string;
+  readonly ts: string;
+  readonly state: MessageState;
+  readonly batchId: string | null;
+  readonly attempts: number;
+}
+
+export interface Batch {
+  readonly id: string;
+  readonly group: string;
+  readonly messages: readonly StoredMessage[];
+  /** Set when the batch runs a scheduled task instead of answering messages. */
+  readonly task?: { readonly task: Task; readonly run: TaskRun };
+}
+
+export type FailOutcome =
+  | { readonly kind: 'answered' } // a reply already reached the user: never re-run
+  | { readonly kind: 'retry'; readonly attempts: number }
+  | { readonly kind: 'gave_up'; readonly attempts: number };
+
+export interface FailOptions {
+  readonly maxAttempts: number;
+  readonly retryable: boolean;
+  /** The model is unreachable: keep the work waiting past the attempt limit. */
+  readonly keepWaiting?: boolean;
+}
+
+/** Failed work waits again unless the error is final or it had its tries (and need not keep waiting). */
+export function failOutcome(attempts: number, opts: FailOptions): FailOutcome {
+  return !opts.retryable || (attempts >= opts.maxAttempts && !opts.keepWaiting) ? { kind: 'gave_up', attempts } : { kind: 'retry', attempts };
+}
+
+export interface Transactional {
+  /**
+   * Contract: runs `fn` as one atomic step across every concern of this store: all its
+   * writes commit together, or, if `fn` throws, none does and the error is rethrown. A
+   * nested call joins the outer step. `fn` is synchronous (the step must not span an await).
+   */
+  transaction<T>(fn: () => T): T;
+}
+
+/** Groups and their settings: trigger, model, sender allowlist, mounts, limits. */
+export interface GroupStore {
+  /** Contract: throws when the name is taken or `isMain` is asked while a main group exists (one at most). */
+  addGroup(g: { name: string; isMain: boolean; trigger: string | null; model: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts'] }): Group;
+  /** Contract: changes the given fields in one step (undefined ones stay); throws for an unknown group. */
+  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; limits?: Group['limits'] }): Group;
+  getGroup(name: string): Group | undefined;
+  mainGroup(): Group | undefined;
+  /** Contract: by name. */
+  listGroups(): Group[];
+  /** Contract: removes the group with its messages, batches, tasks and applied outputs in one step; false when unknown. */
+  removeGroup(name: string): boolean;
+}
+
+/** The conversation: messages as stored, and the delivery state of assistant messages. */
+export interface MessageStore {
+  /** Contract: stores an inbound message, 'pending' when it engages the agent, else 'context' (given with the next turn). */
+  addUserMessage(m: { group: string; sender: string; text: string; engage: boolean }): StoredMessage;
+  /** Contract: oldest first, at most `limit` (1000); undefined when `afterId` is not a message of the group. */
+  listMessages(group: string, opts?: { afterId?: string; limit?: number }): StoredMessage[] | undefined;
+  /** Contract: stores an assistant notice that is no agent output (e.g. "could not answer"), to be delivered. */
+  addNotice(group: string, text: string, batchId: string | null): StoredMessage;
+  markDelivered(messageId: string): void;
+  /** Contract: assistant messages stored but not yet marked delivered, oldest first (re-sent after a crash). */
+  undelivered(): StoredMessage[];
+  /** Contract: the group's messages per state; 0 for a state it has none in. */
+  counts(group: string): Record<MessageState, number>;
+}
+
+/**
+ * Work units: a batch is a group's waiting messages or one queued task run, taken to run
+ * as one turn, and the outputs the agent wrote for it, each applied exactly once.
+ */
+export interface BatchStore {
+  /** Contract: groups with pending messages or queued task runs. */
+  groupsWithPending(): string[];
+  /**
+   * Contract: in one step, records a running batch and moves its work into it: the group's
+   * oldest queued task run, or its pending messages with the context before them (at
+   * least one message, then up to `maxChars` of text), whichever waited longer.
+   * Undefined when the group has no work. The batch exists before the caller hands it on.
+   */
+  takeBatch(group: string, maxChars: number): Batch | undefined;
+  /**
+   * Contract: records output `outputId` as applied and stores its text as an assistant
+   * message (to be delivered), both in one step; undefined, changing nothing, when that
+   * output was applied before. Joins an enclosing transaction.
+   */
+  applyAssistantOutput(o: { outputId: string; group: string; batchId: string | null; type: string; text: string; sender: string }): StoredMessage | undefined;
+  /** Contract: records an output with no message (done, error, a request) as applied; false when it already was. Run it in the transaction of the output's effect. */
+  markOutputApplied(o: { outputId: string; group: string; batchId: string | null; type: string }): boolean;
+  getBatch(id: string): { id: string; group: string; state: string; taskRunId: string | null } | undefined;
+  /** Contract: a running batch's messages become answered (its task run done, with a summary of its replies), in one step; otherwise a no-op. */
+  finishBatch(batchId: string): void;
+  /**
+   * Contract: a batch ended without `done`, in one step. If any reply of it reached the
+   * user it counts as answered (re-running would answer twice); otherwise its work waits
+   * again ('retry') or fails for good ('gave_up', after `maxAttempts` tries or a final
+   * error). A batch that is not running: 'answered', nothing changed.
+   */
+  failBatch(batchId: string, error: string, opts: FailOptions): FailOutcome;
+  /** Contract: batches still running (after a restart: those the previous process left). */
+  runningBatches(): { id: string; group: string }[];
+  /** Contract: failed batches and task runs, newest first. */
+  recentFailures(limit?: number): { group: string; at: string; error: string; task: string | null }[];
+}
+
+/** Scheduled tasks and their runs (the scheduler's SchedulerStore is a subset). */
+export interface TaskStore {
+  /** Contract: a new task, active unless `state` says 'pending' (then with no next run until approved); throws for an unknown group. */
+  addTask(t: { group: string; prompt: string; schedule: string; context: Task['context']; nextRun: number | null; createdBy: string; state?: 'active' | 'pending' }): Task;
+  /** Contract: tasks of `group` that may still run: pending, active or paused. */
+  liveTaskCount(group: string): number;
+  getTask(id: string): Task | undefined;
+  /** Contract: of one group or all, oldest first; cancelled ones only when asked. */
+  listTasks(opts?: { group?: string; includeCancelled?: boolean }): Task[];
+  /** Contract: sets state and next run as given (the caller decides the transition); returns the task. */
+  setTaskState(id: string, state: TaskState, nextRun: number | null): Task;
+  /** Contract: active tasks with a next run at or before `nowMs`, earliest first. */
+  dueTasks(nowMs: number): Task[];
+  /** Contract: the earliest next run of an active task, or null. */
+  nextDue(): number | null;
+  /**
+   * Contract: compare-and-set, in one step. If the task is active and its next run is
+   * still `expectedNextRun`, records a queued run for that time and moves the next run to
+   * `newNextRun` (null: the task is completed); otherwise changes nothing and returns
+   * undefined. So a run is claimed at most once, however many hosts ask.
+   */
+  claimTask(taskId: string, expectedNextRun: number, newNextRun: number | null): TaskRun | undefined;
+  /** Contract: queues an extra run at `atMs`, the schedule unchanged; throws for an unknown task. */
+  queueManualRun(taskId: string, atMs: number): TaskRun;
+  getRun(id: string): TaskRun | undefined;
+  /** Contract: the task's newest runs first, at most `limit` (20). */
+  listRuns(taskId: string, limit?: number): TaskRun[];
+}

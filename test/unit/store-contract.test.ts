@@ -1,0 +1,164 @@
+// The store contracts of src/core/store-contract.ts as a suite. GroupStore's part runs
+// against the SQLite store and against an in-memory GroupStore written from the interface
+// alone, so a second implementation has a suite to pass and the fake cannot drift; the
+// transaction and batch contracts run against the SQLite store.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Store } from '../../src/core/store.ts';
+import { failOutcome, type Group, type GroupStore } from '../../src/core/store-contract.ts';
+
+function sqliteStore(t: { after(fn: () => void): void }): Store {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-store-contract-'));
+  const store = new Store(path.join(dir, 'hako.db'));
+  t.after(() => {
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
+/** GroupStore in memory: what a second implementation has to do, from the interface alone. */
+class MemoryGroupStore implements GroupStore {
+  readonly #groups = new Map<string, Group>();
+
+  addGroup(g: Parameters<GroupStore['addGroup']>[0]): Group {
+    if (this.#groups.has(g.name)) throw new Error(`group "${g.name}" already exists`);
+    const main = this.mainGroup();
+    if (g.isMain && main) throw new Error(`group "${main.name}" is already the main group: there can be only one`);
+    const group: Group = { name: g.name, isMain: g.isMain, trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders ?? null, mounts: g.mounts ?? [], limits: {}, createdAt: new Date().toISOString() };
+    this.#groups.set(g.name, group);
+    return group;
+  }
+
+  updateGroup(name: string, g: Parameters<GroupStore['updateGroup']>[1]): Group {
+    const old = this.#groups.get(name);
+    if (!old) throw new Error(`unknown group "${name}" (see: hako groups list)`);
+    const given = Object.fromEntries(Object.entries(g).filter(([, v]) => v !== undefined));
+    const group: Group = { ...old, ...given };
+    this.#groups.set(name, group);
+    return group;
+  }
+
+  getGroup(name: string): Group | undefined {
+    return this.#groups.get(name);
+  }
+
+  mainGroup(): Group | undefined {
+    return [...this.#groups.values()].find((g) => g.isMain);
+  }
+
+  listGroups(): Group[] {
+    return [...this.#groups.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  removeGroup(name: string): boolean {
+    return this.#groups.delete(name);
+  }
+}
+
+const groupStores: { name: string; open(t: { after(fn: () => void): void }): GroupStore }[] = [
+  { name: 'sqlite', open: sqliteStore },
+  { name: 'memory', open: () => new MemoryGroupStore() },
+];
+
+for (const impl of groupStores) {
+  test(`GroupStore (${impl.name}) - an empty store has no group, no main group and an empty list`, (t) => {
+    const s = impl.open(t);
+    assert.equal(s.getGroup('main'), undefined);
+    assert.equal(s.mainGroup(), undefined);
+    assert.deepEqual(s.listGroups(), []);
+  });
+
+  test(`GroupStore (${impl.name}) - a new group has no sender list, mounts or own limits, and the list is by name`, (t) => {
+    const s = impl.open(t);
+    s.addGroup({ name: 'team', isMain: false, trigger: '@bot', model: null });
+    const main = s.addGroup({ name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss' });
+    assert.deepEqual({ ...main, createdAt: '' }, { name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss', allowedSenders: null, mounts: [], limits: {}, createdAt: '' });
+    assert.deepEqual(s.getGroup('main'), main);
+    assert.equal(s.mainGroup()?.name, 'main');
+    assert.deepEqual(s.listGroups().map((g) => g.name), ['main', 'team']);
+  });
+
+  test(`GroupStore (${impl.name}) - a taken name or a second main group is refused and changes nothing`, (t) => {
+    const s = impl.open(t);
+    s.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
+    assert.throws(() => s.addGroup({ name: 'boss', isMain: true, trigger: null, model: null }), /"main" is already the main group/);
+    assert.throws(() => s.addGroup({ name: 'main', isMain: false, trigger: '@x', model: null }), /group "main" already exists/);
+    assert.deepEqual(s.listGroups().map((g) => [g.name, g.trigger]), [['main', null]]);
+  });
+
+  test(`GroupStore (${impl.name}) - an update changes the given fields only; an unknown group is refused with a hint`, (t) => {
+    const s = impl.open(t);
+    s.addGroup({ name: 'team', isMain: false, trigger: '@bot', model: null, allowedSenders: ['amy'] });
+    const g = s.updateGroup('team', { model: 'anthropic/claude', limits: { maxTasks: 3 }, mounts: [{ hostPath: '/srv/notes', readWrite: false }] });
+    assert.deepEqual({ ...g, createdAt: '' }, {
+      name: 'team', isMain: false, trigger: '@bot', model: 'anthropic/claude', allowedSenders: ['amy'],
+      mounts: [{ hostPath: '/srv/notes', readWrite: false }], limits: { maxTasks: 3 }, createdAt: '',
+    });
+    assert.equal(s.updateGroup('team', { allowedSenders: null }).allowedSenders, null);
+    assert.throws(() => s.updateGroup('nobody', { trigger: '@x' }), /unknown group "nobody" \(see: hako groups list\)/);
+  });
+
+  test(`GroupStore (${impl.name}) - removing a group says whether it existed`, (t) => {
+    const s = impl.open(t);
+    s.addGroup({ name: 'team', isMain: false, trigger: null, model: null });
+    assert.equal(s.removeGroup('team'), true);
+    assert.equal(s.getGroup('team'), undefined);
+    assert.equal(s.removeGroup('team'), false);
+  });
+}
+
+test('Transactional (sqlite) - a throw undoes the writes of every concern in the step; a nested step joins the outer one', (t) => {
+  const s = sqliteStore(t);
+  s.addGroup({ name: 'team', isMain: false, trigger: null, model: null });
+  assert.throws(() => s.transaction(() => {
+    s.addTask({ group: 'team', prompt: 'p', schedule: '{}', context: 'group', nextRun: 1, createdBy: 'owner' });
+    s.transaction(() => s.markOutputApplied({ outputId: 'out-1', group: 'team', batchId: null, type: 'task.schedule' }));
+    s.updateGroup('team', { trigger: '@later' });
+    throw new Error('the effect failed');
+  }), /the effect failed/);
+  assert.deepEqual(s.listTasks({ group: 'team' }), []);
+  assert.equal(s.getGroup('team')?.trigger, null);
+  assert.equal(s.markOutputApplied({ outputId: 'out-1', group: 'team', batchId: null, type: 'task.schedule' }), true, 'the output was not recorded as applied');
+});
+
+test('BatchStore (sqlite) - a task run that failed once and then finished is done with its summary, keeping the first error', (t) => {
+  const s = sqliteStore(t);
+  s.addGroup({ name: 'team', isMain: false, trigger: null, model: null });
+  const task = s.addTask({ group: 'team', prompt: 'p', schedule: '{}', context: 'group', nextRun: 1000, createdBy: 'owner' });
+  const run = s.claimTask(task.id, 1000, 2000)!;
+  const first = s.takeBatch('team', 10_000)!;
+  assert.deepEqual(s.failBatch(first.id, 'container exited', { maxAttempts: 3, retryable: true }), { kind: 'retry', attempts: 1 });
+  const second = s.takeBatch('team', 10_000)!;
+  assert.equal(second.task?.run.id, run.id);
+  s.applyAssistantOutput({ outputId: 'o-1', group: 'team', batchId: second.id, type: 'reply', text: 'all good', sender: 'hako' });
+  s.finishBatch(second.id);
+  s.finishBatch(second.id);
+  assert.deepEqual(((r) => [r.state, r.attempts, r.error, r.summary])(s.getRun(run.id)!), ['done', 1, 'container exited', 'all good']);
+  assert.deepEqual(s.failBatch(second.id, 'too late', { maxAttempts: 3, retryable: true }), { kind: 'answered' });
+  assert.equal(s.getRun(run.id)?.error, 'container exited');
+});
+
+test('BatchStore (sqlite) - a failed task run whose reply reached the user is done with the error and its summary', (t) => {
+  const s = sqliteStore(t);
+  s.addGroup({ name: 'team', isMain: false, trigger: null, model: null });
+  const task = s.addTask({ group: 'team', prompt: 'p', schedule: '{}', context: 'group', nextRun: 1000, createdBy: 'owner' });
+  const run = s.claimTask(task.id, 1000, null)!;
+  const batch = s.takeBatch('team', 10_000)!;
+  s.applyAssistantOutput({ outputId: 'o-1', group: 'team', batchId: batch.id, type: 'reply', text: 'half done', sender: 'hako' });
+  assert.deepEqual(s.failBatch(batch.id, 'turn timed out', { maxAttempts: 3, retryable: true }), { kind: 'answered' });
+  assert.deepEqual(((r) => [r.state, r.error, r.summary])(s.getRun(run.id)!), ['done', 'turn timed out', 'half done']);
+  assert.deepEqual(s.runningBatches(), []);
+});
+
+test('failOutcome - a final error gives up at once; retryable work retries until its tries are used, or past them while it keeps waiting', () => {
+  assert.deepEqual(failOutcome(1, { maxAttempts: 3, retryable: false }), { kind: 'gave_up', attempts: 1 });
+  assert.deepEqual(failOutcome(2, { maxAttempts: 3, retryable: true }), { kind: 'retry', attempts: 2 });
+  assert.deepEqual(failOutcome(3, { maxAttempts: 3, retryable: true }), { kind: 'gave_up', attempts: 3 });
+  assert.deepEqual(failOutcome(9, { maxAttempts: 3, retryable: true, keepWaiting: true }), { kind: 'retry', attempts: 9 });
+  assert.deepEqual(failOutcome(1, { maxAttempts: 3, retryable: false, keepWaiting: true }), { kind: 'gave_up', attempts: 1 });
+});
