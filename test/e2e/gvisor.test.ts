@@ -30,12 +30,16 @@ test('gVisor - with HAKO_RUNTIME=runsc a turn with a tool runs in a gVisor sandb
   const [reply] = await h.waitForReplies('main', id);
   assert.equal(reply!.text, 'sandboxed');
   assert.equal(fs.readFileSync(path.join(h.home, 'groups', 'main', 'proof.txt'), 'utf8'), 'under-gvisor\n');
-  const name = execFileSync('docker', ['ps', '--filter', `label=dev.hako.home=${h.home}`, '--format', '{{.Names}}'], { encoding: 'utf8' }).trim();
-  assert.equal(JSON.parse(execFileSync('docker', ['inspect', name], { encoding: 'utf8' }))[0].HostConfig.Runtime, 'runsc');
   const toolOutput = JSON.stringify(model.requests.at(-1)!.json.messages);
   assert.match(toolOutput, /gVisor|Starting gVisor/i, 'the kernel the agent sees is gVisor\'s');
-  // A second message goes into the warm sandboxed container through the polled in/.
+  // A second message: the host cannot see a sandbox's processes, so no turn's leftovers may
+  // outlive it there, and each turn gets a fresh sandbox (docs/SECURITY.md, known limits).
   const second = await h.post('main', 'again');
   const [again] = await h.waitForReplies('main', second);
   assert.match(again!.text, /again/);
+  // The exact engine arguments of every start are in the audit log (the container itself may
+  // already be gone, so `docker ps` would race its removal).
+  const starts = JSON.parse((await h.cli(['audit', '--kind', 'container.start', '--json'])).stdout) as { data: { args: string[] } }[];
+  assert.equal(starts.length, 2, 'a fresh sandbox for each turn');
+  for (const s of starts) assert.equal(s.data.args[s.data.args.indexOf('--runtime') + 1], 'runsc');
 });

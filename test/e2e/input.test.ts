@@ -124,7 +124,10 @@ describe('hako CLI', () => {
   });
 
   test('every command has --help, and an unknown command prints the usage', async () => {
-    for (const cmd of ['start', 'chat', 'groups', 'doctor', 'image', 'setup']) {
+    const usage = await runCli(['--help'], {});
+    const commands = [...usage.stdout.slice(usage.stdout.indexOf('Commands:')).matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1]!);
+    assert.ok(commands.length >= 10 && commands.includes('web'), `the usage lists the commands: ${commands.join(', ')}`);
+    for (const cmd of commands) {
       const r = await runCli([cmd, '--help'], {});
       assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
       assert.match(r.stdout, /Usage/, cmd);
