@@ -56,19 +56,25 @@ export async function run(args: string[]): Promise<number> {
     }
     const rl = readline.createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, prompt: '> ' });
     if (interactive) rl.prompt();
-    for await (const line of rl) {
-      const text = line.trim();
-      if (text === '/quit') break;
-      if (text) {
-        const before = answered;
-        const r = await client.call(`/api/groups/${encodeURIComponent(group)}/messages`, { method: 'POST', body: { text, sender, direct: true } });
-        if (r.warning) console.error(`hako: ${safeLine(String(r.warning))}`);
-        if (!interactive) await waitFor(() => answered > before, onAnswer, timeoutS * 1000, group);
+    try {
+      for await (const line of rl) {
+        const text = line.trim();
+        if (text === '/quit') break;
+        if (text) {
+          const before = answered;
+          const r = await client.call(`/api/groups/${encodeURIComponent(group)}/messages`, { method: 'POST', body: { text, sender, direct: true } });
+          if (r.warning) console.error(`hako: ${safeLine(String(r.warning))}`);
+          if (!interactive) await waitFor(() => answered > before, onAnswer, timeoutS * 1000, group);
+        }
+        if (interactive) rl.prompt();
       }
-      if (interactive) rl.prompt();
+    } finally {
+      // However the chat ends (a timeout or an error included), nothing may keep the process
+      // alive: the event stream and standard input are let go.
+      rl.close();
+      stream.abort();
+      await following;
     }
-    stream.abort();
-    await following;
     return 0;
   });
 }

@@ -73,6 +73,16 @@ describe('HTTP API input checks', () => {
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /unknown group "nosuch"/);
   });
+
+  // The test's own timeout turns a chat that never exits into a failure instead of a hang.
+  test('regression: piped hako chat exits after --timeout with the reason, although the answer comes later', { timeout: 60_000 }, async () => {
+    model.script({ toolCalls: [{ name: 'bash', args: { command: 'sleep 4' } }] }, { text: 'a late answer' });
+    const r = await runCli(['chat', 'main', '--sender', 'cli', '--timeout', '1'], { HAKO_HOME: hako.home, HAKO_CONFIG: hako.configDir, HAKO_HTTP_PORT: String(hako.port) }, 'are you slow?\n');
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /no answer from "main" within 1 s \(the message is kept/);
+    const [late] = await hako.waitForReplies('main', (await hako.messages('main')).filter((m) => m.text === 'are you slow?').at(-1)!.id);
+    assert.equal(late!.text, 'a late answer', 'the message was kept and answered');
+  });
 });
 
 describe('a model that is not configured', () => {
