@@ -120,8 +120,8 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
   const method = req.method ?? 'GET';
   const path = (req.url ?? '').slice(0, 200);
   const decided = modelTarget(provider, cfg.baseURL, method, req.url ?? '');
-  const configured = URL.canParse(cfg.baseURL) ? new URL(cfg.baseURL) : undefined;
-  const where = decided.ok ? decided.url : configured;
+  // A refusal is recorded against the configured upstream; an allowed call already has its URL.
+  const where = decided.ok ? decided.url : URL.canParse(cfg.baseURL) ? new URL(cfg.baseURL) : undefined;
   const base = { kind: 'model' as const, provider, method, path, host: where?.hostname ?? '', port: where ? portOf(where) : 0 };
   const record = (d: ModelDecision): boolean => {
     try { opts.onModelDecision?.(d); return true; } catch { return false; }
