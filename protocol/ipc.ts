@@ -6,7 +6,7 @@
 // a known type exactly is rejected with a reason. The group is never part of the payload
 // that grants authority: it comes from the directory the file was found in.
 
-import { TRIGGER_PATTERN } from './names.ts';
+import { parseChat, TRIGGER_PATTERN } from './names.ts';
 
 export const IPC_VERSION = 1;
 export const MAX_IPC_FILE_BYTES = 256 * 1024;
@@ -137,6 +137,8 @@ export interface GroupRegisterFile {
   readonly type: 'group.register';
   readonly name: string;
   readonly trigger?: string;
+  /** A chat address to bind to the group (a new one, or an existing one). */
+  readonly chat?: string;
 }
 
 export type TaskRequest = TaskScheduleFile | TaskListFile | TaskActionFile;
@@ -253,9 +255,10 @@ export function parseAgentOutput(x: unknown): Parsed<AgentToHost> {
       break;
     case 'group.register':
       problem = firstProblem(
-        checkKeys(o, ['v', 'id', 'type', 'name', 'trigger']),
+        checkKeys(o, ['v', 'id', 'type', 'name', 'trigger', 'chat']),
         typeof o.name === 'string' && o.name.length <= 64 ? null : 'field "name" must be a group name',
         o.trigger === undefined || (typeof o.trigger === 'string' && TRIGGER_PATTERN.test(o.trigger)) ? null : 'field "trigger" must be one word',
+        o.chat === undefined || parseChat(o.chat) ? null : 'field "chat" must be a chat address like telegram:-1001234567890',
       );
       break;
     case 'task.pause':

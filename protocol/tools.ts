@@ -60,9 +60,10 @@ export const TOOL_SPECS: readonly ToolSpec[] = [
     context: ['string', '"group" (default) continues this chat\'s conversation; "isolated" starts fresh each run'],
     group: ['string', 'Optional other group to schedule for (main group only)'],
   }, ['prompt']),
-  tool('register_group', 'Register a new group (a chat) with its own folder and container. Main group only.', {
+  tool('register_group', 'Register a new group (a chat) with its own folder and container, or bind another chat to an existing group. Main group only.', {
     name: ['string', 'Group name: lowercase letters, digits, "-" and "_"'],
     trigger: ['string', 'Optional word that calls you in that group (default "@" + your name)'],
+    chat: ['string', 'Optional chat address to bind, as the notice about an unknown chat names it, e.g. telegram:-1001234567890'],
   }, ['name']),
   tool('list_tasks', 'List the scheduled tasks you can see (this group\'s; all groups\' from the main group), with their ids, schedules, states and next runs.', {}, []),
   tool('pause_task', 'Pause a scheduled task until it is resumed.', { id: ['string', 'Task id from list_tasks'] }, ['id']),

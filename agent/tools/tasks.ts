@@ -6,7 +6,7 @@
 // verbatim; no tool waits longer than its deadline, even if the callback ignores the signal.
 
 import { ID_PATTERN as TASK_ID, MAX_AT_CHARS, MAX_CRON_CHARS, MAX_PROMPT_CHARS, type ResponseFile, type TaskScheduleFile } from '../../protocol/ipc.ts';
-import { groupNameProblem, TRIGGER_PATTERN } from '../../protocol/names.ts';
+import { groupNameProblem, parseChat, TRIGGER_PATTERN } from '../../protocol/names.ts';
 import type { RegisteredGroup, RequestResults, TaskView } from '../../protocol/results.ts';
 import { fail, ok, type HostRequest, type ToolArgs, type ToolContext, type ToolHandler, type ToolResult } from './types.ts';
 
@@ -208,9 +208,11 @@ export const registerGroupTool: ToolHandler = async (args, ctx, signal) => {
   if (!ctx.isMain) return fail('only the main group may register groups');
   const trigger = args.trigger === undefined || args.trigger === null ? undefined : String(args.trigger);
   if (trigger !== undefined && !TRIGGER_PATTERN.test(trigger)) return fail('trigger must be one word of at most 64 characters');
-  const r = outcome(await ask(ctx, { type: 'group.register', name, ...(trigger ? { trigger } : {}) }, signal, TASK_REQUEST_TIMEOUT_MS));
+  const chat = args.chat === undefined || args.chat === null ? undefined : String(args.chat);
+  if (chat !== undefined && !parseChat(chat)) return fail('chat must be a chat address like telegram:-1001234567890');
+  const r = outcome(await ask(ctx, { type: 'group.register', name, ...(trigger ? { trigger } : {}), ...(chat ? { chat } : {}) }, signal, TASK_REQUEST_TIMEOUT_MS));
   if (!('result' in r)) return r;
   const group = resultOf('group.register', r.result).group;
   const g = isObj(group) ? group : undefined;
-  return ok(`registered group "${g ? field(g, 'name') ?? name : name}"${g && field(g, 'trigger') ? `; its trigger is ${field(g, 'trigger')}` : ''}`);
+  return ok(`registered group "${g ? field(g, 'name') ?? name : name}"${g && field(g, 'trigger') ? `; its trigger is ${field(g, 'trigger')}` : ''}${chat ? `; chat ${chat} is bound to it` : ''}`);
 };

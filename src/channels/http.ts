@@ -119,10 +119,6 @@ export class HttpChannel implements Channel {
     this.#opts.log.info('http channel listening', { url: `http://127.0.0.1:${this.port}/` });
   }
 
-  async deliver(): Promise<void> {
-    // Assistant messages reach API clients through the store and the event stream.
-  }
-
   async stop(): Promise<void> {
     for (const s of this.#streams) s.end();
     const server = this.#server;

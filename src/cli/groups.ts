@@ -1,5 +1,6 @@
-// `hako groups add|list|remove`: registers chats as groups. Works whether or not the host
-// is running (SQLite WAL lets both open the database).
+// `hako groups add|set|mounts|list|remove`: registers chats as groups and binds chat
+// addresses to them. Works whether or not the host is running (SQLite WAL lets both open
+// the database).
 
 import { limitProblem, loadConfig, type Config, type Limits } from '../core/config.ts';
 import { parseModel } from '../../protocol/model.ts';
@@ -9,12 +10,13 @@ import { prepareGroupDirs } from '../core/runner.ts';
 import type { GroupStore } from '../core/store-contract.ts';
 import { AuditLog } from '../core/audit.ts';
 import { TRIGGER_PATTERN } from '../../protocol/names.ts';
+import { parseChat } from '../core/channel.ts';
 import { parse, runCommand, UsageError } from './args.ts';
 import { openStore } from './store.ts';
 
 export const help = `Usage:
-  hako groups add <name> [--main] [--trigger WORD] [--allow NAMES] [--model PROVIDER/MODEL] [--mount HOSTPATH[:ro|:rw]]…
-  hako groups set <name> [--trigger WORD] [--allow NAMES | --allow-all] [--model PROVIDER/MODEL]
+  hako groups add <name> [--main] [--chat CHANNEL:ADDRESS]… [--trigger WORD] [--allow NAMES] [--model PROVIDER/MODEL] [--mount HOSTPATH[:ro|:rw]]…
+  hako groups set <name> [--chat CHANNEL:ADDRESS]… [--unchat CHANNEL:ADDRESS]… [--trigger WORD] [--allow NAMES | --allow-all] [--model PROVIDER/MODEL]
                          [--memory SIZE] [--cpus N] [--pids N] [--tmpfs SIZE] [--turn-timeout SECONDS]
                          [--max-output CHARS] [--max-tasks N] [--disk SIZE] [--default-limits]
   hako groups mounts <name> [add HOSTPATH[:ro|:rw] | remove HOSTPATH]
@@ -23,9 +25,13 @@ export const help = `Usage:
 
 Names: lowercase letters, digits, "-" and "_", starting with a letter or digit (max 64).
   --main       the owner's control chat: always engages the agent, may manage other groups
+  --chat       binds a chat to the group, e.g. telegram:-1001234567890 or
+               email:hako+sales@example.com (a chat belongs to one group; when one writes
+               to hako unbound, the main group is told its address); --unchat unbinds it
   --trigger    word that calls the agent in this group (default "@" + HAKO_ASSISTANT_NAME)
   --allow      comma-separated senders whose messages may call the agent (others are
-               kept as context only); --allow-all removes the list
+               kept as context only); chat senders are named by channel and id, e.g.
+               telegram:12345 or email:amy@example.com; --allow-all removes the list
   --model      this group's model instead of HAKO_MODEL
   --memory, --cpus, --pids, --tmpfs, --turn-timeout, --max-output, --max-tasks, --disk
                this group's limits instead of the host's (HAKO_CONTAINER_*, HAKO_TURN_TIMEOUT,
@@ -38,6 +44,13 @@ function senders(raw: string | undefined): string[] | undefined {
   const list = raw.split(',').map((x) => x.trim()).filter(Boolean);
   if (list.length === 0 || list.some((x) => x.length > 100)) throw new UsageError('--allow takes a comma-separated list of sender names (each at most 100 characters)');
   return list;
+}
+
+function chats(list: string[] | undefined, flag: string): string[] {
+  for (const c of list ?? []) {
+    if (!parseChat(c)) throw new UsageError(`${flag} ${JSON.stringify(c)}: a chat is CHANNEL:ADDRESS, e.g. telegram:-1001234567890 or email:hako+sales@example.com`);
+  }
+  return list ?? [];
 }
 
 function checkTrigger(trigger: string | undefined): void {
@@ -96,7 +109,7 @@ export async function run(args: string[]): Promise<number> {
   return runCommand(help, async () => {
     const parsed = parse(args, {
       main: { type: 'boolean' }, trigger: { type: 'string' }, model: { type: 'string' }, allow: { type: 'string' }, 'allow-all': { type: 'boolean' },
-      mount: { type: 'string', multiple: true },
+      mount: { type: 'string', multiple: true }, chat: { type: 'string', multiple: true }, unchat: { type: 'string', multiple: true },
       memory: { type: 'string' }, cpus: { type: 'string' }, pids: { type: 'string' }, tmpfs: { type: 'string' },
       'turn-timeout': { type: 'string' }, 'max-output': { type: 'string' }, 'max-tasks': { type: 'string' }, disk: { type: 'string' }, 'default-limits': { type: 'boolean' },
     }, help);
@@ -114,10 +127,12 @@ export async function run(args: string[]): Promise<number> {
           checkTrigger(trigger);
           checkModel(model);
           const mounts = checkedMounts(config, store, name, !!parsed.values.main, (parsed.values.mount ?? []).map(parseMountArg));
-          const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null, mounts });
+          const bind = chats(parsed.values.chat, '--chat');
+          const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null, mounts, chats: bind });
           prepareGroupDirs(config.home, name);
-          audit(config.home, name, { action: 'group.add', main: group.isMain, trigger: group.trigger, model: group.model, allowedSenders: group.allowedSenders, mounts: group.mounts });
+          audit(config.home, name, { action: 'group.add', main: group.isMain, trigger: group.trigger, model: group.model, allowedSenders: group.allowedSenders, mounts: group.mounts, chats: group.chats });
           console.log(`added group "${group.name}"${group.isMain ? ' (main)' : ''}; its folder is ${groupPaths(config.home, name).folder}`);
+          if (group.chats.length) console.log(`chats: ${group.chats.join(', ')}`);
           return 0;
         }
         case 'set': {
@@ -128,11 +143,19 @@ export async function run(args: string[]): Promise<number> {
           if (parsed.values.allow !== undefined && parsed.values['allow-all']) throw new UsageError('use either --allow or --allow-all');
           const allow = parsed.values['allow-all'] ? null : senders(parsed.values.allow);
           const limits = limitsFrom(parsed.values, store.getGroup(name)?.limits ?? {});
-          if (trigger === undefined && model === undefined && allow === undefined && limits === undefined) throw new UsageError('nothing to change: give --trigger, --allow, --allow-all, --model or a limit');
-          const g = store.updateGroup(name, { ...(trigger !== undefined ? { trigger } : {}), ...(model !== undefined ? { model } : {}), ...(allow !== undefined ? { allowedSenders: allow } : {}), ...(limits !== undefined ? { limits } : {}) });
-          audit(config.home, name, { action: 'group.set', trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders, limits: g.limits });
+          const bind = chats(parsed.values.chat, '--chat');
+          const unbind = chats(parsed.values.unchat, '--unchat');
+          if (trigger === undefined && model === undefined && allow === undefined && limits === undefined && !bind.length && !unbind.length) {
+            throw new UsageError('nothing to change: give --chat, --unchat, --trigger, --allow, --allow-all, --model or a limit');
+          }
+          const g = store.updateGroup(name, {
+            ...(trigger !== undefined ? { trigger } : {}), ...(model !== undefined ? { model } : {}), ...(allow !== undefined ? { allowedSenders: allow } : {}),
+            ...(limits !== undefined ? { limits } : {}), bind, unbind,
+          });
+          audit(config.home, name, { action: 'group.set', trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders, limits: g.limits, chats: g.chats });
           const eff = { ...config.limits, ...g.limits };
           console.log(`group "${g.name}": trigger ${g.trigger ?? '@' + config.assistantName}, senders ${g.allowedSenders ? g.allowedSenders.join(', ') : 'everyone'}, model ${g.model ?? config.model ?? '(HAKO_MODEL)'}`);
+          console.log(`chats: ${g.chats.length ? g.chats.join(', ') : 'none (local chats only)'}`);
           console.log(`limits: memory ${eff.memory}, cpus ${eff.cpus}, pids ${eff.pids}, tmpfs ${eff.tmpfs}, turn ${eff.turnTimeoutSeconds} s, output ${eff.maxOutputChars} chars (from the next container start), tasks ${eff.maxTasks}, disk ${eff.disk}`);
           return 0;
         }
@@ -167,6 +190,7 @@ export async function run(args: string[]): Promise<number> {
             const c = store.counts(g.name);
             const flags = [g.isMain ? 'main' : `trigger ${g.trigger ?? '@' + config.assistantName}`, g.allowedSenders ? `senders ${g.allowedSenders.join(',')}` : '', g.model ? `model ${g.model}` : ''].filter(Boolean).join(', ');
             console.log(`${g.name.padEnd(20)} ${flags.padEnd(30)} waiting ${c.pending + c.in_batch}, answered ${c.answered}, failed ${c.failed}`);
+            if (g.chats.length) console.log(`${''.padEnd(20)} chats: ${g.chats.join(', ')}`);
           }
           return 0;
         }

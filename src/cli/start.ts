@@ -6,6 +6,10 @@ import { createLogger, secretMasker } from '../core/log.ts';
 import { homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
 import { HttpChannel } from '../channels/http.ts';
+import { channelOff, installedChannels } from '../channels/registry.ts';
+import type { Channel, ChannelDeps } from '../core/channel.ts';
+import type { Logger } from '../core/log.ts';
+import { channelEnv } from './secrets.ts';
 import { DockerRuntime } from '../runtime/docker.ts';
 import { ensureImage, imageTag } from '../runtime/image.ts';
 import { parse, runCommand } from './args.ts';
@@ -14,17 +18,38 @@ import { ensureToken } from './token.ts';
 export const help = `Usage: hako start [--no-image-check]
 
 Runs the assistant: the host process, the HTTP API and web chat on 127.0.0.1
-(HAKO_HTTP_PORT, default 7878). On first start it creates the main group.
+(HAKO_HTTP_PORT, default 7878), and every chat channel added as a skill whose settings
+are present (in the environment or HAKO_CONFIG/secrets.env; see hako skill list).
+On first start it creates the main group.
 Stop it with Ctrl+C (SIGINT) or SIGTERM; running turns get a few seconds to finish.
 
   --no-image-check   do not check or build the agent image before starting`;
+
+/** Makes the channel of every installed module whose settings are present, and says in one line which are on and why the others are off. */
+async function chatChannels(deps: ChannelDeps, modules: Awaited<ReturnType<typeof installedChannels>>, log: Logger): Promise<Channel[]> {
+  const on: Channel[] = [];
+  const off: string[] = [];
+  for (const m of modules) {
+    const why = channelOff(m, deps.env);
+    if (why) off.push(`${m.name} (${why})`);
+    else on.push(await m.create(deps));
+  }
+  const line = modules.length === 0 ? 'chat channels: none added (see: hako skill list)'
+    : `chat channels: ${on.length ? `on: ${on.map((c) => c.name).join(', ')}` : 'none on'}${off.length ? `; off: ${off.join(', ')} (set them in the environment or HAKO_CONFIG/secrets.env)` : ''}`;
+  log.info(line);
+  console.log(line);
+  return on;
+}
 
 export async function run(args: string[]): Promise<number> {
   return runCommand(help, async () => {
     const parsed = parse(args, { 'no-image-check': { type: 'boolean' } }, help);
     if (!parsed) return 0;
     const config = loadConfig();
-    const secrets = [config.providers.anthropic.apiKey, config.providers.openai.apiKey].filter((s): s is string => !!s);
+    const env = channelEnv(config.configDir);
+    const modules = await installedChannels();
+    const secrets = [config.providers.anthropic.apiKey, config.providers.openai.apiKey, ...modules.flatMap((m) => m.secrets.map((k) => env[k]))]
+      .filter((s): s is string => !!s);
     const log = createLogger({ dir: homePaths(config.home).logs, secrets, level: process.env.HAKO_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
     const runtime = new DockerRuntime();
     const problem = await runtime.available();
@@ -36,7 +61,9 @@ export async function run(args: string[]): Promise<number> {
     if (!parsed.values['no-image-check']) await ensureImage({ log: (line) => log.info(line) });
     const token = ensureToken(config);
     const http = new HttpChannel({ port: config.httpPort, token, log, allowedHosts: config.httpHosts });
-    const host = new Host({ config, runtime, image: imageTag(), log, channels: [http], redact: secretMasker(secrets) });
+    const chats = await chatChannels({ env, home: config.home, assistantName: config.assistantName, log }, modules, log);
+    const hostSecrets = modules.flatMap((m) => [...m.required, ...m.secrets, ...(m.optional ?? [])]);
+    const host = new Host({ config, runtime, image: imageTag(), log, channels: [http, ...chats], redact: secretMasker(secrets), hostSecrets });
     if (host.store.listGroups().length === 0) {
       host.store.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
       prepareGroupDirs(config.home, 'main');

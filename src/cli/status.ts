@@ -24,6 +24,7 @@ interface Status {
   nextRuns: { id: string; group: string; nextRun: string; prompt: string }[];
   recentFailures: { group: string; at: string; error: string; task: string | null }[];
   disk?: { free: number | null; reserve: number | null; low: string | null; groups: Record<string, { bytes: number; over: string | null }> };
+  channels?: { name: string; problem: string | null }[];
 }
 
 /** Task prompts and errors come from agents: every line is printed escaped. */
@@ -36,6 +37,7 @@ function print(s: Status): void {
     const over = Object.entries(s.disk.groups).filter(([, g]) => g.over).map(([name]) => name);
     line(`disk: ${formatBytes(s.disk.free)} free, reserve ${formatBytes(s.disk.reserve)}${s.disk.low ? ` — LOW: ${s.disk.low}` : ''}${over.length ? `; over their limit: ${over.join(', ')}` : ''}`);
   }
+  if (s.channels) line(`channels: ${s.channels.map((c) => c.problem ? `${c.name} — PROBLEM: ${c.problem}` : `${c.name} ok`).join('; ')}`);
   line('');
   line('GROUP                CONTAINER              WAITING  ANSWERED  FAILED');
   for (const g of s.groups) {

@@ -1,5 +1,14 @@
-// The seam between the core and chat channels. A channel only translates: it hands
-// inbound messages to `accept` and delivers the assistant's messages it is given.
+// The seam between the core and chat channels. A channel only translates: it hands inbound
+// messages to the context and sends the assistant's messages addressed to it.
+//
+// Two kinds of channel use it. A local channel (the HTTP API and web chat) serves the owner:
+// it names the group itself (`accept`) and sees every stored message through `subscribe`.
+// A chat channel (Telegram, e-mail, … added as skills) reports where a message came from
+// (`receive` with a chat address); the group is whatever the owner bound to that address,
+// and a reply is sent back only to the chat its triggering message came from (`send`).
+//
+// Invariants: a chat address is `<channel>:<address>` and belongs to at most one group; a
+// message from an address no group is bound to reaches no agent (main is told once).
 
 import type { GroupStore, StoredMessage } from './store-contract.ts';
 
@@ -11,7 +20,33 @@ export interface Inbound {
   readonly direct: boolean;
 }
 
+/** A message from a chat platform, as its channel reports it. */
+export interface ChatInbound {
+  /** `<channel>:<address>`, e.g. `telegram:-1001234567890`, `email:hako+sales@example.com`. */
+  readonly chat: string;
+  /** The chat's name on the platform, for the owner's notice about an unknown chat. */
+  readonly chatTitle?: string;
+  /** Shown to the model, e.g. "Alice Smith". */
+  readonly sender: string;
+  /** The sender's stable identity, which a group's sender allowlist names (`telegram:12345`, `email:a@b.c`). */
+  readonly senderId: string;
+  /** Whether this sender may engage the agent when the group has no allowlist (e-mail: only the owner's addresses). */
+  readonly trusted: boolean;
+  readonly text: string;
+  /** A one-to-one chat, or a message addressed to the assistant (a mention, a reply to it): engages without the trigger. */
+  readonly direct: boolean;
+  /** The channel's own reference to this message (a message id, e-mail headers as JSON), given back with its reply; at most 4 KB. */
+  readonly ref?: string;
+  /** With no group bound to `chat`, the message goes to the main group instead (e-mail to the mailbox's own address). */
+  readonly mainIfUnbound?: boolean;
+}
+
 export type AcceptResult = { readonly message: StoredMessage; readonly engaged: boolean; readonly warning?: string };
+
+export type ReceiveResult =
+  | (AcceptResult & { readonly kind: 'stored' })
+  /** No group is bound to the chat: nothing is stored; `told` when this was the first time (main was told). */
+  | { readonly kind: 'unbound'; readonly told: boolean };
 
 /** Groups are read as GroupStore's contract gives them. */
 export interface ChannelContext extends Pick<GroupStore, 'getGroup' | 'listGroups'> {
@@ -21,6 +56,10 @@ export interface ChannelContext extends Pick<GroupStore, 'getGroup' | 'listGroup
    * full to store it (nothing was stored); never loses a stored message.
    */
   accept(m: Inbound): Promise<AcceptResult>;
+  /** Like `accept`, for a chat channel: the group is the one bound to `m.chat`. */
+  receive(m: ChatInbound): Promise<ReceiveResult>;
+  /** The group bound to a chat address, if any (e.g. to save an attachment before `receive`). */
+  groupFor(chat: string): string | undefined;
   listMessages(group: string, afterId?: string): StoredMessage[] | undefined;
   /** Every message as it is stored, user and assistant alike. Returns an unsubscribe. */
   subscribe(fn: (m: StoredMessage) => void): () => void;
@@ -36,16 +75,58 @@ export interface ChannelContext extends Pick<GroupStore, 'getGroup' | 'listGroup
   };
 }
 
+/** One assistant message for one chat. */
+export interface Outbound {
+  /** The stored message's id: the same message may be sent again after a crash, never with another id. */
+  readonly id: string;
+  readonly group: string;
+  /** The address within the channel (the part after `<channel>:`). */
+  readonly address: string;
+  readonly text: string;
+  /** The `ref` of the message this answers, when it answers one. */
+  readonly replyTo?: string;
+}
+
 /**
- * Contract: `start` resolves once the channel accepts traffic and rejects with a clear
- * reason if it cannot; `deliver` is called for each assistant message of a group the
- * channel serves and may throw (the host logs it); `stop` is idempotent.
+ * Contract: `start` resolves once the channel takes traffic and rejects with a clear reason
+ * if it cannot; `send` (chat channels only) resolves once the platform took the whole
+ * message, splitting it at the platform's limit, and rejects with a reason otherwise (the
+ * host keeps it to send again); `typing` shows that the agent works in a chat until the
+ * returned function is called and never throws; `stop` is idempotent.
  */
 export interface Channel {
   readonly name: string;
   start(ctx: ChannelContext): Promise<void>;
-  deliver(m: StoredMessage): Promise<void>;
+  send?(m: Outbound): Promise<void>;
+  typing?(address: string): () => void;
+  /** What is wrong with the channel now (a revoked token, the server unreachable), for `hako status`; undefined when it works. */
+  problem?(): string | undefined;
   stop(): Promise<void>;
+}
+
+/** What a channel module needs from the host to make its channel. */
+export interface ChannelDeps {
+  /** The process environment merged over HAKO_CONFIG/secrets.env. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly home: string;
+  readonly assistantName: string;
+  readonly log: import('./log.ts').Logger;
+}
+
+/**
+ * A channel as a skill adds it: registered in src/channels/installed.ts by one import line.
+ * `hako start` makes the channel when every `required` setting is present and says why not
+ * otherwise; `secrets` are masked out of every log line and audit record.
+ */
+export interface ChannelModule {
+  readonly name: string;
+  readonly required: readonly string[];
+  /** Further settings it reads when present (e.g. TELEGRAM_API_ROOT). */
+  readonly optional?: readonly string[];
+  readonly secrets: readonly string[];
+  create(deps: ChannelDeps): Channel | Promise<Channel>;
+  /** A doctor check (`hako doctor`, `hako skill add`): undefined when all is well, else what is wrong and how to fix it. */
+  check?(deps: ChannelDeps): Promise<string | undefined>;
 }
 
 export class InputError extends Error {
@@ -56,3 +137,5 @@ export class InputError extends Error {
     this.status = status;
   }
 }
+
+export { parseChat } from '../../protocol/names.ts';

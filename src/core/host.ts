@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import { modelProblem, type Config, type ProviderName } from './config.ts';
 import { parseModel } from '../../protocol/model.ts';
-import { InputError, type Channel, type ChannelContext } from './channel.ts';
+import { InputError, parseChat, type Channel, type ChannelContext } from './channel.ts';
 import { failpoint } from './failpoint.ts';
 import { AuditLog, type AuditKind } from './audit.ts';
 import { DiskGuard, parseSize } from './disk.ts';
@@ -19,16 +19,19 @@ import type { Logger } from './log.ts';
 import { createOutputs } from './outputs.ts';
 import { homePaths } from './paths.ts';
 import { GroupQueue } from './queue.ts';
-import { createRouter, type Router } from './router.ts';
+import { createRouter, unknownChatNotice, type Router } from './router.ts';
 import { Runner, prepareGroupDirs } from './runner.ts';
 import type { ContainerExit, Runtime } from './runtime.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
-import { Store, type StoredMessage } from './store.ts';
+import { Store, type Delivery, type StoredMessage } from './store.ts';
+import { groupNameProblem } from '../../protocol/names.ts';
 import { createTaskService, ownerTaskAction, TaskError, type TaskService } from './tasks.ts';
 import { exitEnd, groupModel, Turns } from './turn.ts';
 
 /** Rejected out/ files per group and turn past which its container is stopped as a flood. */
 const MAX_REJECTED_PER_TURN = 1000;
+/** Waits before sending a failed delivery again in this process; after the last, it waits for the next start. */
+const RESEND_MS = [2_000, 10_000, 60_000];
 
 export interface HostOptions {
   readonly config: Config;
@@ -39,6 +42,8 @@ export interface HostOptions {
   readonly clock?: Clock;
   /** Masks secret values out of audit records (the logger's masker). */
   readonly redact?: (s: string) => string;
+  /** Names in secrets.env the host's chat channels read: never a container's. */
+  readonly hostSecrets?: readonly string[];
 }
 
 export class Host {
@@ -56,6 +61,17 @@ export class Host {
   readonly startedAt = new Date();
   readonly #log: Logger;
   readonly #channels: readonly Channel[];
+  /** Chat channels by name: they are sent what is addressed to their chats. */
+  readonly #chatChannels = new Map<string, Channel>();
+  /** Per chat, the send in flight: one chat gets its messages one at a time, in order. */
+  readonly #sending = new Map<string, Promise<void>>();
+  /** Deliveries being sent or waiting to be sent again (`<message id> <chat>`). */
+  readonly #inFlight = new Set<string>();
+  /** Channels already reported missing for a waiting delivery. */
+  readonly #missingChannels = new Set<string>();
+  /** Chat channels that could not start, with why (shown by status). */
+  readonly #channelErrors = new Map<string, string>();
+  #stopped = false;
   readonly #clock: Clock;
   readonly #subscribers = new Set<(m: StoredMessage) => void>();
   /** Providers whose last model request failed like an outage (unreachable, 429, 5xx). */
@@ -65,6 +81,7 @@ export class Host {
     this.config = opts.config;
     this.#log = opts.log;
     this.#channels = opts.channels;
+    for (const c of opts.channels) if (c.send) this.#chatChannels.set(c.name, c);
     this.#clock = opts.clock ?? systemClock;
     fs.mkdirSync(opts.config.home, { recursive: true, mode: 0o700 });
     this.store = new Store(homePaths(opts.config.home).db);
@@ -79,7 +96,7 @@ export class Host {
       onRejected: (g, file, reason) => this.#rejected(g, file, reason),
     });
     this.runner = new Runner({
-      config: opts.config, runtime: opts.runtime, image: opts.image, log: opts.log,
+      config: opts.config, runtime: opts.runtime, image: opts.image, log: opts.log, ...(opts.hostSecrets ? { hostSecrets: opts.hostSecrets } : {}),
       onStart: (g, args) => record('container.start', g, { args: [...args] }),
       groups: () => this.store.listGroups(),
       onExit: (g, exit) => {
@@ -117,6 +134,14 @@ export class Host {
       onStored: (m) => this.#publish(m),
       enqueue: (g) => this.queue.enqueue(g),
       modelProblem: (g) => modelProblem(this.config, groupModel(g, this.config)),
+      unknownChat: (m) => {
+        this.#log.info('a chat no group is bound to wrote; main is told', { chat: m.chat });
+        this.#record('chat.unknown', null, { chat: m.chat });
+        this.#tellMain(unknownChatNotice(m, (title) => {
+          const name = title.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+          return groupNameProblem(name) || this.store.getGroup(name) ? undefined : name;
+        }));
+      },
     });
     this.disk = new DiskGuard({
       home: opts.config.home, reserve: opts.config.diskReserve, log: opts.log,
@@ -141,6 +166,7 @@ export class Host {
     this.turns = new Turns({
       store: this.store, config: opts.config, log: opts.log, runner: this.runner, ipc: this.ipc, disk: this.disk, queue: this.queue, record,
       tell: (g, text, batchId) => this.#tell(g, text, batchId),
+      working: (batch) => this.#typing(batch.messages.findLast((m) => m.role === 'user')?.chat ?? null),
       modelDown: (model) => {
         const parsed = parseModel(model);
         return parsed.ok && this.#modelDown.has(parsed.value.provider);
@@ -156,6 +182,8 @@ export class Host {
   get context(): ChannelContext {
     return {
       accept: (m) => this.router.accept(m),
+      receive: (m) => this.router.receive(m),
+      groupFor: (chat) => this.store.groupForChat(chat),
       listMessages: (g, after) => this.store.listMessages(g, after === undefined ? {} : { afterId: after }),
       listGroups: () => this.store.listGroups(),
       getGroup: (name) => this.store.getGroup(name),
@@ -195,8 +223,18 @@ export class Host {
         await this.ipc.clearTemporaries(g.name); // no container runs now: a temporary is junk
       }
     });
-    for (const c of this.#channels) await c.start(this.context);
-    for (const m of this.store.undelivered()) this.#deliver(m);
+    for (const c of this.#channels) {
+      try {
+        await c.start(this.context);
+      } catch (err) {
+        // The local channels are the owner's way in: without them hako must not run. A chat
+        // platform that refuses (a revoked token) is reported, and the rest works on.
+        if (!c.send) throw err;
+        this.#channelErrors.set(c.name, (err as Error).message);
+        this.#log.error(`the ${c.name} channel could not start; its messages wait (see: hako status)`, { error: (err as Error).message });
+      }
+    }
+    this.#deliver();
     for (const g of this.store.groupsWithPending()) this.queue.enqueue(g);
     this.scheduler.start();
     const main = this.store.mainGroup();
@@ -206,6 +244,7 @@ export class Host {
 
   /** Stops taking work, lets running turns end (bounded), stops containers and channels. */
   async stop(opts: { graceMs?: number } = {}): Promise<void> {
+    this.#stopped = true;
     this.scheduler.stop();
     this.queue.close();
     const grace = new Promise((r) => setTimeout(r, opts.graceMs ?? 10_000).unref());
@@ -243,17 +282,70 @@ export class Host {
     for (const fn of this.#subscribers) {
       try { fn(m); } catch (err) { this.#log.warn('subscriber failed', { error: String(err) }); }
     }
-    if (m.role === 'assistant') this.#deliver(m);
+    if (m.role === 'assistant') this.#deliver(m.id);
   }
 
-  /** Hands an assistant message to every channel, then records it delivered. */
-  #deliver(m: StoredMessage): void {
-    failpoint('before-delivery');
-    Promise.allSettled(this.#channels.map((c) => c.deliver(m))).then((results) => {
-      const failed = results.filter((r) => r.status === 'rejected');
-      for (const f of failed) this.#log.warn('delivery failed', { group: m.group, message: m.id, error: String((f as PromiseRejectedResult).reason) });
-      if (failed.length === 0) this.store.markDelivered(m.id);
-    }).catch((err: unknown) => this.#log.error('could not record a delivery; it is re-sent at the next start', { group: m.group, message: m.id, error: String(err) }));
+  /** Sends the pending deliveries (of one message, or all) to their chats' channels. */
+  #deliver(messageId?: string): void {
+    if (messageId !== undefined) failpoint('before-delivery');
+    let pending: Delivery[];
+    try {
+      pending = this.store.pendingDeliveries(messageId);
+    } catch (err) {
+      return this.#log.error('could not read the deliveries; they are sent at the next start', { error: String(err) });
+    }
+    for (const d of pending) this.#send(d);
+  }
+
+  /**
+   * One delivery: queued behind the chat's previous send, marked delivered once its channel
+   * took it. A failure is recorded and sent again after a while, then at the next start; a
+   * channel that is off keeps its deliveries waiting. Never throws.
+   */
+  #send(d: Delivery, attempt = 0): void {
+    const key = `${d.message.id} ${d.chat}`;
+    if (this.#stopped || (attempt === 0 && this.#inFlight.has(key))) return;
+    const chat = parseChat(d.chat);
+    const channel = chat && this.#chatChannels.get(chat.channel);
+    if (!chat || !channel?.send || this.#channelErrors.has(chat.channel)) {
+      const name = chat?.channel ?? d.chat;
+      if (!this.#missingChannels.has(name)) this.#log.warn(`messages for ${name} chats wait: the ${name} channel is not on (see: hako doctor)`, { chat: d.chat });
+      this.#missingChannels.add(name);
+      return;
+    }
+    this.#inFlight.add(key);
+    const send = channel.send.bind(channel);
+    const previous = this.#sending.get(d.chat) ?? Promise.resolve();
+    const done = previous.then(() => send({ id: d.message.id, group: d.message.group, address: chat.address, text: d.message.text, ...(d.replyTo ? { replyTo: d.replyTo } : {}) })).then(() => {
+      this.#inFlight.delete(key);
+      this.store.markDelivered(d.message.id, d.chat);
+    }, (err: unknown) => {
+      const error = String(err instanceof Error ? err.message : err);
+      this.store.deliveryFailed(d.message.id, d.chat, error);
+      const wait = RESEND_MS[attempt];
+      this.#log.warn(wait === undefined ? 'a message could not be sent; it is sent again at the next start' : 'a message could not be sent; trying again', { group: d.message.group, chat: d.chat, message: d.message.id, error, ...(wait ? { inSeconds: wait / 1000 } : {}) });
+      if (wait === undefined) return void this.#inFlight.delete(key);
+      setTimeout(() => this.#send(d, attempt + 1), wait).unref();
+    }).catch((err: unknown) => {
+      this.#inFlight.delete(key);
+      this.#log.error('could not record a delivery; it is sent again at the next start', { chat: d.chat, message: d.message.id, error: String(err) });
+    }).finally(() => {
+      if (this.#sending.get(d.chat) === done) this.#sending.delete(d.chat);
+    });
+    this.#sending.set(d.chat, done);
+  }
+
+  /** Shows in the chat a turn answers that the agent works on it; the returned function ends that. */
+  #typing(chat: string | null): () => void {
+    const parsed = chat === null ? undefined : parseChat(chat);
+    const channel = parsed && this.#chatChannels.get(parsed.channel);
+    if (!parsed || !channel?.typing) return () => {};
+    try {
+      return channel.typing(parsed.address);
+    } catch (err) {
+      this.#log.warn('typing indicator failed', { chat, error: String(err) });
+      return () => {};
+    }
   }
 
   /** A notice stored and published; a disk too full for it is logged, never fatal. */
@@ -336,6 +428,7 @@ export class Host {
       groups, nextRuns,
       recentFailures: this.store.recentFailures(5),
       disk: this.disk.status(),
+      channels: this.#channels.map((c) => ({ name: c.name, problem: this.#channelErrors.get(c.name) ?? c.problem?.() ?? null })),
     };
   }
 }

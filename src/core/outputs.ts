@@ -19,7 +19,7 @@ import type { AgentToHost, HostRequest } from '../../protocol/ipc.ts';
 import { groupNameProblem } from '../../protocol/names.ts';
 
 export interface OutputsOptions {
-  readonly store: Pick<GroupStore, 'getGroup' | 'mainGroup' | 'addGroup'> & Pick<BatchStore, 'applyAssistantOutput' | 'markOutputApplied' | 'getBatch'> & Pick<MessageStore, 'addNotice'> & Transactional;
+  readonly store: Pick<GroupStore, 'getGroup' | 'mainGroup' | 'addGroup' | 'updateGroup' | 'groupForChat'> & Pick<BatchStore, 'applyAssistantOutput' | 'markOutputApplied' | 'getBatch'> & Pick<MessageStore, 'addNotice'> & Transactional;
   readonly tasks: TaskService;
   readonly turns: Turns;
   readonly config: Pick<Config, 'home' | 'assistantName'>;
@@ -111,10 +111,14 @@ export function createOutputs(opts: OutputsOptions): (group: string, o: AgentToH
         if (!actor.isMain) throw new TaskError('only the main group may register groups');
         const problem = groupNameProblem(o.name);
         if (problem) throw new TaskError(problem);
-        if (store.getGroup(o.name)) throw new TaskError(`group "${o.name}" already exists`);
-        const g = store.addGroup({ name: o.name, isMain: false, trigger: o.trigger ?? null, model: null });
+        const owner = o.chat && store.groupForChat(o.chat);
+        if (owner && owner !== o.name) throw new TaskError(`chat ${o.chat} is already bound to group "${owner}"`);
+        const chats = o.chat ? [o.chat] : [];
+        // An existing group may be given a chat; it is not registered twice.
+        if (store.getGroup(o.name) && !o.chat) throw new TaskError(`group "${o.name}" already exists`);
+        const g = store.getGroup(o.name) ? store.updateGroup(o.name, { bind: chats }) : store.addGroup({ name: o.name, isMain: false, trigger: o.trigger ?? null, model: null, chats });
         prepareGroupDirs(opts.config.home, g.name);
-        return { group: { name: g.name, trigger: g.trigger ?? `@${opts.config.assistantName}` } };
+        return { group: { name: g.name, trigger: g.trigger ?? `@${opts.config.assistantName}`, chats: g.chats } };
       }
       case 'task.schedule':
         return { task: tasks.schedule(actor, { prompt: o.prompt, cron: o.cron, every_seconds: o.every_seconds, at: o.at, ...(o.context ? { context: o.context } : {}), ...(o.group ? { group: o.group } : {}) }) };

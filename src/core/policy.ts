@@ -332,11 +332,11 @@ export function domainsFor(cfg: EgressConfig, group: string): string[] {
 }
 
 /**
- * Reads HAKO_CONFIG/secrets.env (NAME=value lines). Refused when other users could read
- * it, and every value must have a rule in egress.json (an unbound secret is a mistake).
- * Errors name the line, never the value.
+ * Reads HAKO_CONFIG/secrets.env (NAME=value lines, `#` comments, optional quotes); empty
+ * when there is none. Refused when other users could read it. Errors name the line, never
+ * the value.
  */
-export function loadSecrets(configDir: string, rules: readonly SecretRule[]): Map<string, string> {
+export function readSecretsFile(configDir: string): Map<string, string> {
   const file = path.join(configDir, 'secrets.env');
   let st: fs.Stats;
   try {
@@ -352,12 +352,27 @@ export function loadSecrets(configDir: string, rules: readonly SecretRule[]): Ma
     if (!t || t.startsWith('#')) return;
     const m = /^(?:export\s+)?([A-Z][A-Z0-9_]{0,63})=(.*)$/.exec(t);
     if (!m) throw new PolicyError(`${file}:${i + 1}: expected NAME=value`);
-    const value = m[2]!.replace(/^(['"])(.*)\1$/, '$2');
-    if (value.length < 8) throw new PolicyError(`${file}:${i + 1}: the value of ${m[1]} is shorter than 8 characters; too short to be masked in logs reliably`);
-    values.set(m[1]!, value);
+    values.set(m[1]!, m[2]!.replace(/^(['"])(.*)\1$/, '$2'));
   });
-  for (const name of values.keys()) {
+  return values;
+}
+
+/**
+ * The secrets of secrets.env that egress.json binds to hosts. Every other name must be
+ * one the host itself reads (`hostOnly`: a chat channel's settings and credentials, never
+ * given to a container); anything else is refused as a mistake (hako would not know where
+ * it may be sent). A bound value must be long enough to be masked reliably.
+ */
+export function loadSecrets(configDir: string, rules: readonly SecretRule[], hostOnly: readonly string[] = []): Map<string, string> {
+  const file = path.join(configDir, 'secrets.env');
+  const values = readSecretsFile(configDir);
+  for (const [name, value] of values) {
+    if (hostOnly.includes(name) && !rules.some((r) => r.name === name)) {
+      values.delete(name);
+      continue;
+    }
     if (!rules.some((r) => r.name === name)) throw new PolicyError(`${file}: ${name} has no rule in egress.json ("secrets": {"${name}": {"hosts": […], "groups": […]}}), so hako would not know where it may be sent`);
+    if (value.length < 8) throw new PolicyError(`${file}: the value of ${name} is shorter than 8 characters; too short to be masked in logs reliably`);
   }
   return values;
 }

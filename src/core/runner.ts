@@ -40,6 +40,8 @@ export interface RunnerOptions {
   readonly groups: () => readonly Group[];
   /** Called with the exact engine arguments of each container start (audit, tests). */
   readonly onStart?: (group: string, args: readonly string[]) => void;
+  /** Names in secrets.env the host itself reads (chat channels' settings): never a container's, and no egress rule needed. */
+  readonly hostSecrets?: readonly string[];
   /** Passed to each group's proxy: the outcome of every model request. */
   readonly onUpstream?: (provider: 'anthropic' | 'openai', ok: boolean) => void;
   /** Contract: told every egress and model-route decision (plain data, never a secret value); must not throw. */
@@ -195,7 +197,7 @@ export class Runner {
     // Checked again at every start: a folder or link may have changed since registration.
     const extra = resolveMounts(loadMountPolicy(config.configDir), group.mounts, { group: group.name, isMain: group.isMain, home: config.home, configDir: config.configDir, others: othersOf(this.#opts.groups(), group.name) });
     const egressConfig = loadEgressConfig(config.configDir);
-    const values = loadSecrets(config.configDir, egressConfig.secrets);
+    const values = loadSecrets(config.configDir, egressConfig.secrets, this.#opts.hostSecrets);
     const secrets: SecretBinding[] = egressConfig.secrets
       .filter((r) => r.groups.includes(group.name) && values.has(r.name))
       .map((r) => ({ name: r.name, value: values.get(r.name)!, hosts: r.hosts, headers: r.headers }));

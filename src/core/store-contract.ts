@@ -25,6 +25,8 @@ export interface Group {
   readonly limits: Partial<Limits>;
   /** Extra host folders as requested; checked against the mount policy at every start. */
   readonly mounts: readonly { readonly hostPath: string; readonly readWrite: boolean }[];
+  /** Chat addresses bound to the group (`<channel>:<address>`), sorted; each belongs to this group only. */
+  readonly chats: readonly string[];
   readonly createdAt: string;
 }
 
@@ -75,6 +77,17 @@ export interface StoredMessage {
   readonly state: MessageState;
   readonly batchId: string | null;
   readonly attempts: number;
+  /** A user message: the chat it came from (`<channel>:<address>`); null for the local channels and for assistant messages. */
+  readonly chat: string | null;
+}
+
+/** An assistant message still to be sent to one chat. */
+export interface Delivery {
+  readonly message: StoredMessage;
+  readonly chat: string;
+  /** The channel's `ref` of the message it answers, if it answers one. */
+  readonly replyTo: string | null;
+  readonly attempts: number;
 }
 
 export interface Batch {
@@ -113,11 +126,19 @@ export interface Transactional {
 
 /** Groups and their settings: trigger, model, sender allowlist, mounts, limits. */
 export interface GroupStore {
-  /** Contract: throws when the name is taken or `isMain` is asked while a main group exists (one at most). */
-  addGroup(g: { name: string; isMain: boolean; trigger: string | null; model: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts'] }): Group;
-  /** Contract: changes the given fields in one step (undefined ones stay); throws for an unknown group. */
-  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; limits?: Group['limits'] }): Group;
+  /** Contract: throws when the name is taken, `isMain` is asked while a main group exists (one at most), or a chat is bound to another group; nothing is stored then. */
+  addGroup(g: { name: string; isMain: boolean; trigger: string | null; model: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; chats?: readonly string[] }): Group;
+  /**
+   * Contract: changes the given fields in one step (undefined ones stay); `bind` adds chat
+   * addresses, `unbind` removes them. Throws for an unknown group, a chat bound to another
+   * group, or unbinding a chat the group does not have; nothing changes then.
+   */
+  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; limits?: Group['limits']; bind?: readonly string[]; unbind?: readonly string[] }): Group;
   getGroup(name: string): Group | undefined;
+  /** Contract: the group a chat address is bound to. */
+  groupForChat(chat: string): string | undefined;
+  /** Contract: records that an unbound chat wrote; true only the first time for that address. */
+  noteUnknownChat(chat: string, title: string | undefined): boolean;
   mainGroup(): Group | undefined;
   /** Contract: by name. */
   listGroups(): Group[];
@@ -128,14 +149,22 @@ export interface GroupStore {
 /** The conversation: messages as stored, and the delivery state of assistant messages. */
 export interface MessageStore {
   /** Contract: stores an inbound message, 'pending' when it engages the agent, else 'context' (given with the next turn). */
-  addUserMessage(m: { group: string; sender: string; text: string; engage: boolean }): StoredMessage;
+  addUserMessage(m: { group: string; sender: string; text: string; engage: boolean; chat?: string; senderId?: string; ref?: string }): StoredMessage;
   /** Contract: oldest first, at most `limit` (1000); undefined when `afterId` is not a message of the group. */
   listMessages(group: string, opts?: { afterId?: string; limit?: number }): StoredMessage[] | undefined;
-  /** Contract: stores an assistant notice that is no agent output (e.g. "could not answer"), to be delivered. */
+  /**
+   * Contract: stores an assistant notice that is no agent output (e.g. "could not answer"),
+   * with its deliveries, in one step. Every assistant message is to be sent to the chat of
+   * the newest user message of its batch, or, when that came from a local channel, to no
+   * chat; with no batch or a task's batch, to every chat bound to its group.
+   */
   addNotice(group: string, text: string, batchId: string | null): StoredMessage;
-  markDelivered(messageId: string): void;
-  /** Contract: assistant messages stored but not yet marked delivered, oldest first (re-sent after a crash). */
-  undelivered(): StoredMessage[];
+  /** Contract: the message reached that chat: never sent there again. */
+  markDelivered(messageId: string, chat: string): void;
+  /** Contract: a send to that chat failed; it stays to be sent (attempts counted, error kept). */
+  deliveryFailed(messageId: string, chat: string, error: string): void;
+  /** Contract: deliveries not yet sent, oldest message first; of one message when given. */
+  pendingDeliveries(messageId?: string): Delivery[];
   /** Contract: the group's messages per state; 0 for a state it has none in. */
   counts(group: string): Record<MessageState, number>;
 }
@@ -156,7 +185,7 @@ export interface BatchStore {
   takeBatch(group: string, maxChars: number): Batch | undefined;
   /**
    * Contract: records output `outputId` as applied and stores its text as an assistant
-   * message (to be delivered), both in one step; undefined, changing nothing, when that
+   * message with its deliveries (as `addNotice`), all in one step; undefined, changing nothing, when that
    * output was applied before. Joins an enclosing transaction.
    */
   applyAssistantOutput(o: { outputId: string; group: string; batchId: string | null; type: string; text: string; sender: string }): StoredMessage | undefined;

@@ -110,6 +110,36 @@ export const MIGRATIONS: readonly string[] = [
    UPDATE tasks SET state = 'pending', next_run = NULL
      WHERE state IN ('active', 'paused') AND created_by LIKE 'group:%'
        AND substr(created_by, 7) NOT IN (SELECT name FROM groups WHERE is_main = 1);`,
+  // 5: chat bindings (an address belongs to at most one group), where a message came from,
+  // and delivery state per (message, chat). Before this version no channel sent anything
+  // (the local channels read the store), so the old all-channels flag is dropped.
+  `CREATE TABLE chats (
+     address TEXT PRIMARY KEY,
+     group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+     created_at TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX chats_by_group ON chats(group_name);
+   CREATE TABLE unknown_chats (
+     address TEXT PRIMARY KEY,
+     title TEXT,
+     first_seen TEXT NOT NULL,
+     last_seen TEXT NOT NULL,
+     count INTEGER NOT NULL
+   ) STRICT;
+   ALTER TABLE messages ADD COLUMN chat TEXT;
+   ALTER TABLE messages ADD COLUMN sender_id TEXT;
+   ALTER TABLE messages ADD COLUMN ref TEXT;
+   ALTER TABLE messages DROP COLUMN delivery;
+   CREATE TABLE deliveries (
+     message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+     chat TEXT NOT NULL,
+     reply_to TEXT,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'sent')),
+     attempts INTEGER NOT NULL DEFAULT 0,
+     error TEXT,
+     PRIMARY KEY (message_id, chat)
+   ) STRICT;
+   CREATE INDEX deliveries_pending ON deliveries(state) WHERE state = 'pending';`,
 ];
 
 /**

@@ -22,7 +22,7 @@ function toGroup(r: Row): Group {
     name: String(r.name), isMain: r.is_main === 1, trigger: r.trigger as string | null, model: r.model as string | null,
     allowedSenders: r.allowed_senders ? JSON.parse(String(r.allowed_senders)) as string[] : null,
     mounts: r.mounts ? JSON.parse(String(r.mounts)) as Group['mounts'] : [], limits: r.limits ? JSON.parse(String(r.limits)) as Group['limits'] : {},
-    createdAt: String(r.created_at),
+    chats: JSON.parse(String(r.chats)) as string[], createdAt: String(r.created_at),
   };
 }
 
@@ -46,8 +46,12 @@ function toMessage(r: Row): StoredMessage {
   return {
     id: String(r.id), group: String(r.group_name), role: r.role as Role, sender: String(r.sender), text: String(r.text),
     ts: String(r.ts), state: r.state as MessageState, batchId: r.batch_id as string | null, attempts: Number(r.attempts),
+    chat: r.chat as string | null,
   };
 }
+
+/** A group row with its chat addresses, sorted. */
+const GROUPS = "SELECT g.*, (SELECT json_group_array(address) FROM (SELECT address FROM chats WHERE group_name = g.name ORDER BY address)) AS chats FROM groups g";
 
 const now = () => new Date().toISOString();
 
@@ -106,7 +110,7 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
 
   // ---- GroupStore ----------------------------------------------------------------------
 
-  addGroup: GroupStore['addGroup'] = (g) => {
+  addGroup: GroupStore['addGroup'] = (g) => this.transaction(() => {
     if (this.getGroup(g.name)) throw new Error(`group "${g.name}" already exists`);
     if (g.isMain) {
       const main = this.mainGroup();
@@ -114,11 +118,33 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
     }
     this.#run('INSERT INTO groups (name, is_main, trigger, model, allowed_senders, mounts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       g.name, g.isMain ? 1 : 0, g.trigger, g.model, g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, g.mounts?.length ? JSON.stringify(g.mounts) : null, now());
+    for (const chat of g.chats ?? []) this.#bind(g.name, chat);
     return this.getGroup(g.name)!;
-  };
+  });
+
+  /** Binds a chat address to a group; binding it to the group it already has changes nothing. */
+  #bind(group: string, chat: string): void {
+    const owner = this.groupForChat(chat);
+    if (owner === group) return;
+    if (owner) throw new Error(`chat ${chat} is already bound to group "${owner}" (unbind it first: hako groups set ${owner} --unchat ${chat})`);
+    this.#run('INSERT INTO chats (address, group_name, created_at) VALUES (?, ?, ?)', chat, group, now());
+    this.#run('DELETE FROM unknown_chats WHERE address = ?', chat);
+  }
+
+  groupForChat: GroupStore['groupForChat'] = (chat) => this.#one((r) => String(r.group_name), 'SELECT group_name FROM chats WHERE address = ?', chat);
+
+  noteUnknownChat: GroupStore['noteUnknownChat'] = (chat, title) => this.transaction(() => {
+    const seen = this.#run('UPDATE unknown_chats SET last_seen = ?, count = count + 1, title = COALESCE(?, title) WHERE address = ?', now(), title ?? null, chat) > 0;
+    if (!seen) this.#run('INSERT INTO unknown_chats (address, title, first_seen, last_seen, count) VALUES (?, ?, ?, ?, 1)', chat, title ?? null, now(), now());
+    return !seen;
+  });
 
   updateGroup: GroupStore['updateGroup'] = (name, g) => this.transaction(() => {
     if (!this.getGroup(name)) throw new Error(`unknown group "${name}" (see: hako groups list)`);
+    for (const chat of g.unbind ?? []) {
+      if (this.#run('DELETE FROM chats WHERE address = ? AND group_name = ?', chat, name) === 0) throw new Error(`group "${name}" is not bound to chat ${chat} (see: hako groups list)`);
+    }
+    for (const chat of g.bind ?? []) this.#bind(name, chat);
     if (g.trigger !== undefined) this.#run('UPDATE groups SET trigger = ? WHERE name = ?', g.trigger, name);
     if (g.model !== undefined) this.#run('UPDATE groups SET model = ? WHERE name = ?', g.model, name);
     if (g.allowedSenders !== undefined) this.#run('UPDATE groups SET allowed_senders = ? WHERE name = ?', g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, name);
@@ -127,9 +153,9 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
     return this.getGroup(name)!;
   });
 
-  getGroup: GroupStore['getGroup'] = (name) => this.#one(toGroup, 'SELECT * FROM groups WHERE name = ?', name);
-  mainGroup: GroupStore['mainGroup'] = () => this.#one(toGroup, 'SELECT * FROM groups WHERE is_main = 1');
-  listGroups: GroupStore['listGroups'] = () => this.#all('SELECT * FROM groups ORDER BY name').map(toGroup);
+  getGroup: GroupStore['getGroup'] = (name) => this.#one(toGroup, `${GROUPS} WHERE name = ?`, name);
+  mainGroup: GroupStore['mainGroup'] = () => this.#one(toGroup, `${GROUPS} WHERE is_main = 1`);
+  listGroups: GroupStore['listGroups'] = () => this.#all(`${GROUPS} ORDER BY name`).map(toGroup);
 
   /** Outputs have no foreign key (an output may name no batch); the rest goes by ON DELETE CASCADE. */
   removeGroup: GroupStore['removeGroup'] = (name) => this.transaction(() => {
@@ -142,8 +168,8 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
   addUserMessage: MessageStore['addUserMessage'] = (m) => {
     const id = randomUUID();
     this.#run(
-      'INSERT INTO messages (id, group_name, role, sender, text, ts, state) VALUES (?, ?, \'user\', ?, ?, ?, ?)',
-      id, m.group, m.sender, m.text, now(), m.engage ? 'pending' : 'context',
+      'INSERT INTO messages (id, group_name, role, sender, text, ts, state, chat, sender_id, ref) VALUES (?, ?, \'user\', ?, ?, ?, ?, ?, ?, ?)',
+      id, m.group, m.sender, m.text, now(), m.engage ? 'pending' : 'context', m.chat ?? null, m.senderId ?? null, m.ref ?? null,
     );
     return this.getMessage(id)!;
   };
@@ -164,15 +190,31 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
 
   addNotice: MessageStore['addNotice'] = (group, text, batchId) => this.#addAssistant(group, 'hako', text, batchId);
 
-  /** An assistant message, marked 'sending' until a channel confirms it (markDelivered). */
+  /** An assistant message and, in the same step, a pending delivery to each chat it goes to (see addNotice's contract). */
   #addAssistant(group: string, sender: string, text: string, batchId: string | null): StoredMessage {
-    const id = randomUUID();
-    this.#run("INSERT INTO messages (id, group_name, role, sender, text, ts, state, batch_id, delivery) VALUES (?, ?, 'assistant', ?, ?, ?, 'sent', ?, 'sending')", id, group, sender, text, now(), batchId);
-    return this.getMessage(id)!;
+    return this.transaction(() => {
+      const id = randomUUID();
+      this.#run("INSERT INTO messages (id, group_name, role, sender, text, ts, state, batch_id) VALUES (?, ?, 'assistant', ?, ?, ?, 'sent', ?)", id, group, sender, text, now(), batchId);
+      const newest = batchId === null ? undefined : this.#get("SELECT chat, ref FROM messages WHERE batch_id = ? AND role = 'user' ORDER BY seq DESC LIMIT 1", batchId);
+      const targets = newest ? (newest.chat === null ? [] : [{ chat: String(newest.chat), replyTo: newest.ref as string | null }])
+        : this.#all('SELECT address FROM chats WHERE group_name = ? ORDER BY address', group).map((r) => ({ chat: String(r.address), replyTo: null }));
+      for (const t of targets) this.#run("INSERT INTO deliveries (message_id, chat, reply_to, state) VALUES (?, ?, ?, 'pending')", id, t.chat, t.replyTo);
+      return this.getMessage(id)!;
+    });
   }
 
-  markDelivered: MessageStore['markDelivered'] = (messageId) => this.#run("UPDATE messages SET delivery = 'sent' WHERE id = ?", messageId);
-  undelivered: MessageStore['undelivered'] = () => this.#all("SELECT * FROM messages WHERE delivery = 'sending' ORDER BY seq").map(toMessage);
+  markDelivered: MessageStore['markDelivered'] = (messageId, chat) => {
+    this.#run("UPDATE deliveries SET state = 'sent', attempts = attempts + 1 WHERE message_id = ? AND chat = ?", messageId, chat);
+  };
+
+  deliveryFailed: MessageStore['deliveryFailed'] = (messageId, chat, error) => {
+    this.#run('UPDATE deliveries SET attempts = attempts + 1, error = ? WHERE message_id = ? AND chat = ?', error.slice(0, 1000), messageId, chat);
+  };
+
+  pendingDeliveries: MessageStore['pendingDeliveries'] = (messageId) => this.#all(
+    `SELECT m.*, d.chat AS d_chat, d.reply_to, d.attempts AS d_attempts FROM deliveries d JOIN messages m ON m.id = d.message_id
+     WHERE d.state = 'pending'${messageId === undefined ? '' : ' AND d.message_id = ?'} ORDER BY m.seq, d.chat`, ...(messageId === undefined ? [] : [messageId]),
+  ).map((r) => ({ message: toMessage(r), chat: String(r.d_chat), replyTo: r.reply_to as string | null, attempts: Number(r.d_attempts) }));
 
   counts: MessageStore['counts'] = (group) => {
     const out: Record<string, number> = { context: 0, pending: 0, in_batch: 0, answered: 0, failed: 0, sent: 0 };

@@ -97,6 +97,8 @@ export interface TurnsOptions {
   readonly record: (kind: AuditKind, group: string, data: Record<string, unknown>) => void;
   /** Contract: stores and publishes a notice to the group; never throws. */
   readonly tell: (group: string, text: string, batchId: string | null) => void;
+  /** Contract: shows that a turn works on `batch` (a typing indicator) until the returned function is called; never throws. */
+  readonly working?: (batch: Batch) => () => void;
   /** Contract: whether the provider of `model` is in an outage (its messages keep waiting). */
   readonly modelDown: (model: string | undefined) => boolean;
   readonly queue: Pick<GroupQueue, 'enqueue' | 'enqueueLater'>;
@@ -136,7 +138,8 @@ export class Turns {
     if (refused) return log.info('turn refused for lack of disk space; messages wait', { group: groupName, reason: refused });
     const batch = store.takeBatch(groupName, BATCH_CHARS);
     if (!batch) return;
-    const end = await this.#run(group, model, batch, signal);
+    const idle = this.#opts.working?.(batch);
+    const end = await this.#run(group, model, batch, signal).finally(idle);
     this.settle(groupName, batch.id, end, model);
     if (batch.task) {
       const run = store.getRun(batch.task.run.id);

@@ -154,12 +154,12 @@ test('isDiskFull - recognises SQLite\'s SQLITE_FULL and ENOSPC, nothing else', (
 });
 
 test('router - a message the database cannot store for lack of space is a 507 with the reason, not a 500', async () => {
-  const group: Group = { name: 'team', isMain: false, trigger: null, model: null, allowedSenders: null, mounts: [], limits: {}, createdAt: '' };
+  const group: Group = { name: 'team', isMain: false, trigger: null, model: null, allowedSenders: null, mounts: [], limits: {}, chats: [], createdAt: '' };
   const full = sqliteFullError();
   const stored: unknown[] = [];
   const router = createRouter({
     store: { getGroup: () => group, addUserMessage: () => { throw full; } } as unknown as Store,
-    assistantName: 'hako', maxChars: 1000, onStored: (m) => stored.push(m), enqueue: () => stored.push('enqueued'), modelProblem: () => null,
+    assistantName: 'hako', maxChars: 1000, onStored: (m) => stored.push(m), enqueue: () => stored.push('enqueued'), modelProblem: () => null, unknownChat: () => {},
   });
   await assert.rejects(router.accept({ group: 'team', sender: 'amy', text: '@hako hi', direct: false }), (err: unknown) =>
     err instanceof InputError && err.status === 507 && /not stored: the disk that holds hako's data is full/.test(err.message));

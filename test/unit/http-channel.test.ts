@@ -10,6 +10,8 @@ const TOKEN = 't'.repeat(32);
 
 const ctx: ChannelContext = {
   accept: async () => { throw new Error('not used'); },
+  receive: async () => { throw new Error('not used'); },
+  groupFor: () => undefined,
   listMessages: () => [],
   listGroups: () => [{ name: 'main', isMain: true, trigger: null } as never],
   getGroup: (name) => (name === 'main' ? { name: 'main', isMain: true, trigger: null } as never : undefined),

@@ -23,39 +23,67 @@ function sqliteStore(t: { after(fn: () => void): void }): Store {
 
 /** GroupStore in memory: what a second implementation has to do, from the interface alone. */
 class MemoryGroupStore implements GroupStore {
-  readonly #groups = new Map<string, Group>();
+  readonly #groups = new Map<string, Omit<Group, 'chats'>>();
+  readonly #chats = new Map<string, string>();
+  readonly #unknown = new Set<string>();
+
+  /** Checks every binding first, so a refused call changes nothing. */
+  #bindable(group: string, chats: readonly string[]): void {
+    for (const chat of chats) {
+      const owner = this.#chats.get(chat);
+      if (owner && owner !== group) throw new Error(`chat ${chat} is already bound to group "${owner}" (unbind it first: hako groups set ${owner} --unchat ${chat})`);
+    }
+  }
 
   addGroup(g: Parameters<GroupStore['addGroup']>[0]): Group {
     if (this.#groups.has(g.name)) throw new Error(`group "${g.name}" already exists`);
     const main = this.mainGroup();
     if (g.isMain && main) throw new Error(`group "${main.name}" is already the main group: there can be only one`);
-    const group: Group = { name: g.name, isMain: g.isMain, trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders ?? null, mounts: g.mounts ?? [], limits: {}, createdAt: new Date().toISOString() };
-    this.#groups.set(g.name, group);
-    return group;
+    this.#bindable(g.name, g.chats ?? []);
+    this.#groups.set(g.name, { name: g.name, isMain: g.isMain, trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders ?? null, mounts: g.mounts ?? [], limits: {}, createdAt: new Date().toISOString() });
+    for (const chat of g.chats ?? []) this.#chats.set(chat, g.name);
+    return this.getGroup(g.name)!;
   }
 
   updateGroup(name: string, g: Parameters<GroupStore['updateGroup']>[1]): Group {
     const old = this.#groups.get(name);
     if (!old) throw new Error(`unknown group "${name}" (see: hako groups list)`);
-    const given = Object.fromEntries(Object.entries(g).filter(([, v]) => v !== undefined));
-    const group: Group = { ...old, ...given };
-    this.#groups.set(name, group);
-    return group;
+    const { bind = [], unbind = [], ...fields } = g;
+    for (const chat of unbind) if (this.#chats.get(chat) !== name) throw new Error(`group "${name}" is not bound to chat ${chat} (see: hako groups list)`);
+    this.#bindable(name, bind.filter((c) => !unbind.includes(c)));
+    for (const chat of unbind) this.#chats.delete(chat);
+    for (const chat of bind) this.#chats.set(chat, name);
+    const given = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+    this.#groups.set(name, { ...old, ...given });
+    return this.getGroup(name)!;
   }
 
   getGroup(name: string): Group | undefined {
-    return this.#groups.get(name);
+    const g = this.#groups.get(name);
+    return g && { ...g, chats: [...this.#chats].filter(([, owner]) => owner === name).map(([c]) => c).sort() };
+  }
+
+  groupForChat(chat: string): string | undefined {
+    return this.#chats.get(chat);
+  }
+
+  noteUnknownChat(chat: string): boolean {
+    if (this.#unknown.has(chat)) return false;
+    this.#unknown.add(chat);
+    return true;
   }
 
   mainGroup(): Group | undefined {
-    return [...this.#groups.values()].find((g) => g.isMain);
+    const main = [...this.#groups.values()].find((g) => g.isMain);
+    return main && this.getGroup(main.name);
   }
 
   listGroups(): Group[] {
-    return [...this.#groups.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    return [...this.#groups.keys()].sort().map((n) => this.getGroup(n)!);
   }
 
   removeGroup(name: string): boolean {
+    for (const [chat, owner] of this.#chats) if (owner === name) this.#chats.delete(chat);
     return this.#groups.delete(name);
   }
 }
@@ -77,7 +105,7 @@ for (const impl of groupStores) {
     const s = impl.open(t);
     s.addGroup({ name: 'team', isMain: false, trigger: '@bot', model: null });
     const main = s.addGroup({ name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss' });
-    assert.deepEqual({ ...main, createdAt: '' }, { name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss', allowedSenders: null, mounts: [], limits: {}, createdAt: '' });
+    assert.deepEqual({ ...main, createdAt: '' }, { name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss', allowedSenders: null, mounts: [], limits: {}, chats: [], createdAt: '' });
     assert.deepEqual(s.getGroup('main'), main);
     assert.equal(s.mainGroup()?.name, 'main');
     assert.deepEqual(s.listGroups().map((g) => g.name), ['main', 'team']);
@@ -97,10 +125,42 @@ for (const impl of groupStores) {
     const g = s.updateGroup('team', { model: 'anthropic/claude', limits: { maxTasks: 3 }, mounts: [{ hostPath: '/srv/notes', readWrite: false }] });
     assert.deepEqual({ ...g, createdAt: '' }, {
       name: 'team', isMain: false, trigger: '@bot', model: 'anthropic/claude', allowedSenders: ['amy'],
-      mounts: [{ hostPath: '/srv/notes', readWrite: false }], limits: { maxTasks: 3 }, createdAt: '',
+      mounts: [{ hostPath: '/srv/notes', readWrite: false }], limits: { maxTasks: 3 }, chats: [], createdAt: '',
     });
     assert.equal(s.updateGroup('team', { allowedSenders: null }).allowedSenders, null);
     assert.throws(() => s.updateGroup('nobody', { trigger: '@x' }), /unknown group "nobody" \(see: hako groups list\)/);
+  });
+
+  test(`GroupStore (${impl.name}) - a chat address belongs to at most one group; a refused binding changes nothing`, (t) => {
+    const s = impl.open(t);
+    s.addGroup({ name: 'sales', isMain: false, trigger: null, model: null, chats: ['telegram:-100123', 'email:hako+sales@example.com'] });
+    s.addGroup({ name: 'ops', isMain: false, trigger: null, model: null });
+    assert.deepEqual(s.getGroup('sales')?.chats, ['email:hako+sales@example.com', 'telegram:-100123']);
+    assert.equal(s.groupForChat('telegram:-100123'), 'sales');
+    assert.equal(s.groupForChat('telegram:-999'), undefined);
+    assert.throws(() => s.updateGroup('ops', { trigger: '@ops', bind: ['telegram:-555', 'telegram:-100123'] }), /chat telegram:-100123 is already bound to group "sales" \(unbind it first: hako groups set sales --unchat telegram:-100123\)/);
+    assert.deepEqual(((g) => [g.trigger, g.chats])(s.getGroup('ops')!), [null, []], 'nothing of the refused update was applied');
+    assert.throws(() => s.addGroup({ name: 'dup', isMain: false, trigger: null, model: null, chats: ['telegram:-100123'] }), /already bound to group "sales"/);
+    assert.equal(s.getGroup('dup'), undefined);
+    assert.deepEqual(s.updateGroup('sales', { bind: ['telegram:-100123'] }).chats.length, 2, 'binding a chat the group has changes nothing');
+    assert.throws(() => s.updateGroup('ops', { unbind: ['telegram:-100123'] }), /group "ops" is not bound to chat telegram:-100123/);
+  });
+
+  test(`GroupStore (${impl.name}) - a chat unbound from one group can be bound to another; removing a group frees its chats`, (t) => {
+    const s = impl.open(t);
+    s.addGroup({ name: 'sales', isMain: false, trigger: null, model: null, chats: ['telegram:-100123'] });
+    s.addGroup({ name: 'ops', isMain: false, trigger: null, model: null });
+    s.updateGroup('sales', { unbind: ['telegram:-100123'] });
+    assert.deepEqual(s.updateGroup('ops', { bind: ['telegram:-100123'] }).chats, ['telegram:-100123']);
+    s.removeGroup('ops');
+    assert.equal(s.groupForChat('telegram:-100123'), undefined);
+  });
+
+  test(`GroupStore (${impl.name}) - an unknown chat is noted as new only the first time`, (t) => {
+    const s = impl.open(t);
+    assert.equal(s.noteUnknownChat('telegram:-7', 'Sales team'), true);
+    assert.equal(s.noteUnknownChat('telegram:-7', 'Sales team'), false);
+    assert.equal(s.noteUnknownChat('telegram:-8', undefined), true);
   });
 
   test(`GroupStore (${impl.name}) - removing a group says whether it existed`, (t) => {
@@ -153,6 +213,43 @@ test('BatchStore (sqlite) - a failed task run whose reply reached the user is do
   assert.deepEqual(s.failBatch(batch.id, 'turn timed out', { maxAttempts: 3, retryable: true }), { kind: 'answered' });
   assert.deepEqual(((r) => [r.state, r.error, r.summary])(s.getRun(run.id)!), ['done', 'turn timed out', 'half done']);
   assert.deepEqual(s.runningBatches(), []);
+});
+
+test('MessageStore (sqlite) - a reply goes to the chat of the newest message of its batch, with that message as its reply target', (t) => {
+  const s = sqliteStore(t);
+  s.addGroup({ name: 'sales', isMain: false, trigger: null, model: null, chats: ['telegram:-1', 'email:sales@example.com'] });
+  s.addUserMessage({ group: 'sales', sender: 'Amy', text: 'context', engage: false, chat: 'telegram:-1', ref: '10' });
+  s.addUserMessage({ group: 'sales', sender: 'Bo', text: '@hako hi', engage: true, chat: 'telegram:-1', ref: '11', senderId: 'telegram:7' });
+  const batch = s.takeBatch('sales', 10_000)!;
+  const reply = s.applyAssistantOutput({ outputId: 'o-1', group: 'sales', batchId: batch.id, type: 'reply', text: 'hello', sender: 'hako' })!;
+  assert.deepEqual(s.pendingDeliveries(reply.id).map((d) => [d.chat, d.replyTo]), [['telegram:-1', '11']]);
+  s.markDelivered(reply.id, 'telegram:-1');
+  assert.deepEqual(s.pendingDeliveries(), []);
+});
+
+test('MessageStore (sqlite) - a reply to the web chat goes to no chat; a task or a notice with no batch goes to every bound chat', (t) => {
+  const s = sqliteStore(t);
+  s.addGroup({ name: 'sales', isMain: false, trigger: null, model: null, chats: ['telegram:-1', 'email:sales@example.com'] });
+  s.addUserMessage({ group: 'sales', sender: 'owner', text: 'from the web', engage: true });
+  const web = s.takeBatch('sales', 10_000)!;
+  const reply = s.applyAssistantOutput({ outputId: 'o-1', group: 'sales', batchId: web.id, type: 'reply', text: 'seen on the web only', sender: 'hako' })!;
+  assert.deepEqual(s.pendingDeliveries(reply.id), []);
+  const notice = s.addNotice('sales', 'disk is full', null);
+  assert.deepEqual(s.pendingDeliveries(notice.id).map((d) => [d.chat, d.replyTo]), [['email:sales@example.com', null], ['telegram:-1', null]]);
+  const task = s.addTask({ group: 'sales', prompt: 'p', schedule: '{}', context: 'group', nextRun: 1, createdBy: 'owner' });
+  s.claimTask(task.id, 1, null);
+  const run = s.takeBatch('sales', 10_000)!;
+  const out = s.applyAssistantOutput({ outputId: 'o-2', group: 'sales', batchId: run.id, type: 'reply', text: 'weekly report', sender: 'hako' })!;
+  assert.deepEqual(s.pendingDeliveries(out.id).map((d) => d.chat), ['email:sales@example.com', 'telegram:-1']);
+});
+
+test('MessageStore (sqlite) - a delivery that failed on one chat stays pending there only, with its attempts and error', (t) => {
+  const s = sqliteStore(t);
+  s.addGroup({ name: 'sales', isMain: false, trigger: null, model: null, chats: ['telegram:-1', 'email:sales@example.com'] });
+  const notice = s.addNotice('sales', 'hello both', null);
+  s.markDelivered(notice.id, 'telegram:-1');
+  s.deliveryFailed(notice.id, 'email:sales@example.com', 'smtp: connection refused');
+  assert.deepEqual(s.pendingDeliveries().map((d) => [d.message.id, d.chat, d.attempts]), [[notice.id, 'email:sales@example.com', 1]]);
 });
 
 test('failOutcome - a final error gives up at once; retryable work retries until its tries are used, or past them while it keeps waiting', () => {
