@@ -66,7 +66,7 @@ export async function runBatch(batch: BatchFile, deps: TurnDeps): Promise<LoopRe
     group: s.group,
     isMain: s.isMain,
     sendMessage: async (m) => {
-      const name = await outbox.write({ type: 'send_message', batch: batch.id, text: m.text, ...(m.group ? { group: m.group } : {}) });
+      const name = await outbox.write({ type: 'send_message', batch: batch.id, text: m.text, ...(m.group ? { group: m.group } : {}), ...(m.file ? { file: m.file } : {}) });
       log('output', { batch: batch.id, type: 'send_message', file: name });
     },
     request: (req, signal) => deps.requests.send(req, signal),

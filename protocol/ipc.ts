@@ -11,6 +11,13 @@ import { parseChat, TRIGGER_PATTERN } from './names.ts';
 export const IPC_VERSION = 1;
 export const MAX_IPC_FILE_BYTES = 256 * 1024;
 export const MAX_TEXT_CHARS = 64 * 1024;
+
+/** Why `file` is not a path relative to the group folder that stays inside it, or null. */
+export function workspaceFileProblem(file: unknown): string | null {
+  if (typeof file !== 'string' || file === '' || file.length > 1024 || file.includes('\0')) return 'must be a path of at most 1024 characters';
+  if (file.startsWith('/')) return 'must be relative to the group folder';
+  return file.split('/').includes('..') ? 'must stay inside the group folder (no "..")' : null;
+}
 const MAX_ID_CHARS = 100;
 /** Ids of IPC files, batches, messages and tasks. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
@@ -81,6 +88,8 @@ export interface SendMessageFile {
   readonly batch?: string;
   readonly text: string;
   readonly group?: string;
+  /** A file of the workspace to send with the message, relative to the group folder. */
+  readonly file?: string;
 }
 
 /** The batch is finished: its messages count as answered. */
@@ -227,10 +236,11 @@ export function parseAgentOutput(x: unknown): Parsed<AgentToHost> {
       break;
     case 'send_message':
       problem = firstProblem(
-        checkKeys(o, ['v', 'id', 'type', 'batch', 'text', 'group']),
+        checkKeys(o, ['v', 'id', 'type', 'batch', 'text', 'group', 'file']),
         checkId(o, 'batch', true),
         checkText(o, 'text'),
         o.group === undefined || (typeof o.group === 'string' && o.group.length <= 64) ? null : 'field "group" must be a group name',
+        o.file === undefined || workspaceFileProblem(o.file) === null ? null : `field "file": ${workspaceFileProblem(o.file)}`,
       );
       break;
     case 'done':

@@ -48,9 +48,10 @@ export const TOOL_SPECS: readonly ToolSpec[] = [
     headers: ['object', 'Optional request headers, e.g. {"authorization": "Bearer hako-secret:GITHUB_TOKEN"}'],
     body: ['string', 'Optional request body'],
   }, ['url']),
-  tool('send_message', 'Send a message to the chat right away, before the turn ends (e.g. progress on long work).', {
+  tool('send_message', 'Send a message to the chat right away, before the turn ends (e.g. progress on long work), optionally with a file of your workspace (a report, a spreadsheet, an image).', {
     text: ['string', 'The message'],
     group: ['string', 'Optional other group to message (main group only)'],
+    file: ['string', 'Optional file to send with it: a path in your workspace (/workspace/group/…, or relative to it)'],
   }, ['text']),
   tool('schedule_task', 'Schedule a prompt to run later: give exactly one of cron (5 fields, or 6 with seconds first, in the owner\'s time zone), every_seconds (at least 10) or at (an ISO-8601 time in the future). The task\'s answer is posted to the chat.', {
     prompt: ['string', 'What to do when the task runs, written as an instruction to yourself'],

@@ -15,6 +15,8 @@ export interface OutgoingMessage {
   readonly text: string;
   /** Another group (main only); omitted = this group's own chat. */
   readonly group?: string;
+  /** A workspace file to send with it, relative to the workspace. */
+  readonly file?: string;
 }
 
 /** Distributes over a union so each member keeps its own fields. */

@@ -1,17 +1,15 @@
 // Saves a file that arrived with a chat message into the group's workspace, under
 // attachments/, and says where the agent sees it. The group folder is agent-writable, so
-// no link is ever followed: the folders are opened O_NOFOLLOW and the file is created
-// through the opened folder's descriptor (O_EXCL, O_NOFOLLOW), so an agent that swaps
-// attachments/ for a link to elsewhere cannot make the host write there.
+// no link is ever followed (core/beneath.ts): an agent that swaps attachments/ for a link
+// to elsewhere cannot make the host write there.
 
-import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CONTAINER_PATHS } from '../../protocol/container.ts';
+import { writeNewBeneath } from '../core/beneath.ts';
 import { groupPaths } from '../core/paths.ts';
 
 const DIR = 'attachments';
-const DIR_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
 
 /** A file name that is safe on every file system and says what it was: `2026-11-30-ab12cd-report.pdf`. */
 export function attachmentName(original: string, now = new Date()): string {
@@ -36,32 +34,12 @@ export function saveAttachment(home: string, group: string, original: string, da
   if (data.length > maxBytes) throw new Error(`attachment "${original}" is ${data.length} bytes; the limit is ${maxBytes} (HAKO_ATTACHMENT_MAX_BYTES)`);
   const folder = groupPaths(home, group).folder;
   const name = attachmentName(original);
-  const groupFd = fs.openSync(folder, DIR_FLAGS);
   try {
-    const dir = `/proc/self/fd/${groupFd}/${DIR}`;
-    try {
-      fs.mkdirSync(dir, { mode: 0o755 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let dirFd: number;
-    try {
-      dirFd = fs.openSync(dir, DIR_FLAGS);
-    } catch (err) {
-      throw new Error(`group "${group}": ${DIR}/ in its folder is not a plain folder (${(err as NodeJS.ErrnoException).code}); the attachment was not saved`, { cause: err });
-    }
-    try {
-      const fd = fs.openSync(`/proc/self/fd/${dirFd}/${name}`, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
-      try {
-        fs.writeSync(fd, data);
-      } finally {
-        fs.closeSync(fd);
-      }
-    } finally {
-      fs.closeSync(dirFd);
-    }
-  } finally {
-    fs.closeSync(groupFd);
+    writeNewBeneath(folder, [DIR], name, data);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'ENOTDIR') throw new Error(`group "${group}": ${DIR}/ in its folder is not a plain folder (${code}); the attachment was not saved`, { cause: err });
+    throw err;
   }
   return { hostPath: path.join(folder, DIR, name), agentPath: `${CONTAINER_PATHS.group}/${DIR}/${name}`, bytes: data.length };
 }

@@ -85,6 +85,8 @@ export interface Outbound {
   readonly text: string;
   /** The `ref` of the message this answers, when it answers one. */
   readonly replyTo?: string;
+  /** A file to send with the text: the host's copy (`path`) and the name the agent gave it. */
+  readonly file?: { readonly path: string; readonly name: string };
 }
 
 /**

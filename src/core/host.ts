@@ -8,6 +8,7 @@
 // while the model upstream is down the work keeps waiting instead of failing.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import { modelProblem, type Config, type ProviderName } from './config.ts';
 import { parseModel } from '../../protocol/model.ts';
 import { InputError, parseChat, type Channel, type ChannelContext } from './channel.ts';
@@ -316,7 +317,8 @@ export class Host {
     this.#inFlight.add(key);
     const send = channel.send.bind(channel);
     const previous = this.#sending.get(d.chat) ?? Promise.resolve();
-    const done = previous.then(() => send({ id: d.message.id, group: d.message.group, address: chat.address, text: d.message.text, ...(d.replyTo ? { replyTo: d.replyTo } : {}) })).then(() => {
+    const file = d.message.file ? { file: { path: d.message.file, name: path.basename(d.message.file) } } : {};
+    const done = previous.then(() => send({ id: d.message.id, group: d.message.group, address: chat.address, text: d.message.text, ...(d.replyTo ? { replyTo: d.replyTo } : {}), ...file })).then(() => {
       this.#inFlight.delete(key);
       this.store.markDelivered(d.message.id, d.chat);
     }, (err: unknown) => {

@@ -8,6 +8,10 @@
 // the group's turn runs; a turn's done or error ends that turn and no other.
 
 import { failpoint } from './failpoint.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { readBeneath } from './beneath.ts';
+import { groupPaths, homePaths } from './paths.ts';
 import { prepareGroupDirs, type Runner } from './runner.ts';
 import type { Ipc } from './ipc.ts';
 import type { Config } from './config.ts';
@@ -17,6 +21,9 @@ import { approvalNotice, TaskError, type Actor, type TaskService, type TaskView 
 import type { Turns } from './turn.ts';
 import type { AgentToHost, HostRequest } from '../../protocol/ipc.ts';
 import { groupNameProblem } from '../../protocol/names.ts';
+
+/** The largest file an agent may send to a chat (Telegram bots may send up to 50 MB). */
+const MAX_SEND_FILE_BYTES = 50 * 1024 * 1024;
 
 export interface OutputsOptions {
   readonly store: Pick<GroupStore, 'getGroup' | 'mainGroup' | 'addGroup' | 'updateGroup' | 'groupForChat'> & Pick<BatchStore, 'applyAssistantOutput' | 'markOutputApplied' | 'getBatch'> & Pick<MessageStore, 'addNotice'> & Transactional;
@@ -54,9 +61,32 @@ export function createOutputs(opts: OutputsOptions): (group: string, o: AgentToH
       throw new Error(`over the output limit of ${maxOutput} characters for one turn`);
     }
     const target = o.type === 'send_message' && o.group ? o.group : group;
-    const stored = store.applyAssistantOutput({ outputId: o.id, group: target, batchId: target === group ? o.batch : null, type: o.type, text: o.text, sender: opts.config.assistantName });
+    const sent = o.type === 'send_message' && o.file ? sendFile(group, o.id, o.file) : { text: '' };
+    const stored = store.applyAssistantOutput({
+      outputId: o.id, group: target, batchId: target === group ? o.batch : null, type: o.type, text: o.text + sent.text, sender: opts.config.assistantName,
+      ...(sent.file ? { file: sent.file } : {}),
+    });
     failpoint('output-applied');
     if (stored) opts.publish(stored);
+  }
+
+  /**
+   * Copies a workspace file the agent sends into HAKO_HOME/files/<group>/ (host-only), so
+   * what is sent later is what the agent named now and no link is ever followed. A file
+   * that cannot be sent does not stop the message: its text says why.
+   */
+  function sendFile(group: string, outputId: string, rel: string): { file?: string; text: string } {
+    try {
+      const data = readBeneath(groupPaths(opts.config.home, group).folder, rel, MAX_SEND_FILE_BYTES);
+      const dir = path.join(homePaths(opts.config.home).files, group, outputId.replace(/[^A-Za-z0-9-]/g, '_'));
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const file = path.join(dir, path.basename(rel));
+      fs.writeFileSync(file, data, { mode: 0o600 });
+      return { file, text: '' };
+    } catch (err) {
+      opts.log.warn('a file the agent sent could not be attached', { group, file: rel, error: (err as Error).message });
+      return { text: `\n\n(The file ${rel} could not be attached: ${(err as Error).message.replace(/^.*?: /, '')}.)` };
+    }
   }
 
   function ending(group: string, o: Extract<AgentToHost, { type: 'done' | 'error' }>): void {

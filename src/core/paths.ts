@@ -62,5 +62,7 @@ export function homePaths(home: string) {
     globalMemory: path.join(home, 'global', 'MEMORY.md'),
     logs: path.join(home, 'logs'),
     httpToken: path.join(home, 'http-token'),
+    /** Copies of the files agents send to chats, host-only (never mounted). */
+    files: path.join(home, 'files'),
   } as const;
 }

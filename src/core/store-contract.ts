@@ -79,6 +79,8 @@ export interface StoredMessage {
   readonly attempts: number;
   /** A user message: the chat it came from (`<channel>:<address>`); null for the local channels and for assistant messages. */
   readonly chat: string | null;
+  /** An assistant message: the host's copy of the file sent with it (HAKO_HOME/files/…), if any. */
+  readonly file?: string;
 }
 
 /** An assistant message still to be sent to one chat. */
@@ -188,7 +190,7 @@ export interface BatchStore {
    * message with its deliveries (as `addNotice`), all in one step; undefined, changing nothing, when that
    * output was applied before. Joins an enclosing transaction.
    */
-  applyAssistantOutput(o: { outputId: string; group: string; batchId: string | null; type: string; text: string; sender: string }): StoredMessage | undefined;
+  applyAssistantOutput(o: { outputId: string; group: string; batchId: string | null; type: string; text: string; sender: string; file?: string }): StoredMessage | undefined;
   /** Contract: records an output with no message (done, error, a request) as applied; false when it already was. Run it in the transaction of the output's effect. */
   markOutputApplied(o: { outputId: string; group: string; batchId: string | null; type: string }): boolean;
   getBatch(id: string): { id: string; group: string; state: string; taskRunId: string | null } | undefined;

@@ -46,7 +46,7 @@ function toMessage(r: Row): StoredMessage {
   return {
     id: String(r.id), group: String(r.group_name), role: r.role as Role, sender: String(r.sender), text: String(r.text),
     ts: String(r.ts), state: r.state as MessageState, batchId: r.batch_id as string | null, attempts: Number(r.attempts),
-    chat: r.chat as string | null,
+    chat: r.chat as string | null, ...(r.file ? { file: String(r.file) } : {}),
   };
 }
 
@@ -191,10 +191,10 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
   addNotice: MessageStore['addNotice'] = (group, text, batchId) => this.#addAssistant(group, 'hako', text, batchId);
 
   /** An assistant message and, in the same step, a pending delivery to each chat it goes to (see addNotice's contract). */
-  #addAssistant(group: string, sender: string, text: string, batchId: string | null): StoredMessage {
+  #addAssistant(group: string, sender: string, text: string, batchId: string | null, file?: string): StoredMessage {
     return this.transaction(() => {
       const id = randomUUID();
-      this.#run("INSERT INTO messages (id, group_name, role, sender, text, ts, state, batch_id) VALUES (?, ?, 'assistant', ?, ?, ?, 'sent', ?)", id, group, sender, text, now(), batchId);
+      this.#run("INSERT INTO messages (id, group_name, role, sender, text, ts, state, batch_id, file) VALUES (?, ?, 'assistant', ?, ?, ?, 'sent', ?, ?)", id, group, sender, text, now(), batchId, file ?? null);
       const newest = batchId === null ? undefined : this.#get("SELECT chat, ref FROM messages WHERE batch_id = ? AND role = 'user' ORDER BY seq DESC LIMIT 1", batchId);
       const targets = newest ? (newest.chat === null ? [] : [{ chat: String(newest.chat), replyTo: newest.ref as string | null }])
         : this.#all('SELECT address FROM chats WHERE group_name = ? ORDER BY address', group).map((r) => ({ chat: String(r.address), replyTo: null }));
@@ -264,7 +264,7 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
   }
 
   applyAssistantOutput: BatchStore['applyAssistantOutput'] = (o) => this.transaction(() =>
-    this.markOutputApplied(o) ? this.#addAssistant(o.group, o.sender, o.text, o.batchId) : undefined);
+    this.markOutputApplied(o) ? this.#addAssistant(o.group, o.sender, o.text, o.batchId, o.file) : undefined);
 
   markOutputApplied: BatchStore['markOutputApplied'] = (o) => this.transaction(() => {
     if (this.#get('SELECT 1 FROM outputs WHERE id = ?', o.outputId)) return false;

@@ -2,6 +2,7 @@
 // `write`, outbound ones are kept in `outbox`, and a send can be made to fail. It passes
 // the same conformance suite as every real channel (test/unit/channel-fake.test.ts).
 
+import fs from 'node:fs';
 import type { Channel, ChannelContext, ChatInbound, Outbound, ReceiveResult } from '../../src/core/channel.ts';
 import { splitText } from '../../src/channels/split.ts';
 
@@ -9,7 +10,7 @@ export class FakeChannel implements Channel {
   readonly name: string;
   readonly limit: number;
   /** Every piece sent, in order. */
-  readonly outbox: { address: string; text: string; id: string; replyTo?: string }[] = [];
+  readonly outbox: { address: string; text: string; id: string; replyTo?: string; file?: { name: string; data: string } }[] = [];
   readonly typingLog: string[] = [];
   #ctx: ChannelContext | undefined;
   #failures: Error[] = [];
@@ -40,7 +41,8 @@ export class FakeChannel implements Channel {
     if (!this.#ctx) throw new Error(`${this.name}: channel is stopped`);
     const failure = this.#failures.shift();
     if (failure) throw failure;
-    for (const text of splitText(m.text, this.limit)) this.outbox.push({ address: m.address, text, id: m.id, ...(m.replyTo ? { replyTo: m.replyTo } : {}) });
+    const file = m.file ? { file: { name: m.file.name, data: fs.readFileSync(m.file.path, 'utf8') } } : {};
+    for (const text of splitText(m.text, this.limit)) this.outbox.push({ address: m.address, text, id: m.id, ...(m.replyTo ? { replyTo: m.replyTo } : {}), ...file });
     for (const w of this.#waiters.splice(0)) w();
   }
 

@@ -90,3 +90,11 @@ test('secrets.env - a file others can read is refused with the command that fixe
   fs.chmodSync(file, 0o644);
   assert.throws(() => channelEnv(dir, {}), new RegExp(`has mode 644: other users could read it; run chmod 600 ${file}`));
 });
+
+test('send_message file - a path must stay inside the group folder', async () => {
+  const { workspaceFileProblem } = await import('../../protocol/ipc.ts');
+  assert.equal(workspaceFileProblem('reports/q3.csv'), null);
+  assert.match(workspaceFileProblem('/etc/passwd')!, /relative to the group folder/);
+  assert.match(workspaceFileProblem('reports/../../x')!, /no "\.\."/);
+  assert.match(workspaceFileProblem('')!, /at most 1024/);
+});

@@ -15,6 +15,7 @@ import type { StoredMessage } from '../../src/core/store-contract.ts';
 import { FakeRuntime } from '../support/fake-runtime.ts';
 import { FakeChannel } from '../support/fake-channel.ts';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
+import { ipcFileName } from '../../protocol/ipc.ts';
 
 interface World {
   config: Config;
@@ -255,4 +256,55 @@ test('channel seam - register_group refuses a chat bound to another group', asyn
   await answered;
   assert.match(JSON.stringify(w.model.requests.at(-1)?.json), /chat tg:-1 is already bound to group \\"sales\\"/);
   assert.equal(host.store.getGroup('ops'), undefined);
+});
+
+test('channel seam - a file the agent sends with send_message reaches the chat from a copy the host keeps', async (t) => {
+  const w = await world(t);
+  const tg = new FakeChannel({ name: 'tg', limit: 4096 });
+  const host = await w.start([tg]);
+  addGroup(host, w.config, 'sales', ['tg:-100']);
+  const folder = path.join(w.config.home, 'groups', 'sales');
+  fs.mkdirSync(path.join(folder, 'reports'));
+  fs.writeFileSync(path.join(folder, 'reports', 'q3.csv'), 'deal,amount\nACME,100\n');
+  w.model.script(
+    { toolCalls: [{ name: 'send_message', args: { text: 'Here is the Q3 report.', file: '/workspace/group/reports/q3.csv' } }] },
+    { text: 'sent' },
+  );
+  await tg.write({ address: '-100', sender: 'Amy', text: '@hako send me the Q3 report' });
+  await tg.sentCount(2);
+  assert.deepEqual(tg.outbox[0]!.file, { name: 'q3.csv', data: 'deal,amount\nACME,100\n' });
+  assert.equal(tg.outbox[0]!.text, 'Here is the Q3 report.');
+  const copy = host.store.listMessages('sales')!.find((m) => m.file)!.file!;
+  assert.ok(copy.startsWith(path.join(w.config.home, 'files', 'sales') + path.sep), 'the host keeps its own copy, outside every mount');
+  fs.writeFileSync(path.join(folder, 'reports', 'q3.csv'), 'changed after sending');
+  assert.equal(fs.readFileSync(copy, 'utf8'), 'deal,amount\nACME,100\n', 'a resend after a restart sends what the agent sent');
+});
+
+test('channel seam - attack: a file sent by the agent that is a link is not followed; the message says it could not be attached', async (t) => {
+  const w = await world(t);
+  const tg = new FakeChannel({ name: 'tg', limit: 4096 });
+  const host = await w.start([tg]);
+  addGroup(host, w.config, 'sales', ['tg:-100']);
+  const folder = path.join(w.config.home, 'groups', 'sales');
+  const secret = path.join(w.config.configDir, 'not-for-agents.txt');
+  fs.mkdirSync(w.config.configDir, { recursive: true });
+  fs.writeFileSync(secret, 'host secret');
+  fs.symlinkSync(secret, path.join(folder, 'leak.txt'));
+  fs.mkdirSync(path.join(folder, 'dir'));
+  fs.symlinkSync(w.config.configDir, path.join(folder, 'dir', 'up'));
+  const out = path.join(w.config.home, 'ipc', 'sales', 'out');
+  // A compromised agent skips its tool's checks and writes the IPC files itself, during its turn.
+  w.model.script(() => {
+    const batch = host.store.runningBatches().find((b) => b.group === 'sales')!.id;
+    for (const [id, file] of [['f1', 'leak.txt'], ['f2', 'dir/up/not-for-agents.txt']] as const) {
+      fs.writeFileSync(path.join(out, ipcFileName(id)), JSON.stringify({ v: 1, id, type: 'send_message', batch, text: `file ${file}`, file }));
+    }
+    return { text: 'done' };
+  });
+  await tg.write({ address: '-100', sender: 'Amy', text: '@hako go' });
+  await tg.sentCount(3);
+  const byText = Object.fromEntries(tg.outbox.map((o) => [o.text.split('\n')[0], o]));
+  assert.match(byText['file leak.txt']!.text, /\(The file leak\.txt could not be attached: /);
+  assert.match(byText['file dir/up/not-for-agents.txt']!.text, /could not be attached/);
+  assert.ok(tg.outbox.every((o) => !o.file && !o.text.includes('host secret')), 'nothing of the linked file was sent');
 });
