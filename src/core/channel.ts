@@ -44,7 +44,8 @@ export interface ChatInbound {
 export type AcceptResult = { readonly message: StoredMessage; readonly engaged: boolean; readonly warning?: string };
 
 export type ReceiveResult =
-  | (AcceptResult & { readonly kind: 'stored' })
+  /** `duplicate`: a message with this chat and ref was stored before; nothing was stored now. */
+  | (AcceptResult & { readonly kind: 'stored'; readonly duplicate?: boolean })
   /** No group is bound to the chat: nothing is stored; `told` when this was the first time (main was told). */
   | { readonly kind: 'unbound'; readonly told: boolean };
 

@@ -28,7 +28,7 @@ export function shouldEngage(group: Group, m: Pick<ChatInbound, 'text' | 'direct
 }
 
 export interface RouterOptions {
-  readonly store: Pick<GroupStore, 'getGroup' | 'mainGroup' | 'groupForChat' | 'noteUnknownChat'> & Pick<MessageStore, 'addUserMessage'>;
+  readonly store: Pick<GroupStore, 'getGroup' | 'mainGroup' | 'groupForChat' | 'noteUnknownChat'> & Pick<MessageStore, 'addUserMessage' | 'messageByRef'>;
   readonly assistantName: string;
   readonly maxChars: number;
   /** Called after storing, so subscribers (SSE) see each message once. */
@@ -80,6 +80,9 @@ export function createRouter(opts: RouterOptions) {
     async receive(m: ChatInbound): Promise<ReceiveResult> {
       if (!parseChat(m.chat)) throw new InputError(400, `chat address ${JSON.stringify(m.chat)} is not <channel>:<address>`);
       if (m.ref !== undefined && m.ref.length > MAX_REF) throw new InputError(400, `a message reference of ${m.ref.length} characters is over ${MAX_REF}`);
+      // A platform hands a message over again when hako died before confirming it: kept once.
+      const known = m.ref === undefined ? undefined : opts.store.messageByRef(m.chat, m.ref);
+      if (known) return { kind: 'stored', message: known, engaged: false, duplicate: true };
       const bound = opts.store.groupForChat(m.chat);
       const group = bound ? opts.store.getGroup(bound) : m.mainIfUnbound ? opts.store.mainGroup() : undefined;
       if (!group) {

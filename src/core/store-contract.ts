@@ -150,8 +150,14 @@ export interface GroupStore {
 
 /** The conversation: messages as stored, and the delivery state of assistant messages. */
 export interface MessageStore {
-  /** Contract: stores an inbound message, 'pending' when it engages the agent, else 'context' (given with the next turn). */
+  /**
+   * Contract: stores an inbound message, 'pending' when it engages the agent, else 'context'
+   * (given with the next turn). Throws when a message with the same chat and ref is stored
+   * (`messageByRef` finds it first).
+   */
   addUserMessage(m: { group: string; sender: string; text: string; engage: boolean; chat?: string; senderId?: string; ref?: string }): StoredMessage;
+  /** Contract: the message a chat channel handed in with this chat and ref, if stored. */
+  messageByRef(chat: string, ref: string): StoredMessage | undefined;
   /** Contract: oldest first, at most `limit` (1000); undefined when `afterId` is not a message of the group. */
   listMessages(group: string, opts?: { afterId?: string; limit?: number }): StoredMessage[] | undefined;
   /**

@@ -130,6 +130,7 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE messages ADD COLUMN sender_id TEXT;
    ALTER TABLE messages ADD COLUMN ref TEXT;
    ALTER TABLE messages ADD COLUMN file TEXT;
+   CREATE UNIQUE INDEX messages_by_ref ON messages(chat, ref) WHERE ref IS NOT NULL;
    ALTER TABLE messages DROP COLUMN delivery;
    CREATE TABLE deliveries (
      message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,

@@ -50,6 +50,27 @@ function toMessage(r: Row): StoredMessage {
   };
 }
 
+/**
+ * Which of a group's waiting messages (oldest first) one batch takes: always the oldest
+ * pending one; then later ones up to `maxChars`, ending on a pending message; then the
+ * context before it, newest first, in what is left. So a batch never answers only context
+ * (a stranger's long mails cannot crowd out the message that called the agent), and its
+ * newest message is one that called the agent: the one its reply goes to.
+ */
+export function batchWindow(rows: readonly Pick<StoredMessage, 'state' | 'text'>[], maxChars: number): { from: number; to: number } {
+  const first = rows.findIndex((m) => m.state === 'pending');
+  let chars = rows[first]!.text.length;
+  let to = first;
+  for (let i = first + 1, sum = chars; i < rows.length; i++) {
+    sum += rows[i]!.text.length;
+    if (sum > maxChars) break;
+    if (rows[i]!.state === 'pending') [to, chars] = [i, sum];
+  }
+  let from = first;
+  while (from > 0 && chars + rows[from - 1]!.text.length <= maxChars) chars += rows[--from]!.text.length;
+  return { from, to };
+}
+
 /** A group row with its chat addresses, sorted. */
 const GROUPS = "SELECT g.*, (SELECT json_group_array(address) FROM (SELECT address FROM chats WHERE group_name = g.name ORDER BY address)) AS chats FROM groups g";
 
@@ -174,6 +195,8 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
     return this.getMessage(id)!;
   };
 
+  messageByRef: MessageStore['messageByRef'] = (chat, ref) => this.#one(toMessage, 'SELECT * FROM messages WHERE chat = ? AND ref = ?', chat, ref);
+
   getMessage(id: string): StoredMessage | undefined {
     return this.#one(toMessage, 'SELECT * FROM messages WHERE id = ?', id);
   }
@@ -249,14 +272,8 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
 
   #startMessages(group: string, maxChars: number): Batch {
     const rows = this.#all("SELECT * FROM messages WHERE group_name = ? AND state IN ('pending', 'context') ORDER BY seq", group).map(toMessage);
-    const lastPending = rows.findLastIndex((m) => m.state === 'pending');
-    const picked: StoredMessage[] = [];
-    let chars = 0;
-    for (const m of rows.slice(0, lastPending + 1)) {
-      if (picked.length > 0 && chars + m.text.length > maxChars) break;
-      picked.push(m);
-      chars += m.text.length;
-    }
+    const { from, to } = batchWindow(rows, maxChars);
+    const picked = rows.slice(from, to + 1);
     const id = this.#newBatch(group, null);
     const mark = this.#db.prepare("UPDATE messages SET state = 'in_batch', batch_id = ? WHERE id = ?");
     for (const m of picked) mark.run(id, m.id);

@@ -154,7 +154,7 @@ export class HakoProcess {
 
   /** Graceful stop (SIGTERM), resolving with the exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
     const exited = new Promise<number | null>((r) => this.child.once('exit', (code) => r(code)));
     this.child.kill(signal);
     return exited;

@@ -308,3 +308,20 @@ test('channel seam - attack: a file sent by the agent that is a link is not foll
   assert.match(byText['file dir/up/not-for-agents.txt']!.text, /could not be attached/);
   assert.ok(tg.outbox.every((o) => !o.file && !o.text.includes('host secret')), 'nothing of the linked file was sent');
 });
+
+test('channel seam - a message the platform hands over again (same chat and ref) is kept and answered once', async (t) => {
+  const w = await world(t);
+  const tg = new FakeChannel({ name: 'tg' });
+  const host = await w.start([tg]);
+  addGroup(host, w.config, 'sales', ['tg:-100']);
+  w.model.script({ text: 'once' });
+  const first = await tg.write({ address: '-100', sender: 'Amy', text: '@hako hi', ref: '7' });
+  const again = await tg.write({ address: '-100', sender: 'Amy', text: '@hako hi', ref: '7' });
+  assert.ok(first.kind === 'stored' && again.kind === 'stored');
+  assert.equal(again.message.id, first.message.id);
+  assert.equal(again.duplicate, true);
+  await tg.sentCount(1);
+  await host.queue.idle();
+  assert.equal(host.store.listMessages('sales')!.filter((m) => m.role === 'user').length, 1);
+  assert.equal(w.model.requests.length, 1);
+});

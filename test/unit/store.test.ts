@@ -112,3 +112,36 @@ test('store - listMessages after an id returns only later messages of that group
   assert.equal(s.listMessages('b', { afterId: first.id }), undefined, 'an id from another group is unknown here');
   s.close();
 });
+
+test('store - a batch always holds the oldest pending message: long context before it is cut from the oldest end, never the message', (t) => {
+  const s = new Store(tempDb(t));
+  s.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
+  const stranger = Array.from({ length: 4 }, (_, i) => s.addUserMessage({ group: 'main', sender: 'eve', text: `${i}`.repeat(400), engage: false, chat: 'mail:me', ref: `s${i}` }));
+  const owner = s.addUserMessage({ group: 'main', sender: 'owner', text: 'please file this', engage: true, chat: 'mail:me', ref: 'o1' });
+  const b = s.takeBatch('main', 1000)!;
+  assert.deepEqual(b.messages.map((m) => m.id), [stranger[2]!.id, stranger[3]!.id, owner.id], 'the newest context that fits, then the message');
+  const reply = s.applyAssistantOutput({ outputId: 'o', group: 'main', batchId: b.id, type: 'reply', text: 'filed', sender: 'hako' })!;
+  assert.deepEqual(s.pendingDeliveries(reply.id).map((d) => [d.chat, d.replyTo]), [['mail:me', 'o1']], 'the reply answers the message that called the agent');
+});
+
+test('store - a batch ends on a pending message: context after the last one that fits waits for the next batch', (t) => {
+  const s = new Store(tempDb(t));
+  s.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
+  const p1 = s.addUserMessage({ group: 'main', sender: 'owner', text: 'first', engage: true });
+  const c = s.addUserMessage({ group: 'main', sender: 'eve', text: 'x'.repeat(100), engage: false });
+  const p2 = s.addUserMessage({ group: 'main', sender: 'owner', text: 'y'.repeat(900), engage: true });
+  const b1 = s.takeBatch('main', 1000)!;
+  assert.deepEqual(b1.messages.map((m) => m.id), [p1.id], 'p2 does not fit; the context after p1 is not taken alone');
+  s.finishBatch(b1.id);
+  const b2 = s.takeBatch('main', 1000)!;
+  assert.deepEqual(b2.messages.map((m) => m.id), [c.id, p2.id]);
+});
+
+test('store - a chat message is found by its chat and ref, and cannot be stored twice', (t) => {
+  const s = new Store(tempDb(t));
+  s.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
+  const m = s.addUserMessage({ group: 'main', sender: 'amy', text: 'hi', engage: true, chat: 'tg:1', ref: '42' });
+  assert.equal(s.messageByRef('tg:1', '42')?.id, m.id);
+  assert.equal(s.messageByRef('tg:2', '42'), undefined);
+  assert.throws(() => s.addUserMessage({ group: 'main', sender: 'amy', text: 'hi', engage: true, chat: 'tg:1', ref: '42' }), /UNIQUE/);
+});
