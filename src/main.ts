@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   tasks: { summary: 'list, approve, reject, pause, resume, cancel or run scheduled tasks', load: () => import('./cli/tasks.ts') },
   audit: { summary: 'list audit records or verify the hash chain', load: () => import('./cli/audit.ts') },
   doctor: { summary: 'check the installation and say how to fix problems', load: () => import('./cli/doctor.ts') },
+  skill: { summary: 'list, add or remove skills (chat channels such as Telegram, e-mail)', load: () => import('./cli/skill.ts') },
   image: { summary: 'build or inspect the agent container image', load: () => import('./cli/image.ts') },
   setup: { summary: 'install/start the container engine and build the image', load: () => import('./cli/setup.ts') },
 };

@@ -18,6 +18,16 @@ export async function installedChannels(): Promise<ChannelModule[]> {
   return [...modules.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** Every setting the modules read: secrets.env names the host keeps for itself (never a container's). */
+export function channelSettingNames(ms: readonly ChannelModule[]): string[] {
+  return ms.flatMap((m) => [...m.required, ...m.secrets, ...(m.optional ?? [])]);
+}
+
+/** The values of the modules' secrets that are set, to be masked in logs. */
+export function channelSecretValues(ms: readonly ChannelModule[], env: ChannelDeps['env']): string[] {
+  return ms.flatMap((m) => m.secrets.map((k) => env[k])).filter((s): s is string => !!s);
+}
+
 /** Why a module's channel is off (the settings it lacks), or undefined when it can start. */
 export function channelOff(m: ChannelModule, env: ChannelDeps['env']): string | undefined {
   const missing = m.required.filter((k) => !env[k]);

@@ -11,13 +11,19 @@ import { imageState, imageTag } from '../runtime/image.ts';
 import { loadEgressConfig, loadMountPolicy, loadSecrets } from '../core/policy.ts';
 import { parse, runCommand } from './args.ts';
 import { openStore } from './store.ts';
+import { safeText } from '../core/safe-text.ts';
+import { channelOff, channelSecretValues, channelSettingNames, installedChannels } from '../channels/registry.ts';
+import type { ChannelDeps, ChannelModule } from '../core/channel.ts';
+import { createLogger, secretMasker } from '../core/log.ts';
+import { channelEnv } from './secrets.ts';
 
 export const help = `Usage: hako doctor
 
 Checks Node.js, the container engine, the agent image, the model configuration,
-the state folder and the policy files, and prints how to fix each problem.`;
+the state folder, the policy files and each chat channel added as a skill (on or off,
+and why), and prints how to fix each problem.`;
 
-type Check = { name: string; problem: string | null; warnOnly?: boolean };
+export type Check = { name: string; problem: string | null; warnOnly?: boolean };
 
 async function checks(config: Config): Promise<Check[]> {
   const out: Check[] = [];
@@ -48,12 +54,67 @@ async function checks(config: Config): Promise<Check[]> {
     out.push({ name: `state in ${config.home}`, problem: 'not created yet: "hako start" creates it', warnOnly: true });
   }
   out.push({ name: `model ${model ?? '(none)'}`, problem: modelProblem(config, model) });
-  out.push(...policyChecks(config));
+  const modules = await installedChannels();
+  // A channel's settings in secrets.env are the host's own, as hako start reads them.
+  out.push(...policyChecks(config, channelSettingNames(modules)));
+  out.push(...await channelChecks(config, modules));
   return out;
 }
 
+/** What a channel module is given: the environment over HAKO_CONFIG/secrets.env, as `hako start` gives it; its log masks every module's secrets. */
+export function channelDeps(config: Config, modules: readonly ChannelModule[]): ChannelDeps {
+  const env = channelEnv(config.configDir);
+  const secrets = channelSecretValues(modules, env);
+  return { env, home: config.home, assistantName: config.assistantName, log: createLogger({ console: true, level: 'warn', secrets }) };
+}
+
+/**
+ * One line per channel module added as a skill: off and which settings it lacks (a
+ * warning: a channel is optional), or on and what its own check finds wrong (a failure:
+ * configured but broken). What a check says is masked with the module's secrets.
+ */
+export async function channelChecks(config: Config, modules: readonly ChannelModule[], given?: ChannelDeps): Promise<Check[]> {
+  if (modules.length === 0) return [{ name: 'chat channels: none added (see hako skill list)', problem: null }];
+  let deps: ChannelDeps;
+  try {
+    deps = given ?? channelDeps(config, modules);
+  } catch (err) {
+    return [{ name: `chat channel settings (${path.join(config.configDir, 'secrets.env')})`, problem: (err as Error).message }];
+  }
+  const out: Check[] = [];
+  const where = `in the environment or ${path.join(config.configDir, 'secrets.env')}`;
+  for (const m of modules) {
+    const off = channelOff(m, deps.env);
+    if (off) {
+      out.push({ name: `channel ${m.name}: off`, problem: `${off}: set ${m.required.filter((k) => !deps.env[k]).join(', ')} ${where}, then restart hako`, warnOnly: true });
+      continue;
+    }
+    const mask = secretMasker(m.secrets.map((k) => deps.env[k]));
+    let problem: string | null;
+    try {
+      problem = (await m.check?.(deps)) ?? null;
+    } catch (err) {
+      problem = `its check failed: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    out.push({ name: `channel ${m.name}: on`, problem: problem === null ? null : mask(problem) });
+  }
+  return out;
+}
+
+/** Prints checks as doctor does; returns how many failed (warnings do not count). */
+export function printChecks(list: readonly Check[]): number {
+  let failed = 0;
+  for (const c of list) {
+    const mark = c.problem ? (c.warnOnly ? 'warn' : 'FAIL') : ' ok ';
+    if (c.problem && !c.warnOnly) failed++;
+    // A channel's check may quote what a remote server said: printed escaped.
+    console.log(`[${mark}] ${c.name}${c.problem ? `\n       ${safeText(c.problem)}` : ''}`);
+  }
+  return failed;
+}
+
 /** The policy files, read by the same loaders a container start uses. */
-function policyChecks(config: Config): Check[] {
+function policyChecks(config: Config, hostSecrets: readonly string[]): Check[] {
   const check = (name: string, fn: () => void): Check => {
     try {
       fn();
@@ -66,7 +127,7 @@ function policyChecks(config: Config): Check[] {
   return [
     check(`mount policy (${path.join(config.configDir, 'mounts.json')})`, () => { loadMountPolicy(config.configDir); }),
     check(`egress allowlist (${path.join(config.configDir, 'egress.json')})`, () => { egress = loadEgressConfig(config.configDir); }),
-    check(`secrets (${path.join(config.configDir, 'secrets.env')})`, () => { loadSecrets(config.configDir, (egress ?? loadEgressConfig(config.configDir)).secrets); }),
+    check(`secrets (${path.join(config.configDir, 'secrets.env')})`, () => { loadSecrets(config.configDir, (egress ?? loadEgressConfig(config.configDir)).secrets, hostSecrets); }),
   ];
 }
 
@@ -74,12 +135,7 @@ export async function run(args: string[]): Promise<number> {
   return runCommand(help, async () => {
     if (!parse(args, {}, help)) return 0;
     const config = loadConfig();
-    let failed = 0;
-    for (const c of await checks(config)) {
-      const mark = c.problem ? (c.warnOnly ? 'warn' : 'FAIL') : ' ok ';
-      if (c.problem && !c.warnOnly) failed++;
-      console.log(`[${mark}] ${c.name}${c.problem ? `\n       ${c.problem}` : ''}`);
-    }
+    const failed = printChecks(await checks(config));
     console.log(failed ? `\n${failed} problem(s) to fix.` : '\nall good.');
     return failed ? 1 : 0;
   });

@@ -6,7 +6,7 @@ import { createLogger, secretMasker } from '../core/log.ts';
 import { homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
 import { HttpChannel } from '../channels/http.ts';
-import { channelOff, installedChannels } from '../channels/registry.ts';
+import { channelOff, channelSecretValues, channelSettingNames, installedChannels } from '../channels/registry.ts';
 import type { Channel, ChannelDeps } from '../core/channel.ts';
 import type { Logger } from '../core/log.ts';
 import { channelEnv } from './secrets.ts';
@@ -48,8 +48,7 @@ export async function run(args: string[]): Promise<number> {
     const config = loadConfig();
     const env = channelEnv(config.configDir);
     const modules = await installedChannels();
-    const secrets = [config.providers.anthropic.apiKey, config.providers.openai.apiKey, ...modules.flatMap((m) => m.secrets.map((k) => env[k]))]
-      .filter((s): s is string => !!s);
+    const secrets = [config.providers.anthropic.apiKey, config.providers.openai.apiKey, ...channelSecretValues(modules, env)].filter((s): s is string => !!s);
     const log = createLogger({ dir: homePaths(config.home).logs, secrets, level: process.env.HAKO_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
     const runtime = new DockerRuntime();
     const problem = await runtime.available();
@@ -62,8 +61,7 @@ export async function run(args: string[]): Promise<number> {
     const token = ensureToken(config);
     const http = new HttpChannel({ port: config.httpPort, token, log, allowedHosts: config.httpHosts });
     const chats = await chatChannels({ env, home: config.home, assistantName: config.assistantName, log }, modules, log);
-    const hostSecrets = modules.flatMap((m) => [...m.required, ...m.secrets, ...(m.optional ?? [])]);
-    const host = new Host({ config, runtime, image: imageTag(), log, channels: [http, ...chats], redact: secretMasker(secrets), hostSecrets });
+    const host = new Host({ config, runtime, image: imageTag(), log, channels: [http, ...chats], redact: secretMasker(secrets), hostSecrets: channelSettingNames(modules) });
     if (host.store.listGroups().length === 0) {
       host.store.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
       prepareGroupDirs(config.home, 'main');

@@ -16,8 +16,9 @@ function checkCitations(rows: string[]): number {
     // A cell is a list of `file` › *name* › *name*; …
     let file: string | undefined;
     for (const part of cell.split(/;|\(all/)) {
-      // A citation without a file refers to the file named before it in the cell.
-      file = /`(test\/[^`]+\.test\.ts)`/.exec(part)?.[1] ?? file;
+      // A citation without a file refers to the file named before it in the cell. A skill's
+      // tests are cited where the skill keeps them (skills/<name>/add/test/…).
+      file = /`((?:skills\/[a-z0-9-]+\/add\/)?test\/[^`]+\.test\.ts)`/.exec(part)?.[1] ?? file;
       if (!file) continue;
       const source = fs.readFileSync(path.join(ROOT, file), 'utf8');
       for (const m of part.matchAll(/› \*([^*]+)\*/g)) {
