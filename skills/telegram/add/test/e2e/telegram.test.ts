@@ -346,6 +346,16 @@ describe('telegram channel against the Bot API emulator', { timeout: 60_000 }, (
     assert.deepEqual([doc!.kind, doc!.file!.name, doc!.file!.data.toString()], ['document', 'data.csv', 'a,b\n']);
   });
 
+  test('telegram - a message with a file the agent sent goes out as that file with the text as its caption, as a reply', async (t) => {
+    const channel = await started(t, chatContext(tmpHome(t)));
+    const chat = emu.privateChat(emu.user('Lu'));
+    const dir = tmpHome(t);
+    fs.writeFileSync(path.join(dir, 'q3.csv'), 'deal,amount\n');
+    await channel.send({ id: 'with-file', group: 'sales', address: String(chat.id), text: 'Here is **Q3**.', replyTo: '5', file: { path: path.join(dir, 'q3.csv'), name: 'q3.csv' } });
+    const [doc] = emu.sent(chat.id);
+    assert.deepEqual([doc!.kind, doc!.file!.name, doc!.file!.data.toString(), doc!.text], ['document', 'q3.csv', 'deal,amount\n', 'Here is Q3.']);
+  });
+
   test('telegram - messages handled before a stop do not come again after a restart; those sent while down do', async (t) => {
     const home = tmpHome(t);
     const chat = emu.privateChat(emu.user('Kim'));
