@@ -118,8 +118,11 @@ async function checkSkill(base: string, skill: Skill): Promise<string> {
     if (!new RegExp(`^${skill.name} +added `, 'm').test(listed)) throw new Failure(`after the add, "hako skill list" does not show ${skill.name} as added:\n${listed}`);
     say(`${skill.name}: typecheck`);
     const tc = await sh(`${skill.name}: npm run typecheck`, 'npm', ['run', '--silent', 'typecheck'], { cwd: dir });
-    say(`${skill.name}: tests ${skill.manifest.tests.join(' ')}`);
-    const tests = await sh(`${skill.name}: its tests`, process.execPath, ['--test', '--test-concurrency=1', ...skill.manifest.tests], { cwd: dir });
+    // Its own tests, and every unit test of the core with the skill added (the end-to-end
+    // suite of the core ran before, without it; a skill's module only loads when it is configured).
+    const suite = ['test/unit/**/*.test.ts', ...skill.manifest.tests.filter((f) => !f.startsWith('test/unit/'))];
+    say(`${skill.name}: tests ${suite.join(' ')}`);
+    const tests = await sh(`${skill.name}: its tests and the unit tests`, process.execPath, ['--test', '--test-concurrency=1', ...suite], { cwd: dir });
     const remove = await hako(['skill', 'remove', skill.name]);
     const dirty = await git(dir, ['status', '--porcelain', '--untracked-files=all']);
     if (dirty) throw new Failure(`after "hako skill remove ${skill.name}" the tree is not as before (git status --porcelain):\n${dirty}`);
