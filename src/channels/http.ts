@@ -7,7 +7,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
-import type { Channel, ChannelContext } from '../core/channel.ts';
+import type { Channel, ChannelContext, OwnerTaskRequest } from '../core/channel.ts';
 import { InputError } from '../core/channel.ts';
 import type { StoredMessage } from '../core/store-contract.ts';
 import type { Logger } from '../core/log.ts';
@@ -44,6 +44,20 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   const a = Buffer.from(m[1]!);
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * POST /api/tasks body: {"group", "prompt", one of "cron" | "every_seconds" | "at", "context"?}.
+ * Only the shape is checked here; the schedule and the rest are the task service's to judge.
+ */
+function taskRequest(body: unknown): OwnerTaskRequest {
+  const example = 'body must be a JSON object like {"group": "main", "prompt": "summarise my inbox", "cron": "0 9 * * 1-5"}';
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InputError(400, example);
+  const { group, prompt, cron, every_seconds, at, context } = body as Record<string, unknown>;
+  if (typeof group !== 'string' || group === '') throw new InputError(400, `field "group" must be a group's name; ${example}`);
+  if (typeof prompt !== 'string') throw new InputError(400, `field "prompt" must be a string; ${example}`);
+  if (context !== undefined && context !== 'group' && context !== 'isolated') throw new InputError(400, 'field "context" must be "group" or "isolated"');
+  return { group, prompt, cron, every_seconds, at, ...(context === undefined ? {} : { context }) };
 }
 
 async function readJson(req: http.IncomingMessage): Promise<unknown> {
@@ -165,7 +179,8 @@ export class HttpChannel implements Channel {
       return json(res, 200, ctx.owner.status());
     }
     if (url.pathname === '/api/tasks' && ctx.owner) {
-      if (req.method !== 'GET') throw new InputError(405, 'use GET');
+      if (req.method === 'POST') return json(res, 201, ctx.owner.addTask(taskRequest(await readJson(req))));
+      if (req.method !== 'GET') throw new InputError(405, 'use GET or POST');
       return json(res, 200, { tasks: ctx.owner.tasks() });
     }
     const t = /^\/api\/tasks\/([^/]+)\/(pause|resume|cancel|run|approve|reject)$/.exec(url.pathname);

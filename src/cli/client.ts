@@ -4,7 +4,7 @@
 import type { Config } from '../core/config.ts';
 import { readToken } from './token.ts';
 
-/** The host did not answer at all (not running, or another port). */
+/** The host did not answer at all (not running, or another port). Its message is a whole sentence naming hako, printed without the "hako: " prefix. */
 export class NotRunningError extends Error {
   override name = 'NotRunningError';
 }
@@ -24,12 +24,12 @@ export function hostClient(config: Config): HostClient {
     base,
     headers,
     async call(path, init = {}) {
-      if (!token) throw new NotRunningError(`no API token in ${config.home}: has hako been started? (npm start)`);
+      if (!token) throw new NotRunningError(`hako has not been started with HAKO_HOME=${config.home} (it has no API token yet): start it with: npm start, or hako start`);
       let res: Response;
       try {
         res = await fetch(base + path, { method: init.method ?? 'GET', headers, ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }) });
       } catch {
-        throw new NotRunningError(`hako is not running at ${base}: start it with "npm start" (or check HAKO_HTTP_PORT)`);
+        throw new NotRunningError(`hako is not running at ${base} (start it with: npm start, or hako start; or check HAKO_HTTP_PORT)`);
       }
       const body = await res.json().catch(() => ({})) as Record<string, unknown>;
       if (!res.ok) throw new Error(String(body.error ?? res.statusText));

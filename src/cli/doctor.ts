@@ -3,7 +3,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, modelProblem, type Config } from '../core/config.ts';
+import { loadConfig, type Config } from '../core/config.ts';
+import { probeModel } from '../core/model-probe.ts';
 import { homePaths } from '../core/paths.ts';
 import { DockerRuntime } from '../runtime/docker.ts';
 import { engineProblem } from '../runtime/engine.ts';
@@ -53,7 +54,9 @@ async function checks(config: Config): Promise<Check[]> {
   } else {
     out.push({ name: `state in ${config.home}`, problem: 'not created yet: "hako start" creates it', warnOnly: true });
   }
-  out.push({ name: `model ${model ?? '(none)'}`, problem: modelProblem(config, model) });
+  // Asked of the server itself: a configured model on a server that is not there is not ok.
+  const probe = await probeModel(config, model);
+  out.push({ name: `model ${model ?? '(none)'}${probe.kind === 'ok' ? ' (the server answers and has it)' : ''}`, problem: probe.kind === 'ok' ? null : probe.problem, ...(probe.kind === 'no-model' ? { warnOnly: true } : {}) });
   const modules = await installedChannels();
   // A channel's settings in secrets.env are the host's own, as hako start reads them.
   out.push(...policyChecks(config, channelSettingNames(modules)));
@@ -123,11 +126,16 @@ function policyChecks(config: Config, hostSecrets: readonly string[]): Check[] {
       return { name, problem: (err as Error).message };
     }
   };
+  // A file that is not there is fine, but "ok" alone would suggest it was read: say what it means.
+  const named = (file: string, absent: string) => {
+    const full = path.join(config.configDir, file);
+    return fs.existsSync(full) ? `${file} (${full})` : `${file}: none (${full} does not exist: ${absent})`;
+  };
   let egress: ReturnType<typeof loadEgressConfig> | undefined;
   return [
-    check(`mount policy (${path.join(config.configDir, 'mounts.json')})`, () => { loadMountPolicy(config.configDir); }),
-    check(`egress allowlist (${path.join(config.configDir, 'egress.json')})`, () => { egress = loadEgressConfig(config.configDir); }),
-    check(`secrets (${path.join(config.configDir, 'secrets.env')})`, () => { loadSecrets(config.configDir, (egress ?? loadEgressConfig(config.configDir)).secrets, hostSecrets); }),
+    check(`mount policy ${named('mounts.json', 'no group can mount an extra folder')}`, () => { loadMountPolicy(config.configDir); }),
+    check(`egress allowlist ${named('egress.json', 'containers reach no host but the model')}`, () => { egress = loadEgressConfig(config.configDir); }),
+    check(`secrets ${named('secrets.env', 'no credentials')}`, () => { loadSecrets(config.configDir, (egress ?? loadEgressConfig(config.configDir)).secrets, hostSecrets); }),
   ];
 }
 

@@ -6,7 +6,8 @@ import { limitProblem, loadConfig, type Config, type Limits } from '../core/conf
 import { parseModel } from '../../protocol/model.ts';
 import { checkMount, loadMountPolicy, othersOf, parseMountArg, type MountRequest } from '../core/policy.ts';
 import { assertGroupName, groupPaths, homePaths } from '../core/paths.ts';
-import { prepareGroupDirs } from '../core/runner.ts';
+import { LABEL_GROUP, LABEL_HOME, LABEL_MANAGED, prepareGroupDirs } from '../core/runner.ts';
+import { DockerRuntime } from '../runtime/docker.ts';
 import type { GroupStore } from '../core/store-contract.ts';
 import { AuditLog } from '../core/audit.ts';
 import { TRIGGER_PATTERN } from '../../protocol/names.ts';
@@ -105,6 +106,25 @@ function audit(home: string, group: string, data: Record<string, unknown>): void
   }
 }
 
+/**
+ * Removes the containers a running host keeps warm for a removed group (found by label,
+ * so it works from this separate process); says what it did. Never throws: the group is
+ * already removed, and a host reaps what is left at its next start.
+ */
+async function removeContainers(home: string, group: string): Promise<string> {
+  const runtime = new DockerRuntime();
+  try {
+    const names = await runtime.list({ [LABEL_MANAGED]: '1', [LABEL_HOME]: home, [LABEL_GROUP]: group });
+    if (names.length === 0) return 'it had no running container';
+    await runtime.remove(names);
+    const left = await runtime.list({ [LABEL_MANAGED]: '1', [LABEL_HOME]: home, [LABEL_GROUP]: group });
+    if (left.length) return `could not remove its container ${left.join(', ')}: remove it with "${runtime.name} rm -f ${left.join(' ')}"`;
+    return `stopped and removed its container ${names.join(', ')}`;
+  } catch (err) {
+    return `could not look for its containers (${String(err).split('\n')[0]}); a running host stops it when idle, and the next start removes it`;
+  }
+}
+
 export async function run(args: string[]): Promise<number> {
   return runCommand(help, async () => {
     const parsed = parse(args, {
@@ -200,6 +220,7 @@ export async function run(args: string[]): Promise<number> {
           if (!store.removeGroup(name)) throw new Error(`unknown group "${name}" (see: hako groups list)`);
           audit(config.home, name, { action: 'group.remove' });
           console.log(`removed group "${name}"; its folder ${groupPaths(config.home, name).folder} was kept (delete it yourself if you no longer need it)`);
+          console.log(await removeContainers(config.home, name));
           return 0;
         }
         default:

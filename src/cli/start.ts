@@ -25,6 +25,13 @@ Stop it with Ctrl+C (SIGINT) or SIGTERM; running turns get a few seconds to fini
 
   --no-image-check   do not check or build the agent image before starting`;
 
+/** How long running turns may take to finish after SIGINT/SIGTERM. */
+const GRACE_MS = 10_000;
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** Makes the channel of every installed module whose settings are present, and says in one line which are on and why the others are off. */
 async function chatChannels(deps: ChannelDeps, modules: Awaited<ReturnType<typeof installedChannels>>, log: Logger): Promise<Channel[]> {
   const on: Channel[] = [];
@@ -76,8 +83,16 @@ export async function run(args: string[]): Promise<number> {
         if (stopping) return;
         stopping = true;
         log.info('shutting down', { signal });
-        host.stop().then(() => resolve(0), (err: unknown) => {
+        // Said on the console too: a Ctrl+C that waits silently looks like a hang.
+        const running = host.queue.active.size;
+        console.log(`\n${signal}: stopping${running ? `: waiting for ${plural(running, 'running turn')} (at most ${GRACE_MS / 1000} s)…` : '…'}`);
+        host.stop({ graceMs: GRACE_MS }).then(({ interrupted, containers }) => {
+          const cut = interrupted ? `; ${plural(interrupted, 'turn')} cut short (retried at the next start)` : '';
+          console.log(`stopped ${plural(containers, 'container')}${cut}; bye`);
+          resolve(0);
+        }, (err: unknown) => {
           log.error('shutdown failed', { error: String(err) });
+          console.error(`hako: shutdown failed: ${String(err)} (containers left behind are removed at the next start)`);
           resolve(1);
         });
       };

@@ -18,6 +18,7 @@ interface Status {
   startedAt: string;
   model: string | null;
   modelDown: string[];
+  modelProblem?: string | null;
   maxContainers: number;
   queue: { running: string[]; waiting: string[] };
   groups: { name: string; main: boolean; container: { state: string; name?: string; idleSeconds?: number } | null; waiting: number; answered: number; failed: number }[];
@@ -32,6 +33,9 @@ function print(s: Status): void {
   const line = (text: string) => console.log(safeLine(text));
   const live = s.groups.filter((g) => g.container).length;
   line(`hako running since ${s.startedAt}; model ${s.model ?? '(none)'}${s.modelDown.length ? ` — UNREACHABLE: ${s.modelDown.join(', ')}` : ''}`);
+  // Messages wait while the model cannot be used: said first, not left to "waiting 1".
+  if (s.modelProblem) line(`MODEL NOT READY: ${s.modelProblem}`);
+  if (s.modelDown.length) line(`MODEL UNREACHABLE: messages wait and are answered when the ${s.modelDown.join(', ')} server answers again (see: hako doctor)`);
   line(`containers ${live}/${s.maxContainers}; queue: running [${s.queue.running.join(', ')}], waiting [${s.queue.waiting.join(', ')}]`);
   if (s.disk?.free != null && s.disk.reserve != null) {
     const over = Object.entries(s.disk.groups).filter(([, g]) => g.over).map(([name]) => name);

@@ -67,13 +67,26 @@ export interface ChannelContext extends Pick<GroupStore, 'getGroup' | 'listGroup
   /**
    * The owner's controls, given only to local channels whose every caller is the owner
    * (the token-guarded HTTP API). Contract: `taskAction` throws InputError (404 unknown
-   * task, 409 wrong state); the others do not throw.
+   * task, 409 wrong state); `addTask` throws InputError (400 with the schedule_task
+   * tool's reason: bad schedule, unknown group, empty prompt, too many tasks); the others
+   * do not throw.
    */
   readonly owner?: {
     status(): unknown;
     tasks(): unknown[];
+    addTask(req: OwnerTaskRequest): unknown;
     taskAction(id: string, action: 'pause' | 'resume' | 'cancel' | 'run' | 'approve' | 'reject'): unknown;
   };
+}
+
+/** A task the owner schedules (`hako tasks add`): the schedule_task tool's fields, group named. */
+export interface OwnerTaskRequest {
+  readonly group: string;
+  readonly prompt: string;
+  readonly cron?: unknown;
+  readonly every_seconds?: unknown;
+  readonly at?: unknown;
+  readonly context?: 'group' | 'isolated';
 }
 
 /** One assistant message for one chat. */

@@ -17,6 +17,7 @@ import { AuditLog, type AuditKind } from './audit.ts';
 import { DiskGuard, parseSize } from './disk.ts';
 import { Ipc } from './ipc.ts';
 import type { Logger } from './log.ts';
+import { probeModel } from './model-probe.ts';
 import { createOutputs } from './outputs.ts';
 import { homePaths } from './paths.ts';
 import { GroupQueue } from './queue.ts';
@@ -73,6 +74,8 @@ export class Host {
   /** Chat channels that could not start, with why (shown by status). */
   readonly #channelErrors = new Map<string, string>();
   #stopped = false;
+  /** Why the model cannot be used (not configured, key refused), until a model call succeeds. */
+  #modelProblem: string | null = null;
   readonly #clock: Clock;
   readonly #subscribers = new Set<(m: StoredMessage) => void>();
   /** Providers whose last model request failed like an outage (unreachable, 429, 5xx). */
@@ -195,6 +198,18 @@ export class Host {
       owner: {
         status: () => this.status(),
         tasks: () => this.tasks.list({ kind: 'owner' }),
+        addTask: (req) => {
+          const record = { by: 'owner', action: 'task.schedule', group: req.group };
+          try {
+            const task = this.tasks.schedule({ kind: 'owner' }, req);
+            this.#record('policy.change', req.group, { ...record, ok: true, task: task.id, state: task.state, schedule: task.schedule, context: task.context });
+            return { task };
+          } catch (err) {
+            if (!(err instanceof TaskError)) throw err;
+            this.#record('policy.change', this.store.getGroup(req.group) ? req.group : null, { ...record, ok: false, error: err.message });
+            throw new InputError(400, err.message);
+          }
+        },
         taskAction: (id, action) => {
           const record = { by: 'owner', action: `task.${action}`, task: id };
           const group = this.store.getTask(id)?.group ?? null;
@@ -238,19 +253,36 @@ export class Host {
     this.#deliver();
     for (const g of this.store.groupsWithPending()) this.queue.enqueue(g);
     this.scheduler.start();
-    const main = this.store.mainGroup();
-    const problem = modelProblem(this.config, main ? groupModel(main, this.config) : this.config.model);
-    if (problem) this.#log.warn(`model not ready: ${problem}`);
+    this.#probeModel();
   }
 
-  /** Stops taking work, lets running turns end (bounded), stops containers and channels. */
-  async stop(opts: { graceMs?: number } = {}): Promise<void> {
+  /** Asks the main group's model server once, so status tells a missing key or a server that is not there before any turn fails. */
+  #probeModel(): void {
+    const main = this.store.mainGroup();
+    const model = main ? groupModel(main, this.config) : this.config.model;
+    probeModel(this.config, model).then((p) => {
+      if (p.kind === 'ok') return;
+      this.#log.warn(`model not ready: ${p.problem}`);
+      const parsed = model === undefined ? undefined : parseModel(model);
+      if (p.kind === 'unreachable' && parsed?.ok) this.#upstream(parsed.value.provider, false);
+      else if (p.kind !== 'no-model') this.#modelProblem = p.problem;
+    }).catch((err: unknown) => this.#log.warn('could not ask the model server', { error: String(err) }));
+  }
+
+  /**
+   * Stops taking work, lets running turns end (bounded), stops containers and channels.
+   * Returns what it did, for the console: the turns cut short by the grace (retried at the
+   * next start) and the containers it stopped.
+   */
+  async stop(opts: { graceMs?: number } = {}): Promise<{ interrupted: number; containers: number }> {
     this.#stopped = true;
     this.scheduler.stop();
     this.queue.close();
     const grace = new Promise((r) => setTimeout(r, opts.graceMs ?? 10_000).unref());
     await Promise.race([this.queue.idle(), grace]);
+    const interrupted = this.queue.active.size;
     this.queue.close({ abort: true }); // turns still running end now and are retried at the next start
+    const containers = this.runner.slotHolders().size;
     await this.runner.stopAll();
     await this.queue.idle();
     this.disk.close();
@@ -258,6 +290,7 @@ export class Host {
     for (const c of this.#channels) await c.stop().catch((err: unknown) => this.#log.warn('channel stop failed', { channel: c.name, error: String(err) }));
     this.audit.close();
     this.store.close();
+    return { interrupted, containers };
   }
 
   /** Appends an audit record; a failing audit write is logged, never fatal to the turn. */
@@ -271,6 +304,7 @@ export class Host {
 
   #upstream(provider: ProviderName, ok: boolean): void {
     if (ok) {
+      this.#modelProblem = null;
       if (this.#modelDown.delete(provider)) this.#log.info('model upstream is back', { provider });
       this.turns.modelBack();
     } else if (!this.#modelDown.has(provider)) {
@@ -425,6 +459,7 @@ export class Host {
       startedAt: this.startedAt.toISOString(),
       model: this.config.model ?? null,
       modelDown: [...this.#modelDown],
+      modelProblem: (() => { const main = this.store.mainGroup(); return modelProblem(this.config, main ? groupModel(main, this.config) : this.config.model); })() ?? this.#modelProblem,
       maxContainers: this.config.maxContainers,
       queue: { running: [...this.queue.active], waiting: [...this.queue.waiting] },
       groups, nextRuns,

@@ -44,10 +44,16 @@ export function needsApproval(actor: Actor): boolean {
   return actor.kind === 'group' && !actor.isMain;
 }
 
-/** Why `group` may not get one more task, or null when it may. */
-export function taskCapProblem(group: string, live: number, limit: number): string | null {
+/**
+ * Why `group` may not get one more task, or null when it may. The hint names what the asker
+ * can use: the agent's tools, or for the owner (`opts.owner`) the CLI commands.
+ */
+export function taskCapProblem(group: string, live: number, limit: number, opts: { owner?: boolean } = {}): string | null {
   if (live < limit) return null;
-  return `group "${group}" has ${live} scheduled tasks (pending, active or paused), the limit is ${limit}: cancel one it no longer needs (cancel_task), or ask the owner to raise the limit (hako groups set ${group} --max-tasks N)`;
+  const fix = opts.owner
+    ? `cancel one it no longer needs (hako tasks list --group ${group}, then hako tasks cancel <id>), or raise the limit (hako groups set ${group} --max-tasks N)`
+    : `cancel one it no longer needs (cancel_task), or ask the owner to raise the limit (hako groups set ${group} --max-tasks N)`;
+  return `group "${group}" has ${live} scheduled tasks (pending, active or paused), the limit is ${limit}: ${fix}`;
 }
 
 /**
@@ -105,7 +111,10 @@ export function createTaskService(opts: TaskServiceOptions) {
   /** The task, if it exists and the actor may see it; otherwise the same error either way. */
   function find(actor: Actor, id: string): Task {
     const t = store.getTask(id);
-    if (!t || !mayManage(actor, t.group) || t.state === 'cancelled') throw new TaskError(`no task "${id}" (use list_tasks to see the ids you can manage)`);
+    if (!t || !mayManage(actor, t.group) || t.state === 'cancelled') {
+      // The owner reads this in a terminal, where the agent's tools do not exist.
+      throw new TaskError(`no task "${id}" (${actor.kind === 'owner' ? 'see hako tasks list' : 'use list_tasks to see the ids you can manage'})`);
+    }
     return t;
   }
 
@@ -123,14 +132,14 @@ export function createTaskService(opts: TaskServiceOptions) {
       if (!group) throw new TaskError('name the group the task is for');
       if (!mayManage(actor, group)) throw new TaskError(`this group may only schedule tasks for itself (only the main group may schedule for "${group}")`);
       const g = store.getGroup(group);
-      if (!g) throw new TaskError(`no group "${group}"`);
+      if (!g) throw new TaskError(`no group "${group}"${actor.kind === 'owner' ? ' (see hako groups list)' : ''}`);
       if (!req.prompt.trim()) throw new TaskError('the task prompt is empty');
       if (req.prompt.length > MAX_PROMPT_CHARS) throw new TaskError(`the task prompt is ${req.prompt.length} characters; the limit is ${MAX_PROMPT_CHARS}`);
       const now = opts.now();
       const parsed = parseSchedule({ cron: req.cron, every_seconds: req.every_seconds, at: req.at }, { now, tz });
       if (!parsed.ok) throw new TaskError(parsed.reason);
       const task = store.transaction(() => {
-        const cap = taskCapProblem(group, store.liveTaskCount(group), g.limits.maxTasks ?? opts.maxTasks);
+        const cap = taskCapProblem(group, store.liveTaskCount(group), g.limits.maxTasks ?? opts.maxTasks, { owner: actor.kind === 'owner' });
         if (cap) throw new TaskError(cap);
         return store.addTask({
           group, prompt: req.prompt, schedule: serializeSchedule(parsed.schedule), context: req.context ?? 'group',

@@ -118,3 +118,17 @@ describe('the web chat in a real browser', () => {
     assert.deepEqual((await hako.messages('main')).filter((m) => m.text.includes('rebinding')), []);
   });
 });
+
+describe('the web chat header when the model cannot be used', () => {
+  test('web chat - the header says the model is not ready (no key) instead of a plain "connected"', async (t) => {
+    const hako = await HakoProcess.start({ env: { HAKO_MODEL: 'anthropic/test-claude' } });
+    t.after(async () => { await hako.stop(); hako.cleanup(); });
+    const link = /web chat:\s+(\S+)/.exec(hako.output)![1]!;
+    const { context } = await browser(t);
+    const page = await context.newPage();
+    await page.goto(link);
+    const header = page.locator('#status', { hasText: 'model not ready' });
+    await header.waitFor();
+    assert.match(await header.textContent() ?? '', /^connected — model not ready: model anthropic\/test-claude needs ANTHROPIC_API_KEY/);
+  });
+});

@@ -104,6 +104,28 @@ describe('a model that is not configured', () => {
   });
 });
 
+describe('a model that cannot be used, in hako status', () => {
+  test('status says the model is not ready from the start: no key, or a server where nothing listens', async (t) => {
+    const nokey = await HakoProcess.start({ env: { HAKO_MODEL: 'anthropic/test-claude' } });
+    t.after(async () => { await nokey.stop(); nokey.cleanup(); });
+    const s1 = await nokey.cli(['status']);
+    assert.match(s1.stdout, /MODEL NOT READY: model anthropic\/test-claude needs ANTHROPIC_API_KEY/);
+    const api = await nokey.api('/api/status');
+    assert.match(api.body.modelProblem, /needs ANTHROPIC_API_KEY/, 'the API (and the web chat header) says it too');
+
+    const net = await import('node:net');
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const away = await HakoProcess.start({ env: { HAKO_MODEL: 'openai/gpt-oss:20b', OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1` } });
+    t.after(async () => { await away.stop(); away.cleanup(); });
+    await away.waitForLog((e) => String(e.msg).startsWith('model not ready: cannot reach the model server'));
+    const s2 = await away.cli(['status']);
+    assert.match(s2.stdout, /MODEL UNREACHABLE: messages wait and are answered when the openai server answers again/);
+  });
+});
+
 describe('hako CLI', () => {
   test('groups - add, list and remove, with clear errors for bad names and unknown groups', async (t) => {
     const { mkdtempSync, rmSync, existsSync } = await import('node:fs');
@@ -155,6 +177,27 @@ describe('hako CLI', () => {
     assert.equal(r.code, 1);
     assert.match(r.stdout, /\[ ok \] container engine/);
     assert.match(r.stdout, /\[FAIL\] model openai\/gpt-test\n\s+model openai\/gpt-test needs OPENAI_API_KEY/);
+    assert.match(r.stdout, /\[ ok \] mount policy mounts\.json: none \(.*mounts\.json does not exist: no group can mount an extra folder\)/, 'a missing policy file is not just "ok"');
+  });
+
+  test('doctor - asks the model server itself: a base URL where nothing listens fails with the address, a server that answers passes', async (t) => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const net = await import('node:net');
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const dirs = () => ({ HAKO_HOME: mkdtempSync(join(tmpdir(), 'hako-doc-')), HAKO_CONFIG: mkdtempSync(join(tmpdir(), 'hako-doc-c-')) });
+    const down = await runCli(['doctor'], { ...dirs(), HAKO_MODEL: 'openai/gpt-oss:20b', OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1` });
+    assert.equal(down.code, 1);
+    assert.match(down.stdout, new RegExp(`\\[FAIL\\] model openai/gpt-oss:20b\\n\\s+cannot reach the model server at http://127\\.0\\.0\\.1:${port}/v1/models \\(ECONNREFUSED\\): is it running, and is OPENAI_BASE_URL right\\?`));
+    const model = await startModelServer();
+    t.after(() => model.close());
+    const up = await runCli(['doctor'], { ...dirs(), HAKO_MODEL: 'openai/test-model', OPENAI_BASE_URL: model.openaiBaseURL });
+    assert.match(up.stdout, /\[(?: ok |warn)\] model openai\/test-model/);
+    assert.ok(model.requests.some((r) => r.method === 'GET' && r.path.endsWith('/models')), 'doctor asked the server for its models');
   });
 });
 

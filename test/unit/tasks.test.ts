@@ -106,6 +106,13 @@ test('tasks - the cap refuses the task past the limit with the group, the count,
   assert.notEqual(taskCapProblem('team', 0, 0), null, 'a limit of 0 allows no task at all');
 });
 
+test('tasks - the owner is pointed at CLI commands, an agent at its tools', () => {
+  const owner = taskCapProblem('team', 20, 20, { owner: true })!;
+  assert.match(owner, /hako tasks list --group team, then hako tasks cancel <id>/);
+  assert.doesNotMatch(owner, /cancel_task|ask the owner/);
+  assert.match(taskCapProblem('team', 20, 20, { owner: false })!, /cancel_task/);
+});
+
 test('tasks - an approved task starts at its next run after now; an at whose time passed while it waited runs at once', () => {
   const every = { kind: 'every' as const, seconds: 60, anchor: NOW - 3_600_000 + 60_000 };
   assert.equal(firstRunOnApproval(every, NOW, 'UTC'), NOW, 'on the grid: now is a slot');
