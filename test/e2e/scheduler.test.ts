@@ -11,7 +11,7 @@ import { HakoProcess } from '../support/hako.ts';
 const RUN_ID = /run (run-[0-9a-f-]+)\]/;
 
 function lastUser(req: RecordedRequest): string {
-  const users = (req.json.messages as { role: string; content: unknown }[]).filter((m) => m.role === 'user');
+  const users = ((req.json?.messages ?? []) as { role: string; content: unknown }[]).filter((m) => m.role === 'user');
   return JSON.stringify(users.at(-1)?.content ?? '');
 }
 
