@@ -18,10 +18,11 @@ export function groupNameProblem(name: unknown): string | null {
 /**
  * Splits a chat address `<channel>:<address>` (e.g. `telegram:-1001234567890`,
  * `email:hako+sales@example.com`); undefined when it is not one. The address has no
- * whitespace and at most 255 characters.
+ * whitespace, no control or format characters (it is printed by `hako groups list`, and an
+ * agent may name one through register_group) and at most 255 characters.
  */
 export function parseChat(chat: unknown): { channel: string; address: string } | undefined {
   if (typeof chat !== 'string') return undefined;
-  const m = /^([a-z][a-z0-9-]{0,31}):([^\s\0]{1,255})$/.exec(chat);
+  const m = /^([a-z][a-z0-9-]{0,31}):([^\s\p{Cc}\p{Cf}]{1,255})$/u.exec(chat);
   return m ? { channel: m[1]!, address: m[2]! } : undefined;
 }

@@ -98,3 +98,12 @@ test('send_message file - a path must stay inside the group folder', async () =>
   assert.match(workspaceFileProblem('reports/../../x')!, /no "\.\."/);
   assert.match(workspaceFileProblem('')!, /at most 1024/);
 });
+
+test('chat address - attack: an address with terminal escapes, bidi controls or whitespace is not a chat address', async () => {
+  const { parseChat } = await import('../../protocol/names.ts');
+  assert.deepEqual(parseChat('telegram:-1001234567890'), { channel: 'telegram', address: '-1001234567890' });
+  assert.deepEqual(parseChat('email:hako+sales@example.com'), { channel: 'email', address: 'hako+sales@example.com' });
+  for (const bad of ['telegram:\u001b]52;c;eA==\u0007', 'telegram:-1\u202eevil', 'telegram:-1 2', 'telegram:\u0000', 'Telegram:1', 'telegram:', `telegram:${'1'.repeat(256)}`, 42]) {
+    assert.equal(parseChat(bad), undefined, JSON.stringify(bad));
+  }
+});
