@@ -75,8 +75,6 @@ export async function run(args: string[]): Promise<number> {
       log.info('created the main group (your private control chat)');
     }
     await host.start();
-    // The link carries a one-time code, never the API token: browsers keep URLs on disk.
-    console.log(`\nhako is running.\n  web chat:  ${http.signInLink().url}\n             (works once, within 10 minutes; "hako web" prints a new link)\n  terminal:  hako chat main   (or: npm run hako -- chat main)\n  stop:      Ctrl+C\n`);
     return new Promise<number>((resolve) => {
       let stopping = false;
       const shutdown = (signal: string) => {
@@ -98,6 +96,9 @@ export async function run(args: string[]): Promise<number> {
       };
       process.once('SIGINT', () => shutdown('SIGINT'));
       process.once('SIGTERM', () => shutdown('SIGTERM'));
+      // Printed only once the handlers are in: a test or a user may press Ctrl+C the moment it shows.
+      // The link carries a one-time code, never the API token: browsers keep URLs on disk.
+      console.log(`\nhako is running.\n  web chat:  ${http.signInLink().url}\n             (works once, within 10 minutes; "hako web" prints a new link)\n  terminal:  hako chat main   (or: npm run hako -- chat main)\n  stop:      Ctrl+C\n`);
     });
   });
 }
