@@ -9,11 +9,15 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   status: { summary: 'what the running host is doing', load: () => import('./cli/status.ts') },
   groups: { summary: 'add, change, list or remove groups', load: () => import('./cli/groups.ts') },
   tasks: { summary: 'list, approve, reject, pause, resume, cancel or run scheduled tasks', load: () => import('./cli/tasks.ts') },
+  logs: { summary: 'print or follow the host\'s log (human view or JSON lines)', load: () => import('./cli/logs.ts') },
   audit: { summary: 'list audit records or verify the hash chain', load: () => import('./cli/audit.ts') },
+  backup: { summary: 'write a consistent copy of hako\'s state to a file (the host may run)', load: () => import('./cli/backup.ts') },
+  restore: { summary: 'restore a backup into an empty HAKO_HOME', load: () => import('./cli/restore.ts') },
   doctor: { summary: 'check the installation and say how to fix problems', load: () => import('./cli/doctor.ts') },
   skill: { summary: 'list, add or remove skills (chat channels such as Telegram, e-mail)', load: () => import('./cli/skill.ts') },
   image: { summary: 'build or inspect the agent container image', load: () => import('./cli/image.ts') },
   setup: { summary: 'install/start the container engine and build the image', load: () => import('./cli/setup.ts') },
+  service: { summary: 'run hako as a systemd or launchd service (install, uninstall, status)', load: () => import('./cli/service.ts') },
 };
 
 export const USAGE = `hako — a personal AI assistant whose agents live in containers

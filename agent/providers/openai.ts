@@ -102,7 +102,8 @@ export class OpenAIProvider implements Provider {
   }
 
   async #streamed(body: OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming, signal?: AbortSignal): Promise<ModelResult> {
-    const stream = await this.#client.chat.completions.create({ ...body, stream: true }, { signal });
+    // Without include_usage a stream reports no tokens, and the host's daily budget could not count them.
+    const stream = await this.#client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, { signal });
     let text = '';
     let finishReason: string | null | undefined;
     // Tool-call deltas carry an index; the id and name come once, arguments in fragments.

@@ -1,16 +1,20 @@
 // The local HTTP channel: a JSON API, Server-Sent Events and the web chat page, bound to
-// 127.0.0.1. A request must name this server in its Host header (web-auth.ts), and the API
-// needs the bearer token or the web chat's session cookie. Every bad request gets a 4xx
-// with a reason; a 500 means a hako bug.
+// 127.0.0.1 unless the owner says TLS terminates in front (config.ts bindProblem). A request
+// must name this server in its Host header (web-auth.ts), and the API needs the bearer
+// token or the web chat's session cookie. Every endpoint is one row of HttpChannel.routes,
+// which docs/API.md documents exactly (test/unit/api-doc.test.ts). Every bad request gets
+// a 4xx with a reason; a 500 means a hako bug.
 
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Channel, ChannelContext, OwnerTaskRequest } from '../core/channel.ts';
 import { InputError } from '../core/channel.ts';
 import type { StoredMessage } from '../core/store-contract.ts';
 import type { Logger } from '../core/log.ts';
+import { bindProblem, type HttpExposure } from '../core/config.ts';
+import { OWNER_TASK_ACTIONS } from '../core/tasks.ts';
 import { cookieRequestProblem, cookieValue, hostAllowed, sameOrigin, SESSION_MAX_MS, WebAuth } from './web-auth.ts';
 
 const MAX_BODY_BYTES = 256 * 1024;
@@ -20,16 +24,38 @@ export interface HttpChannelOptions {
   readonly port: number;
   readonly token: string;
   readonly log: Logger;
+  /** The address to listen on (HAKO_HTTP_BIND); 127.0.0.1 by default. */
   readonly host?: string;
+  /** What protects a non-loopback `host` (HAKO_HTTP_BEHIND_TLS / HAKO_HTTP_ALLOW_INSECURE); 'loopback' by default. */
+  readonly exposure?: HttpExposure;
   /** Host names besides 127.0.0.1, localhost and [::1] with the port (HAKO_HTTP_HOSTS). */
   readonly allowedHosts?: readonly string[];
   /** Sign-in codes and sessions; a fresh one by default (tests pass one with a clock). */
   readonly auth?: WebAuth;
 }
 
-/** The API's view of a message: no internal states. */
+/**
+ * The API's view of a message: no internal states. A user message also says whether the
+ * owner sent it through a local channel (`owner`) and whether it engaged the agent
+ * (`engaged` false: stored as context only, e.g. no trigger word; it stays false after a
+ * later message that called the agent took it into its batch as context).
+ */
 export function publicMessage(m: StoredMessage) {
-  return { id: m.id, role: m.role, sender: m.sender, text: m.text, ts: m.ts };
+  const user = m.role === 'user' ? { owner: m.chat === null, engaged: m.engaged ?? m.state !== 'context' } : {};
+  return { id: m.id, role: m.role, sender: m.sender, text: m.text, ts: m.ts, ...user };
+}
+
+/**
+ * The web chat page's headers. Its one script and style carry a fresh nonce, so nothing
+ * else runs: no inline handler, no injected <script>, no javascript: URL; Trusted Types
+ * make any HTML-parsing sink (innerHTML and kin) throw, so message text can only become text.
+ */
+function pageHeaders(nonce: string): http.OutgoingHttpHeaders {
+  const csp = [
+    "default-src 'none'", `script-src 'nonce-${nonce}'`, `style-src 'nonce-${nonce}'`, "connect-src 'self'", "img-src 'self'",
+    "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'", "require-trusted-types-for 'script'", "trusted-types 'none'",
+  ].join('; ');
+  return { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': csp, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' };
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -79,13 +105,114 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
+/**
+ * Who may call a route: 'none' (anyone naming this server in Host: the page, signing in),
+ * 'session' (the bearer token, or the web chat's session cookie from the page's own
+ * origin), 'token' (the bearer token only).
+ */
+export type RouteAuth = 'none' | 'session' | 'token';
+
+/** One request as a handler sees it; the caller has already passed the route's auth. */
+export interface Call {
+  readonly req: http.IncomingMessage;
+  readonly res: http.ServerResponse;
+  readonly url: URL;
+  /** The path's `:name` segments, percent-decoded. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly ctx: ChannelContext;
+}
+
+export interface Route {
+  readonly method: 'GET' | 'POST';
+  /** Literal segments and `:param` segments, as docs/API.md writes them: /api/groups/:name/messages. */
+  readonly path: string;
+  readonly auth: RouteAuth;
+  /** Served only when the host hands this channel the owner's controls (ctx.owner). */
+  readonly owner?: boolean;
+  readonly handle: (ch: HttpChannel, call: Call) => Promise<void> | void;
+}
+
+/** The path's parameters when `pathname` fits `pattern`, else null. */
+function matchPath(pattern: string, pathname: string): Record<string, string> | null {
+  const want = pattern.split('/');
+  const got = pathname.split('/');
+  if (want.length !== got.length) return null;
+  const params: Record<string, string> = {};
+  for (const [i, w] of want.entries()) {
+    const g = got[i]!;
+    if (!w.startsWith(':')) {
+      if (w !== g) return null;
+      continue;
+    }
+    if (g === '') return null;
+    try {
+      params[w.slice(1)] = decodeURIComponent(g);
+    } catch {
+      throw new InputError(400, `the path segment "${g}" is not valid percent-encoding`);
+    }
+  }
+  return params;
+}
+
+/** The group named in the path; 404 when there is none by that name. */
+function groupOf(c: Call): string {
+  const group = c.params.name!;
+  if (!c.ctx.getGroup(group)) throw new InputError(404, `unknown group "${group}"`);
+  return group;
+}
+
+/** The owner's controls; the dispatcher serves owner routes only when they exist. */
+function ownerOf(c: Call): NonNullable<ChannelContext['owner']> {
+  return c.ctx.owner!;
+}
+
+async function postMessage(c: Call): Promise<void> {
+  const group = groupOf(c);
+  const body = await readJson(c.req);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InputError(400, 'body must be a JSON object like {"text": "hello", "sender": "alice"}');
+  const { text, sender, direct } = body as Record<string, unknown>;
+  if (typeof text !== 'string') throw new InputError(400, 'field "text" must be a string');
+  if (sender !== undefined && (typeof sender !== 'string' || sender.length === 0 || sender.length > 100)) throw new InputError(400, 'field "sender" must be a string of 1-100 characters');
+  if (direct !== undefined && typeof direct !== 'boolean') throw new InputError(400, 'field "direct" must be true or false');
+  const accepted = await c.ctx.accept({ group, sender: (sender as string | undefined) ?? 'user', text, direct: direct === true });
+  json(c.res, 202, { id: accepted.message.id, engaged: accepted.engaged, ...(accepted.warning ? { warning: accepted.warning } : {}) });
+}
+
+function listMessages(c: Call): void {
+  const group = groupOf(c);
+  const after = c.url.searchParams.get('after') ?? undefined;
+  const messages = c.ctx.listMessages(group, after);
+  if (!messages) throw new InputError(404, `no message "${after}" in group "${group}"`);
+  json(c.res, 200, { messages: messages.map(publicMessage) });
+}
+
 export class HttpChannel implements Channel {
+  /** Every endpoint there is; docs/API.md has a heading for each (test/unit/api-doc.test.ts). */
+  static readonly routes: readonly Route[] = [
+    { method: 'GET', path: '/', auth: 'none', handle: (ch, c) => ch.#page(c.res) },
+    { method: 'POST', path: '/api/session', auth: 'none', handle: (ch, c) => ch.#signIn(c.req, c.res) },
+    { method: 'POST', path: '/api/session-codes', auth: 'token', handle: (ch, c) => json(c.res, 201, ch.signInLink()) },
+    { method: 'GET', path: '/api/status', auth: 'session', owner: true, handle: (_, c) => json(c.res, 200, ownerOf(c).status()) },
+    { method: 'GET', path: '/api/tasks', auth: 'session', owner: true, handle: (_, c) => json(c.res, 200, { tasks: ownerOf(c).tasks() }) },
+    { method: 'POST', path: '/api/tasks', auth: 'session', owner: true, handle: async (_, c) => json(c.res, 201, ownerOf(c).addTask(taskRequest(await readJson(c.req)))) },
+    ...OWNER_TASK_ACTIONS.map((action): Route => ({
+      method: 'POST', path: `/api/tasks/:id/${action}`, auth: 'session', owner: true, handle: (_, c) => json(c.res, 200, ownerOf(c).taskAction(c.params.id!, action)),
+    })),
+    { method: 'GET', path: '/api/groups', auth: 'session', handle: (_, c) => json(c.res, 200, { groups: c.ctx.listGroups().map((g) => ({ name: g.name, main: g.isMain, trigger: g.trigger })) }) },
+    { method: 'GET', path: '/api/groups/:name/messages', auth: 'session', handle: (_, c) => listMessages(c) },
+    { method: 'POST', path: '/api/groups/:name/messages', auth: 'session', handle: (_, c) => postMessage(c) },
+    { method: 'GET', path: '/api/groups/:name/events', auth: 'session', handle: (ch, c) => ch.#events(groupOf(c), c.res) },
+  ];
+
   readonly name = 'http';
   readonly #opts: HttpChannelOptions;
   #server: http.Server | undefined;
   #ctx: ChannelContext | undefined;
   readonly #streams = new Set<http.ServerResponse>();
   readonly #auth: WebAuth;
+  /** Groups whose turn runs now: a page that connects mid-turn is told at once. */
+  readonly #working = new Set<string>();
+  #unwatch: (() => void) | undefined;
 
   constructor(opts: HttpChannelOptions) {
     this.#opts = opts;
@@ -114,7 +241,12 @@ export class HttpChannel implements Channel {
   }
 
   async start(ctx: ChannelContext): Promise<void> {
+    // Checked here too, not only in loadConfig: whoever builds this channel, it fails closed.
+    const bind = this.#opts.host ?? '127.0.0.1';
+    const refused = bindProblem(bind, this.#opts.exposure ?? 'loopback');
+    if (refused) throw new Error(refused);
     this.#ctx = ctx;
+    this.#unwatch = ctx.watchTurns((g, working) => void (working ? this.#working.add(g) : this.#working.delete(g)));
     const server = http.createServer((req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         if (err instanceof InputError) return json(res, err.status, { error: err.message });
@@ -128,12 +260,13 @@ export class HttpChannel implements Channel {
       server.once('error', (err: NodeJS.ErrnoException) => reject(
         err.code === 'EADDRINUSE' ? new Error(`port ${this.#opts.port} is in use: is hako already running? (set HAKO_HTTP_PORT to use another port)`) : err,
       ));
-      server.listen(this.#opts.port, this.#opts.host ?? '127.0.0.1', () => resolve());
+      server.listen(this.#opts.port, bind, () => resolve());
     });
-    this.#opts.log.info('http channel listening', { url: `http://127.0.0.1:${this.port}/` });
+    this.#opts.log.info('http channel listening', { address: this.address.address, port: this.port, exposure: this.#opts.exposure ?? 'loopback' });
   }
 
   async stop(): Promise<void> {
+    this.#unwatch?.();
     for (const s of this.#streams) s.end();
     const server = this.#server;
     if (!server) return;
@@ -152,81 +285,55 @@ export class HttpChannel implements Channel {
       throw new InputError(421, `this server answers only to 127.0.0.1:${this.port}, localhost:${this.port} and [::1]:${this.port} (add other names to HAKO_HTTP_HOSTS)`);
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'", 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' });
-      res.end(await fs.promises.readFile(PAGE));
-      return;
-    }
-    if (!url.pathname.startsWith('/api/')) throw new InputError(404, `no such page: ${url.pathname}`);
-    if (url.pathname === '/api/session') return this.#signIn(req, res);
-    const bearer = tokenMatches(req.headers.authorization, this.#opts.token);
-    if (!bearer) {
-      if (!this.#auth.check(cookieValue(req.headers.cookie, this.#cookie))) {
-        res.setHeader('www-authenticate', 'Bearer');
-        throw new InputError(401, 'missing or wrong bearer token (see HAKO_HOME/http-token or HAKO_HTTP_TOKEN) and no web session (run "hako web" for a sign-in link)');
-      }
-      const problem = cookieRequestProblem(req);
-      if (problem) throw new InputError(403, problem);
+    const api = url.pathname.startsWith('/api/');
+    const matched = HttpChannel.routes.flatMap((route) => {
+      const params = matchPath(route.path, url.pathname);
+      return params ? [{ route, params }] : [];
+    });
+    const hit = matched.find((m) => m.route.method === req.method);
+    // Authenticate before saying 404 or 405 about an API path: callers without
+    // credentials learn nothing but "sign in".
+    const open = hit ? hit.route.auth === 'none' : !api || matched.some((m) => m.route.auth === 'none');
+    const bearer = open ? false : this.#authenticate(req, res);
+    if (!hit) {
+      if (matched.length) throw new InputError(405, `use ${[...new Set(matched.map((m) => m.route.method))].join(' or ')}`);
+      throw new InputError(404, api ? `no such endpoint: ${url.pathname}` : `no such page: ${url.pathname}`);
     }
     const ctx = this.#ctx!;
-    if (url.pathname === '/api/session-codes') {
-      if (req.method !== 'POST') throw new InputError(405, 'use POST');
-      if (!bearer) throw new InputError(403, 'a sign-in link needs the bearer token (run "hako web")');
-      return json(res, 201, this.signInLink());
+    if (hit.route.owner && !ctx.owner) throw new InputError(404, `no such endpoint: ${url.pathname}`);
+    if (hit.route.auth === 'token' && !bearer) throw new InputError(403, `${req.method} ${hit.route.path} needs the bearer token, not the web session (run "hako web" for a sign-in link)`);
+    await hit.route.handle(this, { req, res, url, params: hit.params, ctx });
+  }
+
+  /** Whether the bearer token came (else a valid, same-origin web session did); throws 401/403. */
+  #authenticate(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (tokenMatches(req.headers.authorization, this.#opts.token)) return true;
+    if (!this.#auth.check(cookieValue(req.headers.cookie, this.#cookie))) {
+      res.setHeader('www-authenticate', 'Bearer');
+      throw new InputError(401, 'missing or wrong bearer token (see HAKO_HOME/http-token or HAKO_HTTP_TOKEN) and no web session (run "hako web" for a sign-in link)');
     }
-    if (url.pathname === '/api/status' && ctx.owner) {
-      if (req.method !== 'GET') throw new InputError(405, 'use GET');
-      return json(res, 200, ctx.owner.status());
-    }
-    if (url.pathname === '/api/tasks' && ctx.owner) {
-      if (req.method === 'POST') return json(res, 201, ctx.owner.addTask(taskRequest(await readJson(req))));
-      if (req.method !== 'GET') throw new InputError(405, 'use GET or POST');
-      return json(res, 200, { tasks: ctx.owner.tasks() });
-    }
-    const t = /^\/api\/tasks\/([^/]+)\/(pause|resume|cancel|run|approve|reject)$/.exec(url.pathname);
-    if (t && ctx.owner) {
-      if (req.method !== 'POST') throw new InputError(405, 'use POST');
-      return json(res, 200, ctx.owner.taskAction(decodeURIComponent(t[1]!), t[2] as 'pause' | 'resume' | 'cancel' | 'run' | 'approve' | 'reject'));
-    }
-    if (url.pathname === '/api/groups') {
-      if (req.method !== 'GET') throw new InputError(405, 'use GET');
-      return json(res, 200, { groups: ctx.listGroups().map((g) => ({ name: g.name, main: g.isMain, trigger: g.trigger })) });
-    }
-    const m = /^\/api\/groups\/([^/]+)\/(messages|events)$/.exec(url.pathname);
-    if (!m) throw new InputError(404, `no such endpoint: ${url.pathname}`);
-    const group = decodeURIComponent(m[1]!);
-    if (!ctx.getGroup(group)) throw new InputError(404, `unknown group "${group}"`);
-    if (m[2] === 'events') {
-      if (req.method !== 'GET') throw new InputError(405, 'use GET');
-      return this.#events(group, res);
-    }
-    if (req.method === 'GET') {
-      const after = url.searchParams.get('after') ?? undefined;
-      const messages = ctx.listMessages(group, after);
-      if (!messages) throw new InputError(404, `no message "${after}" in group "${group}"`);
-      return json(res, 200, { messages: messages.map(publicMessage) });
-    }
-    if (req.method !== 'POST') throw new InputError(405, 'use GET or POST');
-    const body = await readJson(req);
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InputError(400, 'body must be a JSON object like {"text": "hello", "sender": "alice"}');
-    const { text, sender, direct } = body as Record<string, unknown>;
-    if (typeof text !== 'string') throw new InputError(400, 'field "text" must be a string');
-    if (sender !== undefined && (typeof sender !== 'string' || sender.length === 0 || sender.length > 100)) throw new InputError(400, 'field "sender" must be a string of 1-100 characters');
-    if (direct !== undefined && typeof direct !== 'boolean') throw new InputError(400, 'field "direct" must be true or false');
-    const accepted = await ctx.accept({ group, sender: (sender as string | undefined) ?? 'user', text, direct: direct === true });
-    return json(res, 202, { id: accepted.message.id, engaged: accepted.engaged, ...(accepted.warning ? { warning: accepted.warning } : {}) });
+    const problem = cookieRequestProblem(req);
+    if (problem) throw new InputError(403, problem);
+    return false;
+  }
+
+  async #page(res: http.ServerResponse): Promise<void> {
+    const nonce = randomBytes(16).toString('base64');
+    res.writeHead(200, pageHeaders(nonce));
+    res.end((await fs.promises.readFile(PAGE, 'utf8')).replaceAll('__NONCE__', nonce));
   }
 
   /** POST /api/session {"code"}: spends a sign-in code and sets the session cookie. */
   async #signIn(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (req.method !== 'POST') throw new InputError(405, 'use POST');
     if (!sameOrigin(req.headers.origin, req.headers.host)) throw new InputError(403, 'sign in from the web chat page itself: the Origin header must be this server');
     const body = await readJson(req);
     const code = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).code : undefined;
     if (typeof code !== 'string') throw new InputError(400, 'body must be {"code": "…"} with the code of a sign-in link');
     const r = this.#auth.redeem(code);
     if (!r.ok) throw new InputError(401, `${r.reason}: run "hako web" for a new link`);
-    res.setHeader('set-cookie', `${this.#cookie}=${r.session}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_MAX_MS / 1000}`);
+    // Behind a TLS proxy the browser must never send the cookie over plain HTTP.
+    const secure = this.#opts.exposure === 'behind-tls' ? '; Secure' : '';
+    res.setHeader('set-cookie', `${this.#cookie}=${r.session}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_MAX_MS / 1000}${secure}`);
     json(res, 200, { ok: true });
   }
 
@@ -236,11 +343,16 @@ export class HttpChannel implements Channel {
     const unsubscribe = this.#ctx!.subscribe((m) => {
       if (m.group === group) res.write(`id: ${m.id}\nevent: message\ndata: ${JSON.stringify(publicMessage(m))}\n\n`);
     });
+    // "working": a turn of the group started (true) or ended (false).
+    const working = (on: boolean) => res.write(`event: working\ndata: ${JSON.stringify({ working: on })}\n\n`);
+    if (this.#working.has(group)) working(true);
+    const unwatch = this.#ctx!.watchTurns((g, on) => { if (g === group) working(on); });
     const ping = setInterval(() => res.write(': ping\n\n'), 25_000);
     this.#streams.add(res);
     res.on('close', () => {
       clearInterval(ping);
       unsubscribe();
+      unwatch();
       this.#streams.delete(res);
     });
   }

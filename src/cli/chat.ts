@@ -9,16 +9,23 @@ import readline from 'node:readline';
 import { loadConfig } from '../core/config.ts';
 import { safeLine, safeText } from '../core/safe-text.ts';
 import { parse, runCommand, UsageError } from './args.ts';
-import { hostClient } from './client.ts';
+import { hostClient, NotRunningError } from './client.ts';
 
 export const help = `Usage: hako chat <group> [--sender NAME] [--timeout SECONDS]
 
 Chat with a group through the running hako (start it first with "npm start").
-Type a message and press Enter; Ctrl+D or /quit ends the chat.
+It shows the recent conversation, then every new message with its sender.
+Type a message and press Enter; Ctrl+D or /quit ends the chat. When hako stops,
+the chat says so, keeps what you type and sends it once hako is back.
 With input from a pipe, each line is sent and the chat waits for its answer
-(at most --timeout seconds each, default 300) before exiting.`;
+(at most --timeout seconds each, default 300) before exiting; it exits 1 when
+an answer did not come, or at once when the model is not ready (the message
+is kept and answered later).`;
 
 interface ApiMessage { id: string; role: 'user' | 'assistant'; sender: string; text: string; ts: string }
+
+/** How many messages of the conversation an interactive chat shows when it opens. */
+const HISTORY = 10;
 
 export async function run(args: string[]): Promise<number> {
   return runCommand(help, async () => {
@@ -30,41 +37,119 @@ export async function run(args: string[]): Promise<number> {
     const timeoutS = Number(parsed.values.timeout ?? 300);
     if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError('--timeout must be a positive number of seconds');
     const client = hostClient(loadConfig());
-    const { base, headers } = client;
-    const { messages } = await client.call(`/api/groups/${encodeURIComponent(group)}/messages`) as { messages: ApiMessage[] };
+    const groupPath = `/api/groups/${encodeURIComponent(group)}`;
+    const { messages } = await client.call(`${groupPath}/messages`) as { messages: ApiMessage[] };
     const sender = parsed.values.sender ?? process.env.USER ?? 'user';
     const interactive = process.stdin.isTTY === true;
-    const printed = new Set(messages.map((m) => m.id));
+    const rl = readline.createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, prompt: '> ' });
+    // Taken at once: piped lines read before a later `for await` began would be lost.
+    const lines = rl[Symbol.asyncIterator]();
+
+    // Interactive output goes above the prompt line, which is then drawn again with what
+    // the user had typed; piped output is plain lines (notices on stderr, for scripts).
+    let prompting = false;
+    const say = (line: string) => {
+      if (!interactive) return void process.stdout.write(`${line}\n`);
+      process.stdout.write(`\r\x1b[K${line}\n`);
+      if (prompting) rl.prompt(true);
+    };
+    const notice = (line: string) => (interactive ? say(`-- ${line}`) : void process.stderr.write(`hako: ${line}\n`));
+
+    const seen = new Set(messages.map((m) => m.id));
+    let newest = messages.at(-1)?.id;
+    // Texts this chat sent whose event may arrive before the POST's answer: not echoed.
+    const inFlight: string[] = [];
     let answered = 0;
     const onAnswer: (() => void)[] = [];
     const show = (m: ApiMessage) => {
-      if (printed.has(m.id) || m.role !== 'assistant') return;
-      printed.add(m.id);
-      answered++;
-      process.stdout.write(`${interactive ? '\n' : ''}${renderMessage(m, { columns: columns() })}\n${interactive ? '> ' : ''}`);
+      if (seen.has(m.id)) return;
+      seen.add(m.id);
+      newest = m.id;
+      if (m.role === 'user' && m.sender === sender) {
+        const i = inFlight.indexOf(m.text);
+        if (i >= 0) return void inFlight.splice(i, 1);
+      }
+      if (m.role === 'assistant') answered++;
+      // Piped output is the answers only: a script reads what it asked for.
+      if (interactive || m.role === 'assistant') say(renderMessage(m, { columns: columns() }));
       onAnswer.splice(0).forEach((f) => f());
     };
+
+    const unsent: string[] = [];
+    let connected = false;
+    const send = async (text: string): Promise<{ warning?: string } | 'later'> => {
+      inFlight.push(text);
+      try {
+        const r = await client.call(`${groupPath}/messages`, { method: 'POST', body: { text, sender, direct: true } });
+        return r.warning ? { warning: safeLine(String(r.warning)) } : {};
+      } catch (err) {
+        inFlight.splice(inFlight.indexOf(text), 1);
+        if (!(err instanceof NotRunningError) || !interactive) throw err;
+        unsent.push(text);
+        notice('hako is not running: kept what you typed; it is sent when hako is back');
+        return 'later';
+      }
+    };
+    /** Shows the messages that came while the connection was down, then sends what was typed meanwhile. Never rejects. */
+    const catchUp = async () => {
+      try {
+        const after = newest ? `?after=${encodeURIComponent(newest)}` : '';
+        const missed = await client.call(`${groupPath}/messages${after}`) as { messages: ApiMessage[] };
+        missed.messages.forEach(show);
+      } catch (err) {
+        notice(`could not load the messages missed while away: ${safeLine(err instanceof Error ? err.message : String(err))}`);
+      }
+      for (const text of unsent.splice(0)) {
+        const r = await send(text).catch((err: unknown) => notice(`not sent: ${safeLine(err instanceof Error ? err.message : String(err))}`));
+        if (r === 'later') break;
+        if (r?.warning) notice(r.warning);
+      }
+    };
+
     const stream = new AbortController();
     let opened!: () => void;
     const open = new Promise<void>((r) => { opened = r; });
-    const following = follow(`${base}/api/groups/${encodeURIComponent(group)}/events`, headers, stream.signal, show, () => opened());
+    let lost = false;
+    const following = follow(`${client.base}${groupPath}/events`, client.headers, stream.signal, {
+      message: show,
+      open: () => {
+        connected = true;
+        opened();
+        if (!lost) return;
+        lost = false;
+        notice('reconnected to hako');
+        void catchUp();
+      },
+      drop: (reason) => {
+        if (!connected) return;
+        connected = false;
+        lost = true;
+        notice(`lost the connection to hako (${reason}); reconnecting…`);
+      },
+    });
     // Subscribe before sending, so no answer can slip between the two.
     await Promise.race([open, new Promise((r) => setTimeout(r, 5000).unref())]);
     if (interactive) {
-      for (const m of messages.slice(-10)) process.stdout.write(`${renderMessage(m, { columns: columns() })}\n`);
-      console.log(`chatting with "${group}" (Ctrl+D to leave)`);
+      for (const m of messages.slice(-HISTORY)) process.stdout.write(`${renderMessage(m, { columns: columns() })}\n`);
+      console.log(`chatting with "${group}" as ${safeLine(sender)} (Ctrl+D to leave)`);
+      prompting = true;
+      rl.prompt();
     }
-    const rl = readline.createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined, prompt: '> ' });
-    if (interactive) rl.prompt();
+    let failed = 0;
     try {
-      for await (const line of rl) {
+      for await (const line of { [Symbol.asyncIterator]: () => lines }) {
         const text = line.trim();
         if (text === '/quit') break;
-        if (text) {
+        if (text && !connected && interactive) {
+          unsent.push(text);
+          notice('not connected to hako: kept what you typed; it is sent when hako is back');
+        } else if (text) {
           const before = answered;
-          const r = await client.call(`/api/groups/${encodeURIComponent(group)}/messages`, { method: 'POST', body: { text, sender, direct: true } });
-          if (r.warning) console.error(`hako: ${safeLine(String(r.warning))}`);
-          if (!interactive) await waitFor(() => answered > before, onAnswer, timeoutS * 1000, group);
+          const r = await send(text);
+          if (r !== 'later' && r.warning) notice(r.warning);
+          // Without a ready model no answer can come: a script is not kept waiting for one.
+          if (r !== 'later' && r.warning && !interactive) failed++;
+          else if (!interactive) await waitFor(() => answered > before, onAnswer, timeoutS * 1000, group);
         }
         if (interactive) rl.prompt();
       }
@@ -75,7 +160,9 @@ export async function run(args: string[]): Promise<number> {
       stream.abort();
       await following;
     }
-    return 0;
+    if (unsent.length) console.error(`hako: ${unsent.length} typed line(s) were never sent: hako was not running`);
+    if (failed) console.error(`hako: not waiting for answers: the model is not ready (${failed} message(s) kept, answered once it is)`);
+    return failed || unsent.length ? 1 : 0;
   });
 }
 
@@ -135,26 +222,32 @@ function waitFor(done: () => boolean, hooks: (() => void)[], ms: number, group: 
   });
 }
 
-/** Reads the SSE stream until aborted, reconnecting after a dropped connection. */
-async function follow(url: string, headers: Readonly<Record<string, string>>, signal: AbortSignal, onMessage: (m: ApiMessage) => void, onOpen: () => void): Promise<void> {
+/** Reads the SSE stream until aborted, reconnecting every second after a dropped connection. */
+async function follow(url: string, headers: Readonly<Record<string, string>>, signal: AbortSignal, on: { message(m: ApiMessage): void; open(): void; drop(reason: string): void }): Promise<void> {
   while (!signal.aborted) {
+    let reason = 'hako closed it';
     try {
       const res = await fetch(url, { headers, signal });
-      if (!res.ok || !res.body) throw new Error('no event stream');
-      onOpen();
+      if (!res.ok || !res.body) throw new Error(`the event stream answered ${res.status}`);
+      on.open();
       let buf = '';
       for await (const chunk of res.body.pipeThrough(new TextDecoderStream())) {
         buf += chunk;
         let i: number;
         while ((i = buf.indexOf('\n\n')) >= 0) {
-          const data = buf.slice(0, i).split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          const lines = buf.slice(0, i).split('\n');
           buf = buf.slice(i + 2);
-          if (data) onMessage(JSON.parse(data) as ApiMessage);
+          // Only messages: other events (a turn "working") are for the web chat.
+          const event = lines.find((l) => l.startsWith('event: '))?.slice(7) ?? 'message';
+          const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          if (data && event === 'message') on.message(JSON.parse(data) as ApiMessage);
         }
       }
-    } catch {
+    } catch (err) {
       if (signal.aborted) return;
+      reason = err instanceof Error && err.message === 'fetch failed' ? 'hako is not running' : err instanceof Error ? err.message : String(err);
     }
+    on.drop(reason);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }

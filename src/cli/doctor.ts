@@ -7,7 +7,7 @@ import { loadConfig, type Config } from '../core/config.ts';
 import { probeModel } from '../core/model-probe.ts';
 import { homePaths } from '../core/paths.ts';
 import { DockerRuntime } from '../runtime/docker.ts';
-import { engineProblem } from '../runtime/engine.ts';
+import { currentEndpoint, describeEndpoint, engineProblem } from '../runtime/engine.ts';
 import { imageState, imageTag } from '../runtime/image.ts';
 import { loadEgressConfig, loadMountPolicy, loadSecrets } from '../core/policy.ts';
 import { parse, runCommand } from './args.ts';
@@ -31,7 +31,8 @@ async function checks(config: Config): Promise<Check[]> {
   const major = Number(process.versions.node.split('.')[0]);
   out.push({ name: `Node.js ${process.versions.node}`, problem: major >= 24 ? null : 'Node.js 24 or newer is required (https://nodejs.org, or: nvm install 24)' });
   const engine = await engineProblem();
-  out.push({ name: 'container engine', problem: engine });
+  // Which engine answered matters as much as that one did: DOCKER_HOST or a context may point anywhere.
+  out.push({ name: engine ? 'container engine' : `container engine at ${describeEndpoint(await currentEndpoint())}`, problem: engine });
   if (!engine) {
     const gvisor = await new DockerRuntime().runtimeProblem('runsc');
     if (config.runtime) out.push({ name: `runtime ${config.runtime} (HAKO_RUNTIME)`, problem: await new DockerRuntime().runtimeProblem(config.runtime) });

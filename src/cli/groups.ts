@@ -2,7 +2,7 @@
 // addresses to them. Works whether or not the host is running (SQLite WAL lets both open
 // the database).
 
-import { limitProblem, loadConfig, type Config, type Limits } from '../core/config.ts';
+import { ConfigError, limitProblem, loadConfig, tokenBudget, type Config, type Limits } from '../core/config.ts';
 import { parseModel } from '../../protocol/model.ts';
 import { checkMount, loadMountPolicy, othersOf, parseMountArg, type MountRequest } from '../core/policy.ts';
 import { assertGroupName, groupPaths, homePaths } from '../core/paths.ts';
@@ -17,9 +17,10 @@ import { openStore } from './store.ts';
 
 export const help = `Usage:
   hako groups add <name> [--main] [--chat CHANNEL:ADDRESS]… [--trigger WORD] [--allow NAMES] [--model PROVIDER/MODEL] [--mount HOSTPATH[:ro|:rw]]…
+                         [--tokens-per-day N|none]
   hako groups set <name> [--chat CHANNEL:ADDRESS]… [--unchat CHANNEL:ADDRESS]… [--trigger WORD] [--allow NAMES | --allow-all] [--model PROVIDER/MODEL]
                          [--memory SIZE] [--cpus N] [--pids N] [--tmpfs SIZE] [--turn-timeout SECONDS]
-                         [--max-output CHARS] [--max-tasks N] [--disk SIZE] [--default-limits]
+                         [--max-output CHARS] [--max-tasks N] [--disk SIZE] [--default-limits] [--tokens-per-day N|none]
   hako groups mounts <name> [add HOSTPATH[:ro|:rw] | remove HOSTPATH]
   hako groups list
   hako groups remove <name>
@@ -37,6 +38,11 @@ Names: lowercase letters, digits, "-" and "_", starting with a letter or digit (
   --memory, --cpus, --pids, --tmpfs, --turn-timeout, --max-output, --max-tasks, --disk
                this group's limits instead of the host's (HAKO_CONTAINER_*, HAKO_TURN_TIMEOUT,
                HAKO_MAX_OUTPUT_CHARS, HAKO_MAX_TASKS, HAKO_GROUP_DISK); --default-limits drops the group's own limits
+  --tokens-per-day
+               model tokens (input + output, as the provider reports them) the group may use per
+               day (00:00 to 00:00 in HAKO_TZ); when they are used up its messages wait until the
+               next day or until this is raised; "none" removes it (HAKO_TOKENS_PER_DAY, for all
+               groups together, still applies). A running hako sees a change within seconds
   --mount      an extra host folder at /workspace/extra/<name>, read-only unless :rw;
                allowed only by HAKO_CONFIG/mounts.json (checked now and at every start)`;
 
@@ -85,6 +91,19 @@ function limitsFrom(v: Record<string, unknown>, current: Partial<Limits>): Parti
   return next as Partial<Limits>;
 }
 
+/** The --tokens-per-day value: undefined when not given, null for "none". */
+function budgetFlag(raw: string | undefined): number | null | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return tokenBudget(raw, '--tokens-per-day');
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+const budgetText = (n: number | null) => n === null ? 'no own token budget' : `token budget ${n} per day`;
+
 /** Checks each mount against the policy and the other groups' mounts now, so a refusal is seen at registration. */
 function checkedMounts(config: Config, store: Pick<GroupStore, 'listGroups'>, group: string, isMain: boolean, requests: readonly MountRequest[]): MountRequest[] {
   const policy = loadMountPolicy(config.configDir);
@@ -132,6 +151,7 @@ export async function run(args: string[]): Promise<number> {
       mount: { type: 'string', multiple: true }, chat: { type: 'string', multiple: true }, unchat: { type: 'string', multiple: true },
       memory: { type: 'string' }, cpus: { type: 'string' }, pids: { type: 'string' }, tmpfs: { type: 'string' },
       'turn-timeout': { type: 'string' }, 'max-output': { type: 'string' }, 'max-tasks': { type: 'string' }, disk: { type: 'string' }, 'default-limits': { type: 'boolean' },
+      'tokens-per-day': { type: 'string' },
     }, help);
     if (!parsed) return 0;
     const [sub, name, ...extra] = parsed.positionals;
@@ -148,10 +168,12 @@ export async function run(args: string[]): Promise<number> {
           checkModel(model);
           const mounts = checkedMounts(config, store, name, !!parsed.values.main, (parsed.values.mount ?? []).map(parseMountArg));
           const bind = chats(parsed.values.chat, '--chat');
-          const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null, mounts, chats: bind });
+          const tokensPerDay = budgetFlag(parsed.values['tokens-per-day']) ?? null;
+          const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null, mounts, chats: bind, tokensPerDay });
           prepareGroupDirs(config.home, name);
-          audit(config.home, name, { action: 'group.add', main: group.isMain, trigger: group.trigger, model: group.model, allowedSenders: group.allowedSenders, mounts: group.mounts, chats: group.chats });
+          audit(config.home, name, { action: 'group.add', main: group.isMain, trigger: group.trigger, model: group.model, allowedSenders: group.allowedSenders, mounts: group.mounts, chats: group.chats, tokensPerDay: group.tokensPerDay });
           console.log(`added group "${group.name}"${group.isMain ? ' (main)' : ''}; its folder is ${groupPaths(config.home, name).folder}`);
+          if (group.tokensPerDay !== null) console.log(budgetText(group.tokensPerDay));
           if (group.chats.length) console.log(`chats: ${group.chats.join(', ')}`);
           return 0;
         }
@@ -165,18 +187,20 @@ export async function run(args: string[]): Promise<number> {
           const limits = limitsFrom(parsed.values, store.getGroup(name)?.limits ?? {});
           const bind = chats(parsed.values.chat, '--chat');
           const unbind = chats(parsed.values.unchat, '--unchat');
-          if (trigger === undefined && model === undefined && allow === undefined && limits === undefined && !bind.length && !unbind.length) {
-            throw new UsageError('nothing to change: give --chat, --unchat, --trigger, --allow, --allow-all, --model or a limit');
+          const tokensPerDay = budgetFlag(parsed.values['tokens-per-day']);
+          if (trigger === undefined && model === undefined && allow === undefined && limits === undefined && tokensPerDay === undefined && !bind.length && !unbind.length) {
+            throw new UsageError('nothing to change: give --chat, --unchat, --trigger, --allow, --allow-all, --model, --tokens-per-day or a limit');
           }
           const g = store.updateGroup(name, {
             ...(trigger !== undefined ? { trigger } : {}), ...(model !== undefined ? { model } : {}), ...(allow !== undefined ? { allowedSenders: allow } : {}),
-            ...(limits !== undefined ? { limits } : {}), bind, unbind,
+            ...(limits !== undefined ? { limits } : {}), ...(tokensPerDay !== undefined ? { tokensPerDay } : {}), bind, unbind,
           });
-          audit(config.home, name, { action: 'group.set', trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders, limits: g.limits, chats: g.chats });
+          audit(config.home, name, { action: 'group.set', trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders, limits: g.limits, tokensPerDay: g.tokensPerDay, chats: g.chats });
           const eff = { ...config.limits, ...g.limits };
           console.log(`group "${g.name}": trigger ${g.trigger ?? '@' + config.assistantName}, senders ${g.allowedSenders ? g.allowedSenders.join(', ') : 'everyone'}, model ${g.model ?? config.model ?? '(HAKO_MODEL)'}`);
           console.log(`chats: ${g.chats.length ? g.chats.join(', ') : 'none (local chats only)'}`);
           console.log(`limits: memory ${eff.memory}, cpus ${eff.cpus}, pids ${eff.pids}, tmpfs ${eff.tmpfs}, turn ${eff.turnTimeoutSeconds} s, output ${eff.maxOutputChars} chars (from the next container start), tasks ${eff.maxTasks}, disk ${eff.disk}`);
+          console.log(`${budgetText(g.tokensPerDay)}${config.tokensPerDay === null ? '' : `; all groups together: ${config.tokensPerDay} (HAKO_TOKENS_PER_DAY)`}`);
           return 0;
         }
         case 'mounts': {
@@ -208,7 +232,7 @@ export async function run(args: string[]): Promise<number> {
           }
           for (const g of groups) {
             const c = store.counts(g.name);
-            const flags = [g.isMain ? 'main' : `trigger ${g.trigger ?? '@' + config.assistantName}`, g.allowedSenders ? `senders ${g.allowedSenders.join(',')}` : '', g.model ? `model ${g.model}` : ''].filter(Boolean).join(', ');
+            const flags = [g.isMain ? 'main' : `trigger ${g.trigger ?? '@' + config.assistantName}`, g.allowedSenders ? `senders ${g.allowedSenders.join(',')}` : '', g.model ? `model ${g.model}` : '', g.tokensPerDay !== null ? `${g.tokensPerDay} tokens/day` : ''].filter(Boolean).join(', ');
             console.log(`${g.name.padEnd(20)} ${flags.padEnd(30)} waiting ${c.pending + c.in_batch}, answered ${c.answered}, failed ${c.failed}`);
             if (g.chats.length) console.log(`${''.padEnd(20)} chats: ${g.chats.join(', ')}`);
           }

@@ -8,8 +8,11 @@ import { parse, runCommand, UsageError } from './args.ts';
 export const help = `Usage: hako setup [--offline]
 
 Prepare this machine to run hako agents:
-  1. make sure a container engine answers \`docker info\`; as root on Debian/Ubuntu this
-     installs docker.io and starts the daemon, elsewhere it says what to install or start;
+  1. make sure a container engine answers \`docker info\` where the docker CLI points
+     (DOCKER_HOST, else DOCKER_CONTEXT or the current \`docker context\`, else
+     unix:///var/run/docker.sock); as root on Debian/Ubuntu this installs docker.io and
+     starts the daemon, but only for that default socket and only when no dockerd is
+     running; otherwise it names the endpoint it tried and says what to fix or start;
   2. build the agent image (hako-agent:<version>) unless it matches the current sources;
   3. load the host's modules once, so that \`hako start\` finds them in the compile cache
      (~/.cache/hako/compile-cache) and starts lean right after an install or an update.

@@ -2,7 +2,7 @@
 
 import { loadConfig } from '../core/config.ts';
 import { Host } from '../core/host.ts';
-import { createLogger, secretMasker } from '../core/log.ts';
+import { createLogger, logMaxBytes, secretMasker } from '../core/log.ts';
 import { homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
 import { HttpChannel } from '../channels/http.ts';
@@ -14,6 +14,7 @@ import { DockerRuntime } from '../runtime/docker.ts';
 import { ensureImage, imageTag } from '../runtime/image.ts';
 import { parse, runCommand } from './args.ts';
 import { ensureToken } from './token.ts';
+import { hostUmask, tightenHome } from './home-modes.ts';
 
 export const help = `Usage: hako start [--no-image-check]
 
@@ -52,11 +53,13 @@ export async function run(args: string[]): Promise<number> {
   return runCommand(help, async () => {
     const parsed = parse(args, { 'no-image-check': { type: 'boolean' } }, help);
     if (!parsed) return 0;
+    // Before anything is created in HAKO_HOME: what the host makes is owner-only by default.
+    process.umask(hostUmask());
     const config = loadConfig();
     const env = channelEnv(config.configDir);
     const modules = await installedChannels();
     const secrets = [config.providers.anthropic.apiKey, config.providers.openai.apiKey, ...channelSecretValues(modules, env)].filter((s): s is string => !!s);
-    const log = createLogger({ dir: homePaths(config.home).logs, secrets, level: process.env.HAKO_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
+    const log = createLogger({ dir: homePaths(config.home).logs, secrets, level: process.env.HAKO_LOG_LEVEL === 'debug' ? 'debug' : 'info', maxBytes: logMaxBytes(process.env.HAKO_LOG_MAX_BYTES) });
     const runtime = new DockerRuntime();
     const problem = await runtime.available();
     if (problem) throw new Error(problem);
@@ -66,7 +69,7 @@ export async function run(args: string[]): Promise<number> {
     }
     if (!parsed.values['no-image-check']) await ensureImage({ log: (line) => log.info(line) });
     const token = ensureToken(config);
-    const http = new HttpChannel({ port: config.httpPort, token, log, allowedHosts: config.httpHosts });
+    const http = new HttpChannel({ port: config.httpPort, host: config.httpBind, exposure: config.httpExposure, token, log, allowedHosts: config.httpHosts });
     const chats = await chatChannels({ env, home: config.home, assistantName: config.assistantName, log }, modules, log);
     const host = new Host({ config, runtime, image: imageTag(), log, channels: [http, ...chats], redact: secretMasker(secrets), hostSecrets: channelSettingNames(modules) });
     if (host.store.listGroups().length === 0) {
@@ -74,6 +77,9 @@ export async function run(args: string[]): Promise<number> {
       prepareGroupDirs(config.home, 'main');
       log.info('created the main group (your private control chat)');
     }
+    // After the token check (a token others could read is refused, not quietly fixed) and
+    // the database's creation; also tightens what an install made before left readable.
+    tightenHome(config.home);
     await host.start();
     return new Promise<number>((resolve) => {
       let stopping = false;

@@ -4,6 +4,7 @@
 import { loadConfig } from '../core/config.ts';
 import { formatBytes } from '../core/disk.ts';
 import { safeJson, safeLine } from '../core/safe-text.ts';
+import { dayIn } from '../core/usage.ts';
 import { parse, runCommand } from './args.ts';
 import { hostClient, NotRunningError } from './client.ts';
 import { openStore } from './store.ts';
@@ -11,8 +12,9 @@ import { openStore } from './store.ts';
 export const help = `Usage: hako status [--json]
 
 Shows the running hako: each group's container (busy, warm, starting, stopping),
-waiting and failed messages, the queue, the next scheduled task runs and recent
-failures. --json prints the same as JSON.`;
+waiting and failed messages, the queue, the model tokens used today against the daily
+budgets (HAKO_TOKENS_PER_DAY, hako groups set NAME --tokens-per-day), the next scheduled
+task runs and recent failures. --json prints the same as JSON.`;
 
 interface Status {
   startedAt: string;
@@ -21,7 +23,8 @@ interface Status {
   modelProblem?: string | null;
   maxContainers: number;
   queue: { running: string[]; waiting: string[] };
-  groups: { name: string; main: boolean; container: { state: string; name?: string; idleSeconds?: number } | null; waiting: number; answered: number; failed: number }[];
+  groups: { name: string; main: boolean; container: { state: string; name?: string; idleSeconds?: number } | null; waiting: number; answered: number; failed: number; tokens?: { used: number; budget: number | null; waitsForBudget: boolean } }[];
+  tokens?: { day: string; tz: string; used: number; budget: number | null };
   nextRuns: { id: string; group: string; nextRun: string; prompt: string }[];
   recentFailures: { group: string; at: string; error: string; task: string | null }[];
   disk?: { free: number | null; reserve: number | null; low: string | null; groups: Record<string, { bytes: number; over: string | null }> };
@@ -48,6 +51,7 @@ function print(s: Status): void {
     const c = g.container ? `${g.container.state}${g.container.idleSeconds !== undefined ? ` ${g.container.idleSeconds}s` : ''}` : '-';
     line(`${(g.name + (g.main ? ' (main)' : '')).padEnd(20)} ${c.padEnd(22)} ${String(g.waiting).padStart(7)}  ${String(g.answered).padStart(8)}  ${String(g.failed).padStart(6)}`);
   }
+  if (s.tokens) printTokens(s.tokens, s.groups, line);
   line('');
   line('next task runs:');
   if (s.nextRuns.length === 0) line('  none');
@@ -56,6 +60,16 @@ function print(s: Status): void {
   line('recent failures:');
   if (s.recentFailures.length === 0) line('  none');
   for (const f of s.recentFailures) line(`  ${f.at}  ${f.group}${f.task ? ` (${f.task})` : ''}: ${f.error.slice(0, 160)}`);
+}
+
+function printTokens(t: NonNullable<Status['tokens']>, groups: Status['groups'], line: (text: string) => void): void {
+  const of = (used: number, budget: number | null) => budget === null ? `${used}` : `${used} of ${budget}${used >= budget ? ' — USED UP' : ''}`;
+  line('');
+  line(`tokens today (${t.day}, ${t.tz}): ${of(t.used, t.budget)}${t.budget === null ? ' (no daily budget: HAKO_TOKENS_PER_DAY)' : ' (HAKO_TOKENS_PER_DAY)'}`);
+  for (const g of groups) {
+    if (!g.tokens) continue;
+    line(`  ${g.name.padEnd(20)} ${of(g.tokens.used, g.tokens.budget)}${g.tokens.waitsForBudget ? ' — messages wait for the budget' : ''}`);
+  }
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -78,6 +92,9 @@ export async function run(args: string[]): Promise<number> {
         const c = store.counts(g.name);
         console.log(`${g.name.padEnd(20)} waiting ${c.pending + c.in_batch}, answered ${c.answered}, failed ${c.failed}`);
       }
+      const day = dayIn(config.tz, Date.now());
+      const used = store.usageOn(day);
+      console.log(`tokens today (${day}, ${config.tz}): ${used.reduce((n, u) => n + u.input + u.output, 0)}${config.tokensPerDay === null ? '' : ` of ${config.tokensPerDay} (HAKO_TOKENS_PER_DAY)`}`);
       const next = store.nextDue();
       console.log(`next task run: ${next === null ? 'none' : new Date(next).toISOString()}`);
     } finally {

@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import { homePaths } from '../core/paths.ts';
 import { Store } from '../core/store.ts';
-import type { BatchStore, GroupStore, MessageStore, TaskStore, Transactional } from '../core/store-contract.ts';
+import type { BatchStore, GroupStore, MessageStore, TaskStore, Transactional, UsageStore } from '../core/store-contract.ts';
 
 /** Every concern of the store, and `close` for when the command is done with it. */
-export type CliStore = GroupStore & MessageStore & BatchStore & TaskStore & Transactional & { close(): void };
+export type CliStore = GroupStore & MessageStore & BatchStore & TaskStore & UsageStore & Transactional & { close(): void };
 
 /** Opens hako.db in `home`, making `home` (mode 0700) if it is missing. The caller closes it. */
 export function openStore(home: string): CliStore {

@@ -78,7 +78,7 @@ async function act(config: Config, action: Action, id: string): Promise<unknown>
       audit.append('policy.change', group, { ...record, ok: true, state: result.task.state });
       return result;
     } catch (err) {
-      if (err instanceof TaskError) audit.append('policy.change', group, { ...record, ok: false, error: err.message });
+      if (err instanceof TaskError) audit.append('policy.refused', group, { ...record, ok: false, error: err.message });
       throw err;
     }
   });
@@ -135,7 +135,7 @@ async function add(config: Config, req: OwnerTaskRequest): Promise<{ task: TaskV
       return { task, offline: true };
     } catch (err) {
       if (!(err instanceof TaskError)) throw err;
-      audit.append('policy.change', store.getGroup(req.group) ? req.group : null, { ...record, ok: false, error: err.message });
+      audit.append('policy.refused', store.getGroup(req.group) ? req.group : null, { ...record, ok: false, error: err.message });
       throw new Error(`cannot schedule the task: ${err.message}`);
     }
   });

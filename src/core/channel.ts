@@ -65,6 +65,12 @@ export interface ChannelContext extends Pick<GroupStore, 'getGroup' | 'listGroup
   /** Every message as it is stored, user and assistant alike. Returns an unsubscribe. */
   subscribe(fn: (m: StoredMessage) => void): () => void;
   /**
+   * Every turn of the agent as it starts (`working` true) and ends (false), for a local
+   * channel's "working…" indicator. Contract: `fn` is called synchronously and must not
+   * throw (a throw is logged and ignored). Returns an unsubscribe.
+   */
+  watchTurns(fn: (group: string, working: boolean) => void): () => void;
+  /**
    * The owner's controls, given only to local channels whose every caller is the owner
    * (the token-guarded HTTP API). Contract: `taskAction` throws InputError (404 unknown
    * task, 409 wrong state); `addTask` throws InputError (400 with the schedule_task

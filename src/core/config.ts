@@ -1,6 +1,7 @@
 // The one configuration loader: reads the environment once, validates it, and returns
 // plain readonly data. Every other module receives a Config; none reads process.env.
 
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseModel, type ProviderName } from '../../protocol/model.ts';
@@ -23,6 +24,10 @@ export interface Config {
   readonly httpToken: string | undefined;
   /** Host header names the HTTP API answers to besides the loopback ones (HAKO_HTTP_HOSTS). */
   readonly httpHosts: readonly string[];
+  /** The address the HTTP API listens on (HAKO_HTTP_BIND); only loopback unless httpExposure says otherwise. */
+  readonly httpBind: string;
+  /** How a non-loopback bind is protected: see HttpExposure. */
+  readonly httpExposure: HttpExposure;
   /** `provider/model`, or undefined when not configured (messages wait until it is). */
   readonly model: string | undefined;
   readonly providers: Readonly<Record<ProviderName, ProviderConfig>>;
@@ -40,6 +45,8 @@ export interface Config {
   /** Free space kept on HAKO_HOME's file system for the database: below it no container runs. */
   readonly diskReserve: string;
   readonly runtime: string | undefined;
+  /** Model tokens (input + output) all groups together may use per owner's day (HAKO_TOKENS_PER_DAY); null: no limit. */
+  readonly tokensPerDay: number | null;
   /** Passed to the agent: model calls per turn, and whether to stream them. */
   readonly agent: { readonly maxSteps: number; readonly stream: boolean };
 }
@@ -73,6 +80,33 @@ export function limitProblem(name: keyof Limits, value: unknown): string | null 
     case 'disk': return typeof value === 'string' && size.test(value) ? null : 'disk must be a size like 500m or 2g';
     case 'maxTasks': return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 1000 ? null : 'max tasks must be a whole number from 0 to 1000';
   }
+}
+
+/**
+ * What stands between the HTTP API and the network: 'loopback' (nothing needed, the default),
+ * 'behind-tls' (the owner says TLS terminates in a proxy in front: HAKO_HTTP_BEHIND_TLS=1,
+ * and the session cookie is then Secure), or 'insecure' (the owner accepts plain HTTP off
+ * this machine: HAKO_HTTP_ALLOW_INSECURE=1).
+ */
+export type HttpExposure = 'loopback' | 'behind-tls' | 'insecure';
+
+/** Whether `address` (as given to listen) is reachable only from this machine. */
+export function isLoopback(address: string): boolean {
+  const a = address.toLowerCase().replace(/^\[|\]$/g, '');
+  return a === 'localhost' || a === '::1' || (net.isIPv4(a) && a.startsWith('127.')) || /^::ffff:127\./.test(a);
+}
+
+/**
+ * Why the HTTP API may not listen on `bind`, or null. Fails closed: off loopback, the
+ * sign-in code, the session cookie and the bearer token would cross the network in clear
+ * text, so a non-loopback address needs the owner to say what protects it.
+ */
+export function bindProblem(bind: string, exposure: HttpExposure): string | null {
+  if (isLoopback(bind) || exposure !== 'loopback') return null;
+  return `HAKO_HTTP_BIND=${bind} is not a loopback address: the web chat and API would be served over plain HTTP beyond this machine, ` +
+    'with sign-in codes, session cookies and the API token readable on the network. Keep HAKO_HTTP_BIND=127.0.0.1 and put a TLS proxy ' +
+    'in front (Caddy or tailscale serve: see "Reach it from your phone" in README.md); if TLS already terminates in front of this address, ' +
+    'set HAKO_HTTP_BEHIND_TLS=1; to accept plain HTTP anyway, set HAKO_HTTP_ALLOW_INSECURE=1';
 }
 
 export class ConfigError extends Error {
@@ -137,6 +171,39 @@ function httpHosts(raw: string | undefined): string[] {
   return names;
 }
 
+function flag(env: Env, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === '0') return false;
+  if (raw === '1') return true;
+  throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: use 1 or 0 (unset means 0)`);
+}
+
+function httpBind(raw: string | undefined): string {
+  const bind = raw || '127.0.0.1';
+  if (bind !== 'localhost' && net.isIP(bind.replace(/^\[|\]$/g, '')) === 0) {
+    throw new ConfigError(`HAKO_HTTP_BIND=${JSON.stringify(bind)} is not an IP address: use 127.0.0.1 (the default), ::1, or an address of this machine such as 0.0.0.0`);
+  }
+  return bind.replace(/^\[|\]$/g, '');
+}
+
+function httpExposure(env: Env, bind: string): HttpExposure {
+  const behindTls = flag(env, 'HAKO_HTTP_BEHIND_TLS');
+  const insecure = flag(env, 'HAKO_HTTP_ALLOW_INSECURE');
+  if (behindTls && insecure) throw new ConfigError('HAKO_HTTP_BEHIND_TLS=1 and HAKO_HTTP_ALLOW_INSECURE=1 contradict each other: set only the one that is true');
+  const exposure: HttpExposure = behindTls ? 'behind-tls' : insecure ? 'insecure' : 'loopback';
+  const problem = bindProblem(bind, exposure);
+  if (problem) throw new ConfigError(problem);
+  return exposure;
+}
+
+/** A daily token budget: a whole number of tokens, or unset / "none" for no limit. */
+export function tokenBudget(raw: string | undefined, name: string): number | null {
+  if (raw === undefined || raw === '' || raw === 'none') return null;
+  const n = Number(raw.replace(/_/g, ''));
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected a whole number of tokens such as 2000000, or "none" for no limit`);
+  return n;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const home = path.resolve(expandHome(env.HAKO_HOME || '~/.hako'));
   const configDir = path.resolve(expandHome(env.HAKO_CONFIG || '~/.config/hako'));
@@ -157,6 +224,8 @@ export function loadConfig(env: Env = process.env): Config {
     httpPort: int(env, 'HAKO_HTTP_PORT', 7878, 0, 65535),
     httpToken: env.HAKO_HTTP_TOKEN || undefined,
     httpHosts: httpHosts(env.HAKO_HTTP_HOSTS),
+    httpBind: httpBind(env.HAKO_HTTP_BIND),
+    httpExposure: httpExposure(env, httpBind(env.HAKO_HTTP_BIND)),
     model,
     providers: {
       anthropic: { apiKey: env.ANTHROPIC_API_KEY || undefined, baseURL: url(env, 'ANTHROPIC_BASE_URL', 'https://api.anthropic.com'), keyOptional: false },
@@ -183,6 +252,7 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     diskReserve: diskReserve(env.HAKO_DISK_RESERVE || '512m'),
     runtime: env.HAKO_RUNTIME || undefined,
+    tokensPerDay: tokenBudget(env.HAKO_TOKENS_PER_DAY, 'HAKO_TOKENS_PER_DAY'),
     agent: { maxSteps: int(env, 'HAKO_MAX_STEPS', 30, 1, 1000), stream: env.HAKO_STREAM !== '0' },
   };
 }

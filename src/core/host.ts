@@ -29,11 +29,14 @@ import { Store, type Delivery, type StoredMessage } from './store.ts';
 import { groupNameProblem } from '../../protocol/names.ts';
 import { createTaskService, ownerTaskAction, TaskError, type TaskService } from './tasks.ts';
 import { exitEnd, groupModel, Turns } from './turn.ts';
+import { budgetProblem, dayIn, type Usage } from './usage.ts';
 
 /** Rejected out/ files per group and turn past which its container is stopped as a flood. */
 const MAX_REJECTED_PER_TURN = 1000;
 /** Waits before sending a failed delivery again in this process; after the last, it waits for the next start. */
 const RESEND_MS = [2_000, 10_000, 60_000];
+/** How often the budget of a group whose messages wait for it is checked again (raised by the owner, or a new day). */
+const BUDGET_RECHECK_MS = 5_000;
 
 export interface HostOptions {
   readonly config: Config;
@@ -78,8 +81,12 @@ export class Host {
   #modelProblem: string | null = null;
   readonly #clock: Clock;
   readonly #subscribers = new Set<(m: StoredMessage) => void>();
+  readonly #turnWatchers = new Set<(group: string, working: boolean) => void>();
   /** Providers whose last model request failed like an outage (unreachable, 429, 5xx). */
   readonly #modelDown = new Set<ProviderName>();
+  /** Groups whose messages wait for a used-up token budget, with the day they were told on. */
+  readonly #budgetHeld = new Map<string, string>();
+  #budgetTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: HostOptions) {
     this.config = opts.config;
@@ -108,6 +115,8 @@ export class Host {
         this.#containerExited(g, exit);
       },
       onUpstream: (provider, ok) => this.#upstream(provider, ok),
+      budget: (g) => this.#budgetRefusal(g),
+      onUsage: (g, u) => this.#used(g, u),
       onEgress: (g, d) => {
         record('egress', g, { ...d });
         const fields = { group: g, host: d.host, port: d.port, kind: d.kind, ...(d.allowed ? {} : { reason: d.reason }) };
@@ -119,7 +128,8 @@ export class Host {
     this.queue = new GroupQueue({
       maxContainers: opts.config.maxContainers,
       containers: this.runner,
-      work: (g, signal) => this.turns.serve(g, signal),
+      // A used-up token budget holds the group's messages before a turn starts (no container, no model call).
+      work: (g, signal) => this.#budgetRefusal(g) ? Promise.resolve() : this.turns.serve(g, signal),
       onError: (g, err) => this.#log.error('turn crashed', { group: g, error: String(err) }),
     });
     this.scheduler = new Scheduler({
@@ -170,7 +180,7 @@ export class Host {
     this.turns = new Turns({
       store: this.store, config: opts.config, log: opts.log, runner: this.runner, ipc: this.ipc, disk: this.disk, queue: this.queue, record,
       tell: (g, text, batchId) => this.#tell(g, text, batchId),
-      working: (batch) => this.#typing(batch.messages.findLast((m) => m.role === 'user')?.chat ?? null),
+      working: (batch) => this.#working(batch.group, batch.messages.findLast((m) => m.role === 'user')?.chat ?? null),
       modelDown: (model) => {
         const parsed = parseModel(model);
         return parsed.ok && this.#modelDown.has(parsed.value.provider);
@@ -195,6 +205,10 @@ export class Host {
         this.#subscribers.add(fn);
         return () => this.#subscribers.delete(fn);
       },
+      watchTurns: (fn) => {
+        this.#turnWatchers.add(fn);
+        return () => this.#turnWatchers.delete(fn);
+      },
       owner: {
         status: () => this.status(),
         tasks: () => this.tasks.list({ kind: 'owner' }),
@@ -206,7 +220,7 @@ export class Host {
             return { task };
           } catch (err) {
             if (!(err instanceof TaskError)) throw err;
-            this.#record('policy.change', this.store.getGroup(req.group) ? req.group : null, { ...record, ok: false, error: err.message });
+            this.#record('policy.refused', this.store.getGroup(req.group) ? req.group : null, { ...record, ok: false, error: err.message });
             throw new InputError(400, err.message);
           }
         },
@@ -219,7 +233,7 @@ export class Host {
             return result;
           } catch (err) {
             if (!(err instanceof TaskError)) throw err;
-            this.#record('policy.change', group, { ...record, ok: false, error: err.message });
+            this.#record('policy.refused', group, { ...record, ok: false, error: err.message });
             throw new InputError(err.message.startsWith('no task') ? 404 : 409, err.message);
           }
         },
@@ -277,6 +291,7 @@ export class Host {
   async stop(opts: { graceMs?: number } = {}): Promise<{ interrupted: number; containers: number }> {
     this.#stopped = true;
     this.scheduler.stop();
+    clearInterval(this.#budgetTimer);
     this.queue.close();
     const grace = new Promise((r) => setTimeout(r, opts.graceMs ?? 10_000).unref());
     await Promise.race([this.queue.idle(), grace]);
@@ -311,6 +326,70 @@ export class Host {
       this.#modelDown.add(provider);
       this.#log.warn('model upstream failing', { provider });
     }
+  }
+
+  /** Adds a model response's tokens to the group's count for today (the owner's day). */
+  #used(group: string, u: Usage): void {
+    try {
+      this.store.addUsage(group, dayIn(this.config.tz, this.#clock.now()), u);
+    } catch (err) {
+      this.#log.error('could not record token usage; it is not counted toward the budget', { group, input: u.input, output: u.output, error: String(err) });
+    }
+  }
+
+  /** Tokens used today, per group and in all, and the day (the owner's). */
+  #usageToday(): { day: string; byGroup: Map<string, number>; total: number } {
+    const day = dayIn(this.config.tz, this.#clock.now());
+    const byGroup = new Map(this.store.usageOn(day).map((u) => [u.group, u.input + u.output] as const));
+    return { day, byGroup, total: [...byGroup.values()].reduce((a, b) => a + b, 0) };
+  }
+
+  #budgetProblem(group: string) {
+    const today = this.#usageToday();
+    return budgetProblem({
+      group, groupBudget: this.store.getGroup(group)?.tokensPerDay ?? null, globalBudget: this.config.tokensPerDay,
+      groupUsed: today.byGroup.get(group) ?? 0, totalUsed: today.total, tz: this.config.tz,
+    });
+  }
+
+  /**
+   * Why the group may not use the model now, or null. When its budget is used up, its open
+   * turn is stopped (the messages kept), the group is told once a day, and the budget is
+   * checked again every few seconds until the owner raises it or the day ends.
+   */
+  #budgetRefusal(group: string): string | null {
+    const problem = this.#budgetProblem(group);
+    if (!problem) return null;
+    const day = dayIn(this.config.tz, this.#clock.now());
+    const told = this.#budgetHeld.get(group) === day;
+    this.#budgetHeld.set(group, day);
+    this.#budgetTimer ??= setInterval(() => this.#recheckBudgets(), BUDGET_RECHECK_MS).unref();
+    if (this.turns.end(group, { kind: 'stopped', message: problem.text, keep: true })) {
+      this.runner.stop(group, 0); // its agent would only be refused again
+    } else if (!told) {
+      this.#tell(group, `Your message waits: ${problem.text}.`);
+    }
+    if (told) this.#log.debug('token budget still used up: no model use for the group', { group });
+    else this.#log.warn('token budget used up: the group\'s messages wait', { group, budget: problem.which, problem: problem.text });
+    return problem.text;
+  }
+
+  /** Serves the held groups whose budget allows them again (raised with hako groups set, a new day, or HAKO_TOKENS_PER_DAY). */
+  #recheckBudgets(): void {
+    for (const group of [...this.#budgetHeld.keys()]) {
+      try {
+        if (this.store.getGroup(group) && this.#budgetProblem(group)) continue;
+      } catch (err) {
+        this.#log.error('could not check a token budget; trying again', { group, error: String(err) });
+        continue;
+      }
+      this.#budgetHeld.delete(group);
+      this.#log.info('token budget available again: waiting messages are answered', { group });
+      this.queue.enqueue(group);
+    }
+    if (this.#budgetHeld.size > 0) return;
+    clearInterval(this.#budgetTimer);
+    this.#budgetTimer = undefined;
   }
 
   #publish(m: StoredMessage): void {
@@ -369,6 +448,18 @@ export class Host {
       if (this.#sending.get(d.chat) === done) this.#sending.delete(d.chat);
     });
     this.#sending.set(d.chat, done);
+  }
+
+  /** Tells the local channels that a turn of the group runs, and the chat it answers (typing); the returned function ends both. */
+  #working(group: string, chat: string | null): () => void {
+    const tell = (working: boolean) => {
+      for (const fn of this.#turnWatchers) {
+        try { fn(group, working); } catch (err) { this.#log.warn('turn watcher failed', { group, error: String(err) }); }
+      }
+    };
+    const stopTyping = this.#typing(chat);
+    tell(true);
+    return () => { stopTyping(); tell(false); };
   }
 
   /** Shows in the chat a turn answers that the agent works on it; the returned function ends that. */
@@ -443,10 +534,12 @@ export class Host {
   /** A snapshot for `hako status`: plain data. */
   status() {
     const now = Date.now();
+    const today = this.#usageToday();
     const groups = this.store.listGroups().map((g) => {
       const s = this.runner.state(g.name);
       const counts = this.store.counts(g.name);
       return {
+        tokens: { used: today.byGroup.get(g.name) ?? 0, budget: g.tokensPerDay, waitsForBudget: this.#budgetHeld.has(g.name) },
         name: g.name, main: g.isMain,
         container: s ? { state: s.kind, ...('name' in s ? { name: s.name } : {}), ...(s.kind === 'warm' ? { idleSeconds: Math.round((now - s.since) / 1000) } : {}) } : null,
         waiting: counts.pending + counts.in_batch, answered: counts.answered, failed: counts.failed,
@@ -465,6 +558,7 @@ export class Host {
       groups, nextRuns,
       recentFailures: this.store.recentFailures(5),
       disk: this.disk.status(),
+      tokens: { day: today.day, tz: this.config.tz, used: today.total, budget: this.config.tokensPerDay },
       channels: this.#channels.map((c) => ({ name: c.name, problem: this.#channelErrors.get(c.name) ?? c.problem?.() ?? null })),
     };
   }

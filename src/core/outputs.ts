@@ -34,7 +34,7 @@ export interface OutputsOptions {
   /** Contract: hands a stored message to subscribers and channels; never throws. */
   readonly publish: (m: StoredMessage) => void;
   /** Contract: appends an audit record; never throws. */
-  readonly record: (kind: 'policy.change', group: string, data: Record<string, unknown>) => void;
+  readonly record: (kind: 'policy.change' | 'policy.refused', group: string, data: Record<string, unknown>) => void;
   readonly runner: Pick<Runner, 'stop'>;
   readonly ipc: Pick<Ipc, 'send' | 'newId'>;
 }
@@ -121,7 +121,8 @@ export function createOutputs(opts: OutputsOptions): (group: string, o: AgentToH
     if (notice) opts.publish(notice);
     const task = result?.task ? { task: result.task.id, state: result.task.state } : {};
     opts.log.info('task request', { group, type: o.type, ok: error === undefined, ...task, ...(error ? { error } : {}) });
-    opts.record('policy.change', group, { request: o.type, id: o.id, ok: error === undefined, ...task, ...(error ? { error } : {}) });
+    // A refused request changed nothing: audited apart from the changes (`hako audit --kind policy` shows both).
+    opts.record(error === undefined ? 'policy.change' : 'policy.refused', group, { request: o.type, id: o.id, ok: error === undefined, ...task, ...(error ? { error } : {}) });
     await opts.ipc.send(group, { v: 1, id: opts.ipc.newId(), type: 'response', request: o.id, ok: error === undefined, ...(error === undefined ? { result } : { error }) });
   }
 

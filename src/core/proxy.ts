@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import type { ProviderConfig, ProviderName } from './config.ts';
 import { endToEnd, handleConnect, handleHttp, type EgressOptions } from './egress.ts';
 import type { Logger } from './log.ts';
+import { usageParser, type Usage } from './usage.ts';
 
 const CREDENTIAL_HEADERS = new Set(['authorization', 'x-api-key', 'api-key']);
 
@@ -54,6 +55,16 @@ export interface ProxyOptions {
    * not throw; if it does, the request is refused with 500 (no model call without a record).
    */
   readonly onModelDecision?: (d: ModelDecision) => void;
+  /**
+   * Contract: why the group may not call the model now (its daily token budget is used up),
+   * or null. Asked before every model request; a throw refuses the request (fail closed).
+   */
+  readonly budget?: () => string | null;
+  /**
+   * Contract: told the tokens a model response reported, once per response, when it ended
+   * or was cut off (a response that reported none is not told); should not throw.
+   */
+  readonly onUsage?: (usage: Usage) => void;
   /** The group's egress (allowlist, secrets, audit); undefined refuses all egress. */
   readonly egress?: Omit<EgressOptions, 'signal'>;
 }
@@ -86,7 +97,7 @@ export function modelTarget(provider: ProviderName, baseURL: string, method: str
   return { ok: true, url };
 }
 
-function sendError(res: http.ServerResponse, status: number, message: string): void {
+function sendError(res: http.ServerResponse, status: number, message: string, headers: http.OutgoingHttpHeaders = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -94,7 +105,7 @@ function sendError(res: http.ServerResponse, status: number, message: string): v
   const body = JSON.stringify({ error: { type: 'hako_proxy_error', message } });
   // An answer sent before the request body arrived ends the connection: the client must not reuse it.
   const close = res.req.complete ? {} : { connection: 'close' };
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...close });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...close, ...headers });
   res.end(body);
 }
 
@@ -135,6 +146,12 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
     record({ ...base, allowed: false, reason });
     return sendError(res, 503, reason);
   }
+  const spent = budgetRefusal(opts);
+  if (spent) {
+    record({ ...base, allowed: false, reason: spent });
+    // Retrying cannot help before the owner acts or the day ends; the SDKs honour this header.
+    return sendError(res, 429, `hako refused the model request: ${spent}`, { 'x-should-retry': 'false' });
+  }
   if (!record({ ...base, allowed: true })) return sendError(res, 500, 'hako could not record the model request, so it refused it');
   const target = decided.url;
   const client = target.protocol === 'https:' ? https : http;
@@ -143,6 +160,7 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
     const status = up.statusCode ?? 502;
     opts.onUpstream?.(provider, status < 500 && status !== 429);
     res.writeHead(status, endToEnd(up.headers));
+    if (opts.onUsage) tapUsage(up, opts);
     up.pipe(res);
     up.on('error', () => res.destroy());
     up.on('end', () => opts.log.debug('model request', { group: opts.group, provider, status: up.statusCode, ms: Date.now() - started }));
@@ -155,6 +173,41 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
   });
   res.on('close', () => { if (!res.writableFinished) upstream.destroy(); });
   req.pipe(upstream);
+}
+
+/** Why the budget refuses this request, or null; an answer that cannot be had refuses it. */
+function budgetRefusal(opts: ProxyOptions): string | null {
+  try {
+    return opts.budget?.() ?? null;
+  } catch (err) {
+    opts.log.error('could not check the daily token budget; the model request is refused', { group: opts.group, error: String(err) });
+    return 'hako could not check the daily token budget (see the host log)';
+  }
+}
+
+/**
+ * Reads the usage the upstream reports from the bytes as they pass to the container: a
+ * second listener on the same stream, so nothing is buffered or delayed on the way. A
+ * response cut off early still counts what it reported so far.
+ */
+function tapUsage(up: http.IncomingMessage, opts: ProxyOptions): void {
+  const parser = usageParser(up.headers['content-type']);
+  let counted = false;
+  const count = () => {
+    if (counted) return;
+    counted = true;
+    const { usage, unreadable } = parser.end();
+    if (unreadable) opts.log.warn('a model response was too big to read its token usage; it may be counted short', { group: opts.group, provider: opts.provider });
+    if (!usage) return;
+    try {
+      opts.onUsage?.(usage);
+    } catch (err) {
+      opts.log.error('could not record token usage', { group: opts.group, error: String(err) });
+    }
+  };
+  up.on('data', (chunk: Buffer) => parser.push(chunk));
+  up.on('end', count);
+  up.on('close', count);
 }
 
 /** Routes one request; answers 400 instead of throwing, whatever the request looks like. */

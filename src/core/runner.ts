@@ -12,6 +12,7 @@ import { parseModel } from '../../protocol/model.ts';
 import type { Logger } from './log.ts';
 import { groupPaths, homePaths } from './paths.ts';
 import { startGroupProxy, type GroupProxy, type ModelDecision } from './proxy.ts';
+import type { Usage } from './usage.ts';
 import { domainsFor, loadEgressConfig, loadMountPolicy, loadSecrets, othersOf, PolicyError, resolveMounts } from './policy.ts';
 import { secretPlaceholder, type DecisionRecord, type SecretBinding } from './egress.ts';
 import type { Cancel, ContainerExit, ContainerSpec, Mount, Runtime } from './runtime.ts';
@@ -46,6 +47,9 @@ export interface RunnerOptions {
   readonly onUpstream?: (provider: 'anthropic' | 'openai', ok: boolean) => void;
   /** Contract: told every egress and model-route decision (plain data, never a secret value); must not throw. */
   readonly onEgress?: (group: string, d: DecisionRecord | ModelDecision) => void;
+  /** Passed to each group's proxy (see ProxyOptions.budget and onUsage): the daily token budget. */
+  readonly budget?: (group: string) => string | null;
+  readonly onUsage?: (group: string, usage: Usage) => void;
 }
 
 /** uid:gid for the container: the host user, or 1000:1000 when the host runs as root. */
@@ -202,7 +206,7 @@ export class Runner {
       .filter((r) => r.groups.includes(group.name) && values.has(r.name))
       .map((r) => ({ name: r.name, value: values.get(r.name)!, hosts: r.hosts, headers: r.headers }));
     const spec = containerSpec(config, this.#opts.image, group, model, extra, secrets.map((s) => s.name));
-    const onEgress = this.#opts.onEgress;
+    const { onEgress, budget, onUsage } = this.#opts;
     const proxy = await startGroupProxy({
       group: group.name,
       socketPath: groupPaths(config.home, group.name).proxySocket,
@@ -211,6 +215,8 @@ export class Runner {
       log,
       socketOwner: containerUser(),
       ...(this.#opts.onUpstream ? { onUpstream: this.#opts.onUpstream } : {}),
+      ...(budget ? { budget: () => budget(group.name) } : {}),
+      ...(onUsage ? { onUsage: (u: Usage) => onUsage(group.name, u) } : {}),
       egress: {
         group: group.name,
         policy: { allow: domainsFor(egressConfig, group.name) },

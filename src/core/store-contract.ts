@@ -23,6 +23,8 @@ export interface Group {
   readonly allowedSenders: readonly string[] | null;
   /** This group's overrides of the host's default limits. */
   readonly limits: Partial<Limits>;
+  /** Model tokens (input + output) the group may use per day; null: only HAKO_TOKENS_PER_DAY applies. */
+  readonly tokensPerDay: number | null;
   /** Extra host folders as requested; checked against the mount policy at every start. */
   readonly mounts: readonly { readonly hostPath: string; readonly readWrite: boolean }[];
   /** Chat addresses bound to the group (`<channel>:<address>`), sorted; each belongs to this group only. */
@@ -81,6 +83,8 @@ export interface StoredMessage {
   readonly chat: string | null;
   /** An assistant message: the host's copy of the file sent with it (HAKO_HOME/files/…), if any. */
   readonly file?: string;
+  /** A user message: whether it called the agent (false: kept as context only). */
+  readonly engaged?: boolean;
 }
 
 /** An assistant message still to be sent to one chat. */
@@ -129,13 +133,13 @@ export interface Transactional {
 /** Groups and their settings: trigger, model, sender allowlist, mounts, limits. */
 export interface GroupStore {
   /** Contract: throws when the name is taken, `isMain` is asked while a main group exists (one at most), or a chat is bound to another group; nothing is stored then. */
-  addGroup(g: { name: string; isMain: boolean; trigger: string | null; model: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; chats?: readonly string[] }): Group;
+  addGroup(g: { name: string; isMain: boolean; trigger: string | null; model: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; chats?: readonly string[]; tokensPerDay?: number | null }): Group;
   /**
    * Contract: changes the given fields in one step (undefined ones stay); `bind` adds chat
    * addresses, `unbind` removes them. Throws for an unknown group, a chat bound to another
    * group, or unbinding a chat the group does not have; nothing changes then.
    */
-  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; limits?: Group['limits']; bind?: readonly string[]; unbind?: readonly string[] }): Group;
+  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; limits?: Group['limits']; tokensPerDay?: number | null; bind?: readonly string[]; unbind?: readonly string[] }): Group;
   getGroup(name: string): Group | undefined;
   /** Contract: the group a chat address is bound to. */
   groupForChat(chat: string): string | undefined;
@@ -146,6 +150,14 @@ export interface GroupStore {
   listGroups(): Group[];
   /** Contract: removes the group with its messages, batches, tasks and applied outputs in one step; false when unknown. */
   removeGroup(name: string): boolean;
+}
+
+/** Model tokens used, per group and day (`YYYY-MM-DD` in the owner's time zone). */
+export interface UsageStore {
+  /** Contract: adds one model response's tokens to the group's count for `day` (made on first use). */
+  addUsage(group: string, day: string, usage: { input: number; output: number }): void;
+  /** Contract: every group's count for `day` (also of groups since removed), by group name; [] when none. */
+  usageOn(day: string): { group: string; input: number; output: number; requests: number }[];
 }
 
 /** The conversation: messages as stored, and the delivery state of assistant messages. */

@@ -142,6 +142,21 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (message_id, chat)
    ) STRICT;
    CREATE INDEX deliveries_pending ON deliveries(state) WHERE state = 'pending';`,
+  // 6: model tokens used per group and day (the owner's time zone), a group's own daily
+  // token budget, and whether a user message engaged the agent. No foreign key: a removed group's tokens still count toward today's total.
+  `CREATE TABLE usage (
+     day TEXT NOT NULL,
+     group_name TEXT NOT NULL,
+     input INTEGER NOT NULL DEFAULT 0,
+     output INTEGER NOT NULL DEFAULT 0,
+     requests INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (day, group_name)
+   ) STRICT;
+   ALTER TABLE groups ADD COLUMN tokens_per_day INTEGER;
+   -- Whether a user message called the agent, kept after a later batch takes it as context.
+   -- Rows from before are judged by their state, which is all that is known of them.
+   ALTER TABLE messages ADD COLUMN engaged INTEGER;
+   UPDATE messages SET engaged = (state != 'context') WHERE role = 'user';`,
 ];
 
 /**

@@ -9,8 +9,9 @@
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { randomUUID } from 'node:crypto';
 import { failOutcome } from './store-contract.ts';
-import type { Batch, BatchStore, FailOptions, FailOutcome, Group, GroupStore, MessageState, MessageStore, Role, RunState, StoredMessage, Task, TaskRun, TaskState, TaskStore, Transactional } from './store-contract.ts';
-import { migrate } from './store-schema.ts';
+import type { Batch, BatchStore, FailOptions, FailOutcome, Group, GroupStore, MessageState, MessageStore, Role, RunState, StoredMessage, Task, TaskRun, TaskState, TaskStore, Transactional, UsageStore } from './store-contract.ts';
+import { MIGRATIONS, migrate } from './store-schema.ts';
+import { copyBeforeMigration } from './snapshot.ts';
 
 export type * from './store-contract.ts';
 export { MIGRATIONS } from './store-schema.ts';
@@ -22,6 +23,7 @@ function toGroup(r: Row): Group {
     name: String(r.name), isMain: r.is_main === 1, trigger: r.trigger as string | null, model: r.model as string | null,
     allowedSenders: r.allowed_senders ? JSON.parse(String(r.allowed_senders)) as string[] : null,
     mounts: r.mounts ? JSON.parse(String(r.mounts)) as Group['mounts'] : [], limits: r.limits ? JSON.parse(String(r.limits)) as Group['limits'] : {},
+    tokensPerDay: r.tokens_per_day === null || r.tokens_per_day === undefined ? null : Number(r.tokens_per_day),
     chats: JSON.parse(String(r.chats)) as string[], createdAt: String(r.created_at),
   };
 }
@@ -47,6 +49,7 @@ function toMessage(r: Row): StoredMessage {
     id: String(r.id), group: String(r.group_name), role: r.role as Role, sender: String(r.sender), text: String(r.text),
     ts: String(r.ts), state: r.state as MessageState, batchId: r.batch_id as string | null, attempts: Number(r.attempts),
     chat: r.chat as string | null, ...(r.file ? { file: String(r.file) } : {}),
+    ...(r.role === 'user' && r.engaged !== null && r.engaged !== undefined ? { engaged: r.engaged === 1 } : {}),
   };
 }
 
@@ -76,14 +79,20 @@ const GROUPS = "SELECT g.*, (SELECT json_group_array(address) FROM (SELECT addre
 
 const now = () => new Date().toISOString();
 
-export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, Transactional {
+export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, UsageStore, Transactional {
   readonly #db: DatabaseSync;
   #depth = 0;
 
   constructor(file: string) {
     this.#db = new DatabaseSync(file);
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
-    migrate(this.#db, this.schemaVersion, this.transaction);
+    const from = this.schemaVersion;
+    // An upgrade keeps the database as it was: a fresh one (0) or a newer one (refused by migrate) needs no copy.
+    if (from > 0 && from < MIGRATIONS.length) {
+      const copy = copyBeforeMigration(this.#db, file, from);
+      process.stderr.write(`hako: upgrading ${file} from schema ${from} to ${MIGRATIONS.length}; the database as it was is in ${copy}\n`);
+    }
+    migrate(this.#db, from, this.transaction);
   }
 
   get schemaVersion(): number {
@@ -137,8 +146,8 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
       const main = this.mainGroup();
       if (main) throw new Error(`group "${main.name}" is already the main group: there can be only one`);
     }
-    this.#run('INSERT INTO groups (name, is_main, trigger, model, allowed_senders, mounts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      g.name, g.isMain ? 1 : 0, g.trigger, g.model, g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, g.mounts?.length ? JSON.stringify(g.mounts) : null, now());
+    this.#run('INSERT INTO groups (name, is_main, trigger, model, allowed_senders, mounts, tokens_per_day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      g.name, g.isMain ? 1 : 0, g.trigger, g.model, g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, g.mounts?.length ? JSON.stringify(g.mounts) : null, g.tokensPerDay ?? null, now());
     for (const chat of g.chats ?? []) this.#bind(g.name, chat);
     return this.getGroup(g.name)!;
   });
@@ -171,6 +180,7 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
     if (g.allowedSenders !== undefined) this.#run('UPDATE groups SET allowed_senders = ? WHERE name = ?', g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, name);
     if (g.mounts !== undefined) this.#run('UPDATE groups SET mounts = ? WHERE name = ?', g.mounts.length ? JSON.stringify(g.mounts) : null, name);
     if (g.limits !== undefined) this.#run('UPDATE groups SET limits = ? WHERE name = ?', Object.keys(g.limits).length ? JSON.stringify(g.limits) : null, name);
+    if (g.tokensPerDay !== undefined) this.#run('UPDATE groups SET tokens_per_day = ? WHERE name = ?', g.tokensPerDay, name);
     return this.getGroup(name)!;
   });
 
@@ -184,13 +194,23 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, T
     return this.#run('DELETE FROM groups WHERE name = ?', name) > 0;
   });
 
+  // ---- UsageStore ----------------------------------------------------------------------
+
+  addUsage: UsageStore['addUsage'] = (group, day, u) => {
+    this.#run(`INSERT INTO usage (day, group_name, input, output, requests) VALUES (?, ?, ?, ?, 1)
+      ON CONFLICT (day, group_name) DO UPDATE SET input = input + excluded.input, output = output + excluded.output, requests = requests + 1`, day, group, u.input, u.output);
+  };
+
+  usageOn: UsageStore['usageOn'] = (day) => this.#all('SELECT group_name, input, output, requests FROM usage WHERE day = ? ORDER BY group_name', day)
+    .map((r) => ({ group: String(r.group_name), input: Number(r.input), output: Number(r.output), requests: Number(r.requests) }));
+
   // ---- MessageStore --------------------------------------------------------------------
 
   addUserMessage: MessageStore['addUserMessage'] = (m) => {
     const id = randomUUID();
     this.#run(
-      'INSERT INTO messages (id, group_name, role, sender, text, ts, state, chat, sender_id, ref) VALUES (?, ?, \'user\', ?, ?, ?, ?, ?, ?, ?)',
-      id, m.group, m.sender, m.text, now(), m.engage ? 'pending' : 'context', m.chat ?? null, m.senderId ?? null, m.ref ?? null,
+      'INSERT INTO messages (id, group_name, role, sender, text, ts, state, chat, sender_id, ref, engaged) VALUES (?, ?, \'user\', ?, ?, ?, ?, ?, ?, ?, ?)',
+      id, m.group, m.sender, m.text, now(), m.engage ? 'pending' : 'context', m.chat ?? null, m.senderId ?? null, m.ref ?? null, m.engage ? 1 : 0,
     );
     return this.getMessage(id)!;
   };

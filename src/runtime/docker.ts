@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import type { Cancel, ContainerExit, ContainerSpec, Mount, RunningContainer, Runtime } from '../core/runtime.ts';
 import { cgroupProcsFile, killStrays } from './strays.ts';
+import { explainNoAnswer } from './engine.ts';
 
 const exec = promisify(execFile);
 const TAIL_LINES = 40;
@@ -97,6 +98,8 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { stderr?: string };
       if (e.code === 'ENOENT') return `${this.#bin} is not installed: install Docker (https://docs.docker.com/engine/install/) or run \`hako setup\` as root on Debian/Ubuntu`;
+      // Names the endpoint the CLI tried (DOCKER_HOST, a context, the default socket) and the fix for it.
+      if (this.#bin === 'docker') return explainNoAnswer((e.stderr ?? e.message).trim());
       return `the container engine is not running (${(e.stderr ?? e.message).trim().split('\n')[0]}): start it (e.g. \`sudo systemctl start docker\`, or open Docker Desktop) or run \`hako setup\``;
     }
   }

@@ -119,6 +119,211 @@ describe('the web chat in a real browser', () => {
   });
 });
 
+/** A page signed in with a fresh `hako web` link, showing `group` once connected. */
+async function signedIn(t: { after(fn: () => Promise<void>): void }, hako: HakoProcess, group = 'main') {
+  const r = await hako.cli(['web']);
+  assert.equal(r.code, 0, r.stderr);
+  const fresh = /^(http:\/\/127\.0\.0\.1:\d+\/#code=\S+)$/m.exec(r.stdout)![1]!;
+  const { context } = await browser(t);
+  const page = await context.newPage();
+  // Counted from before the page's own script runs: any blocked inline script or handler, any dialog.
+  await page.addInitScript(() => {
+    (window as any).violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => (window as any).violations.push(`${e.violatedDirective}: ${e.sample}`));
+  });
+  const dialogs: string[] = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+  await page.goto(fresh);
+  await page.locator('#status', { hasText: 'connected' }).waitFor();
+  if (group !== 'main') {
+    await page.selectOption('#group', group);
+    await page.locator('#status', { hasText: 'connected' }).waitFor();
+  }
+  return { page, dialogs };
+}
+
+const shots = process.env.HAKO_TEST_SCREENSHOTS;
+
+describe('the web chat shows messages safely and clearly', () => {
+  let model: ModelServer;
+  let hako: HakoProcess;
+
+  before(async () => {
+    model = await startModelServer();
+    hako = await HakoProcess.start({ env: { HAKO_MODEL: 'openai/test-model', OPENAI_BASE_URL: model.openaiBaseURL } });
+  });
+  after(async () => {
+    await hako.stop();
+    hako.cleanup();
+    await model.close();
+  });
+
+  test('web chat - hostile HTML from the model or in a sender name never executes and is shown as text', async (t) => {
+    const { page, dialogs } = await signedIn(t, hako);
+    const hostile = [
+      'Here you go <img src=x onerror="window.pwned=\'img\'">',
+      '<script>window.pwned = "script"; alert(1)</script>',
+      '[click me](javascript:window.pwned="md-link")',
+      '**bold <a href="javascript:window.pwned=\'a-tag\'">a link</a>**',
+      '<svg onload="window.pwned=\'svg\'"><circle r="5"/></svg>',
+      '- an item <iframe srcdoc="<script>parent.pwned=1</script>"></iframe>',
+      '[a good link](https://example.com/docs)',
+      'end of the hostile reply',
+    ].join('\n\n');
+    model.script({ text: hostile });
+    const sender = '<img src=x onerror="window.pwned=\'sender\'"><b>Mallory</b>';
+    await hako.post('main', 'hi <svg onload="window.pwned=\'user\'">', sender);
+    const reply = page.locator('.msg.assistant', { hasText: 'end of the hostile reply' });
+    await reply.waitFor();
+    const found = await page.evaluate(() => {
+      const all = [...document.querySelectorAll('#log *')];
+      return {
+        pwned: (window as any).pwned,
+        violations: (window as any).violations,
+        elements: all.map((e) => e.localName).filter((n) => ['img', 'script', 'svg', 'iframe', 'b'].includes(n)),
+        handlers: all.flatMap((e) => [...e.attributes].map((a) => a.name)).filter((n) => n.startsWith('on')),
+        links: [...document.querySelectorAll('#log a')].map((a) => [a.getAttribute('href'), a.getAttribute('rel'), a.getAttribute('target')]),
+      };
+    });
+    assert.deepEqual(found, { pwned: undefined, violations: [], elements: [], handlers: [], links: [['https://example.com/docs', 'noopener noreferrer', '_blank']] });
+    assert.deepEqual(dialogs, []);
+    const text = await reply.locator('.body').textContent();
+    for (const shown of ['<img src=x onerror="window.pwned=\'img\'">', '<script>window.pwned = "script"; alert(1)</script>', '[click me](javascript:window.pwned="md-link")', '<svg onload="window.pwned=\'svg\'">', '<iframe srcdoc=']) {
+      assert.ok(text!.includes(shown), `not shown as text: ${shown}\nin: ${text}`);
+    }
+    assert.equal(await reply.locator('strong').textContent(), 'bold <a href="javascript:window.pwned=\'a-tag\'">a link</a>');
+    const fromSender = page.locator('.msg', { hasText: 'hi <svg onload=' });
+    assert.match(await fromSender.locator('.who').textContent() ?? '', /<img src=x onerror="window\.pwned='sender'"><b>Mallory<\/b>/);
+    if (shots) {
+      await page.setViewportSize({ width: 375, height: 740 });
+      await fromSender.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: path.join(shots, 'hostile-phone.png') });
+    }
+  });
+
+  test('web chat - Markdown renders: a code block is <pre><code> kept verbatim in monospace, a list is a list, bold is <strong>', async (t) => {
+    const { page } = await signedIn(t, hako);
+    model.script({ text: [
+      '## The plan', '',
+      'Some **bold**, *italic* and `inline code`.', '',
+      '```ts', 'const x = "<b>kept</b>";', '  indented **not bold**', '```', '',
+      '- first', '- second', '  - nested', '',
+      '1. one', '2. two', '',
+      '> quoted', '',
+      'line one', 'line two',
+    ].join('\n') });
+    await page.fill('#text', 'show me markdown');
+    await page.press('#text', 'Enter');
+    const reply = page.locator('.msg.assistant', { hasText: 'The plan' });
+    await reply.waitFor();
+    const seen = await reply.evaluate((m) => {
+      const q = (s: string) => m.querySelector(s);
+      return {
+        h2: q('.body > h2')?.textContent,
+        strong: q('p strong')?.textContent,
+        em: q('p em')?.textContent,
+        inline: q('p > code')?.textContent,
+        code: q('pre > code')?.textContent,
+        font: getComputedStyle(q('pre')!).fontFamily,
+        bullets: [...m.querySelectorAll('.body > ul > li')].map((li) => li.firstChild?.textContent),
+        nested: q('.body > ul > li > ul > li')?.textContent,
+        numbers: [...m.querySelectorAll('.body > ol > li')].map((li) => li.textContent),
+        quote: q('blockquote')?.textContent,
+        breaks: q('.body > p:last-child')?.innerHTML,
+      };
+    });
+    assert.deepEqual({ ...seen, font: undefined }, {
+      h2: 'The plan', strong: 'bold', em: 'italic', inline: 'inline code',
+      code: 'const x = "<b>kept</b>";\n  indented **not bold**', font: undefined,
+      bullets: ['first', 'second'], nested: 'nested', numbers: ['one', 'two'], quote: 'quoted', breaks: 'line one<br>line two',
+    });
+    assert.match(seen.font, /mono|menlo|consolas/i);
+  });
+
+  test('web chat - "working…" shows while a turn runs for the group, also on a page opened mid-turn, and goes when it ends', async (t) => {
+    const release = path.join(hako.home, 'groups', 'main', '.release-turn');
+    model.script(
+      { toolCalls: [{ name: 'bash', args: { command: 'while [ ! -e /workspace/group/.release-turn ]; do sleep 0.2; done; echo released', timeout_ms: 120_000 } }] },
+      { text: 'finished the long job' },
+    );
+    const { page } = await signedIn(t, hako);
+    assert.equal(await page.locator('#working').isVisible(), false, 'working before anything was asked');
+    await page.fill('#text', 'do the long job');
+    await page.press('#text', 'Enter');
+    await page.locator('#working').waitFor({ state: 'visible' });
+    assert.match(await page.locator('#working').textContent() ?? '', /working/);
+    const { page: late } = await signedIn(t, hako);
+    await late.locator('#working').waitFor({ state: 'visible' });
+    if (shots) await page.screenshot({ path: path.join(shots, 'working-desktop.png') });
+    fs.writeFileSync(release, '');
+    t.after(() => fs.rmSync(release, { force: true }));
+    for (const p of [page, late]) {
+      await p.locator('.msg.assistant', { hasText: 'finished the long job' }).waitFor();
+      await p.locator('#working').waitFor({ state: 'hidden' });
+    }
+  });
+
+  test('web chat - a message that did not engage the agent is marked; one that did is not', async (t) => {
+    const add = await hako.cli(['groups', 'add', 'team']);
+    assert.equal(add.code, 0, add.stderr);
+    const { page } = await signedIn(t, hako, 'team');
+    const quiet = await hako.post('team', 'just chatting, no trigger word', 'alice');
+    const stored = (await hako.messages('team')).find((m) => m.id === quiet) as unknown as { engaged: boolean; owner: boolean };
+    assert.deepEqual([stored.engaged, stored.owner], [false, true]);
+    const marked = page.locator('.msg', { hasText: 'just chatting' });
+    await marked.waitFor();
+    assert.equal(await marked.locator('.note').textContent(), 'did not engage the agent');
+    assert.match(await marked.getAttribute('class') ?? '', /not-engaged/);
+    model.script({ text: 'hello team' });
+    await hako.post('team', '@hako hello', 'alice');
+    await page.locator('.msg.assistant', { hasText: 'hello team' }).waitFor();
+    const engaged = page.locator('.msg', { hasText: '@hako hello' });
+    assert.equal(await engaged.locator('.note').count(), 0);
+    assert.equal(await engaged.locator('.who').textContent(), 'You (alice)');
+    assert.equal(await page.locator('.msg.assistant .who').last().textContent(), 'hako');
+    if (shots) {
+      await page.setViewportSize({ width: 375, height: 740 });
+      await page.screenshot({ path: path.join(shots, 'not-engaged-phone.png') });
+    }
+  });
+
+  test('web chat - signed out, the page is only the sign-in explanation (hako web), with no chat behind it and a strict CSP', async (t) => {
+    const { context } = await browser(t);
+    const page = await context.newPage();
+    const res = await page.goto(`${hako.base}/`);
+    const csp = res!.headers()['content-security-policy'] ?? '';
+    assert.match(csp, /script-src 'nonce-[A-Za-z0-9+/=]+'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    const signin = page.locator('#signin');
+    await signin.waitFor({ state: 'visible' });
+    assert.match(await signin.textContent() ?? '', /hako web[\s\S]*npm run hako -- web/);
+    assert.equal(await page.locator('#app').isVisible(), false);
+    assert.equal(await page.locator('#text').isVisible(), false);
+    if (shots) {
+      await page.screenshot({ path: path.join(shots, 'signin-desktop.png') });
+      await page.setViewportSize({ width: 375, height: 740 });
+      await page.screenshot({ path: path.join(shots, 'signin-phone.png') });
+    }
+  });
+
+  test('web chat - usable at phone width (375 px) and on a desktop (1280 px): nothing runs off the side, the message box and Send are on screen', async (t) => {
+    const { page } = await signedIn(t, hako);
+    await page.locator('.msg.assistant', { hasText: 'The plan' }).waitFor();
+    for (const [name, width, height] of [['desktop', 1280, 800], ['phone', 375, 740]] as const) {
+      await page.setViewportSize({ width, height });
+      const box = await page.evaluate(() => {
+        const r = (id: string) => document.getElementById(id)!.getBoundingClientRect();
+        return { scroll: document.documentElement.scrollWidth, text: r('text'), send: document.querySelector('form button')!.getBoundingClientRect(), log: r('log') };
+      });
+      assert.ok(box.scroll <= width, `${name}: the page is ${box.scroll} px wide`);
+      for (const [what, b] of [['message box', box.text], ['Send', box.send]] as const) {
+        assert.ok(b.left >= 0 && b.right <= width && b.bottom <= height && b.width > 40, `${name}: ${what} is off screen: ${JSON.stringify(b)}`);
+      }
+      if (shots) await page.screenshot({ path: path.join(shots, `chat-${name}.png`) });
+    }
+  });
+});
+
 describe('the web chat header when the model cannot be used', () => {
   test('web chat - the header says the model is not ready (no key) instead of a plain "connected"', async (t) => {
     const hako = await HakoProcess.start({ env: { HAKO_MODEL: 'anthropic/test-claude' } });

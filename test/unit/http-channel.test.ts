@@ -16,6 +16,7 @@ const ctx: ChannelContext = {
   listGroups: () => [{ name: 'main', isMain: true, trigger: null } as never],
   getGroup: (name) => (name === 'main' ? { name: 'main', isMain: true, trigger: null } as never : undefined),
   subscribe: () => () => {},
+  watchTurns: () => () => {},
 };
 
 /** A raw request, so that Host, Origin and Cookie are exactly what a browser or an attacker sends. */

@@ -40,7 +40,7 @@ class MemoryGroupStore implements GroupStore {
     const main = this.mainGroup();
     if (g.isMain && main) throw new Error(`group "${main.name}" is already the main group: there can be only one`);
     this.#bindable(g.name, g.chats ?? []);
-    this.#groups.set(g.name, { name: g.name, isMain: g.isMain, trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders ?? null, mounts: g.mounts ?? [], limits: {}, createdAt: new Date().toISOString() });
+    this.#groups.set(g.name, { name: g.name, isMain: g.isMain, trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders ?? null, mounts: g.mounts ?? [], limits: {}, tokensPerDay: g.tokensPerDay ?? null, createdAt: new Date().toISOString() });
     for (const chat of g.chats ?? []) this.#chats.set(chat, g.name);
     return this.getGroup(g.name)!;
   }
@@ -105,7 +105,7 @@ for (const impl of groupStores) {
     const s = impl.open(t);
     s.addGroup({ name: 'team', isMain: false, trigger: '@bot', model: null });
     const main = s.addGroup({ name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss' });
-    assert.deepEqual({ ...main, createdAt: '' }, { name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss', allowedSenders: null, mounts: [], limits: {}, chats: [], createdAt: '' });
+    assert.deepEqual({ ...main, createdAt: '' }, { name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss', allowedSenders: null, mounts: [], limits: {}, tokensPerDay: null, chats: [], createdAt: '' });
     assert.deepEqual(s.getGroup('main'), main);
     assert.equal(s.mainGroup()?.name, 'main');
     assert.deepEqual(s.listGroups().map((g) => g.name), ['main', 'team']);
@@ -125,10 +125,18 @@ for (const impl of groupStores) {
     const g = s.updateGroup('team', { model: 'anthropic/claude', limits: { maxTasks: 3 }, mounts: [{ hostPath: '/srv/notes', readWrite: false }] });
     assert.deepEqual({ ...g, createdAt: '' }, {
       name: 'team', isMain: false, trigger: '@bot', model: 'anthropic/claude', allowedSenders: ['amy'],
-      mounts: [{ hostPath: '/srv/notes', readWrite: false }], limits: { maxTasks: 3 }, chats: [], createdAt: '',
+      mounts: [{ hostPath: '/srv/notes', readWrite: false }], limits: { maxTasks: 3 }, tokensPerDay: null, chats: [], createdAt: '',
     });
     assert.equal(s.updateGroup('team', { allowedSenders: null }).allowedSenders, null);
     assert.throws(() => s.updateGroup('nobody', { trigger: '@x' }), /unknown group "nobody" \(see: hako groups list\)/);
+  });
+
+  test(`GroupStore (${impl.name}) - a daily token budget is set at creation, changed, and removed with null`, (t) => {
+    const s = impl.open(t);
+    assert.equal(s.addGroup({ name: 'team', isMain: false, trigger: null, model: null, tokensPerDay: 5000 }).tokensPerDay, 5000);
+    assert.equal(s.updateGroup('team', { tokensPerDay: 90_000 }).tokensPerDay, 90_000);
+    assert.equal(s.updateGroup('team', { trigger: '@x' }).tokensPerDay, 90_000, 'an update without it keeps it');
+    assert.equal(s.updateGroup('team', { tokensPerDay: null }).tokensPerDay, null);
   });
 
   test(`GroupStore (${impl.name}) - a chat address belongs to at most one group; a refused binding changes nothing`, (t) => {
@@ -225,6 +233,17 @@ test('MessageStore (sqlite) - a reply goes to the chat of the newest message of 
   assert.deepEqual(s.pendingDeliveries(reply.id).map((d) => [d.chat, d.replyTo]), [['telegram:-1', '11']]);
   s.markDelivered(reply.id, 'telegram:-1');
   assert.deepEqual(s.pendingDeliveries(), []);
+});
+
+test('MessageStore (sqlite) - a message kept as context stays marked as not engaging the agent after a later message takes it into its batch', (t) => {
+  const s = sqliteStore(t);
+  s.addGroup({ name: 'sales', isMain: false, trigger: '@hako', model: null });
+  const chatter = s.addUserMessage({ group: 'sales', sender: 'Amy', text: 'just chatting', engage: false });
+  const call = s.addUserMessage({ group: 'sales', sender: 'Bo', text: '@hako hi', engage: true });
+  const batch = s.takeBatch('sales', 10_000)!;
+  assert.deepEqual(batch.messages.map((m) => m.id), [chatter.id, call.id], 'the context went into the batch');
+  assert.equal(s.getMessage(chatter.id)!.engaged, false);
+  assert.equal(s.getMessage(call.id)!.engaged, true);
 });
 
 test('MessageStore (sqlite) - a reply to the web chat goes to no chat; a task or a notice with no batch goes to every bound chat', (t) => {
