@@ -4,6 +4,7 @@
 import { CONTAINER_PATHS, FORWARDER_PORT } from '../protocol/container.ts';
 import { groupNameProblem } from '../protocol/names.ts';
 import { parseModel, type ModelRef } from '../protocol/model.ts';
+import { modelSeesImages, type ImageSetting } from './media.ts';
 
 export interface AgentConfig {
   readonly model: ModelRef;
@@ -11,7 +12,17 @@ export interface AgentConfig {
   readonly isMain: boolean;
   readonly assistantName: string;
   readonly maxSteps: number;
+  /** Sub-agents one spawn_agents call may run (0: the tool is off). */
+  readonly maxSubagents: number;
+  /** The host's time limit for one turn: sub-agents get a deadline inside it. */
+  readonly turnTimeoutSeconds: number;
+  /** Tokens one model request may use, the answer included (the host sends the group's effective budget). */
+  readonly contextTokens: number;
   readonly stream: boolean;
+  /** Whether the model is sent images (HAKO_MODEL_IMAGES, decided by media.ts modelSeesImages). */
+  readonly modelImages: boolean;
+  /** Set when the host has a transcription service (HAKO_TRANSCRIBE_MODEL): voice notes go through the proxy's route. */
+  readonly transcribeModel: string | null;
   readonly ipcDir: string;
   readonly workspace: string;
   readonly globalDir: string;
@@ -28,6 +39,10 @@ export type ConfigResult =
 type Env = Readonly<Record<string, string | undefined>>;
 
 export const DEFAULT_MAX_STEPS = 30;
+export const DEFAULT_MAX_SUBAGENTS = 4;
+export const DEFAULT_TURN_TIMEOUT_SECONDS = 600;
+/** Only when the host sent no budget (tests): a middle-sized window. The host always sends one. */
+export const DEFAULT_CONTEXT_TOKENS = 32_768;
 
 function flag(env: Env, name: string, fallback: boolean, problems: string[]): boolean {
   const v = env[name];
@@ -64,6 +79,9 @@ export function readConfig(env: Env): ConfigResult {
     isMain: flag(env, 'HAKO_IS_MAIN', false, problems),
     assistantName: (env.HAKO_ASSISTANT_NAME ?? '').trim().slice(0, 64) || 'hako',
     maxSteps: int(env, 'HAKO_MAX_STEPS', { fallback: DEFAULT_MAX_STEPS, min: 1, max: 1000 }, problems),
+    contextTokens: int(env, 'HAKO_CONTEXT_TOKENS', { fallback: DEFAULT_CONTEXT_TOKENS, min: 4096, max: 10_000_000 }, problems),
+    maxSubagents: int(env, 'HAKO_MAX_SUBAGENTS', { fallback: DEFAULT_MAX_SUBAGENTS, min: 0, max: 16 }, problems),
+    turnTimeoutSeconds: int(env, 'HAKO_TURN_TIMEOUT', { fallback: DEFAULT_TURN_TIMEOUT_SECONDS, min: 5, max: 86_400 }, problems),
     stream: flag(env, 'HAKO_STREAM', true, problems),
     ipcDir,
     workspace: env.HAKO_WORKSPACE || CONTAINER_PATHS.group,
@@ -71,6 +89,8 @@ export function readConfig(env: Env): ConfigResult {
     proxySocket: env.HAKO_PROXY_SOCKET || CONTAINER_PATHS.proxySocket,
     forwarderPort: int(env, 'HAKO_FORWARDER_PORT', { fallback: FORWARDER_PORT, min: 0, max: 65535 }, problems),
   };
+  const images = env.HAKO_MODEL_IMAGES || 'auto';
+  if (images !== 'auto' && images !== 'on' && images !== 'off') problems.push(`HAKO_MODEL_IMAGES is "${images}"; expected auto, on or off`);
   if (!model.ok || problems.length > 0) return { ok: false, problems, ipcDir };
-  return { ok: true, config: { ...config, model: model.value } };
+  return { ok: true, config: { ...config, model: model.value, modelImages: modelSeesImages(images as ImageSetting, model.value), transcribeModel: env.HAKO_TRANSCRIBE_MODEL || null } };
 }

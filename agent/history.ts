@@ -1,7 +1,7 @@
 // The group's conversation, persisted as JSON in the group folder. Invariants: a missing or
 // corrupt file loads as empty (a corrupt one is kept aside, never silently overwritten);
 // saves are atomic (tmp + rename); trimming cuts only before a user message, so a tool call
-// and its result are never separated.
+// and its result are never separated. Trimming is only a backstop for compaction (compact.ts).
 
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -100,12 +100,20 @@ function shrinkToolResult(m: Message): Message {
   return { ...m, text: `${m.text.slice(0, HISTORY_TOOL_RESULT_CHARS)}\n[… ${m.text.length - HISTORY_TOOL_RESULT_CHARS} characters cut from history]` };
 }
 
-/** Appends a turn's messages and saves the trimmed result atomically. Returns what was saved. */
-export async function appendHistory(file: string, before: readonly Message[], turn: readonly Message[]): Promise<Message[]> {
-  const messages = trimHistory([...before, ...turn.map(shrinkToolResult)]);
+/** Replaces the saved history atomically: a crash leaves the old file or the new one, never a mix. */
+export async function saveHistory(file: string, messages: readonly Message[]): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   await writeFile(tmp, JSON.stringify({ v: 1, messages }), 'utf8');
   await rename(tmp, file);
+}
+
+/**
+ * Appends a turn's messages and saves the trimmed result atomically. Returns what was saved.
+ * The trim is a backstop: compaction (compact.ts) normally keeps the history far smaller.
+ */
+export async function appendHistory(file: string, before: readonly Message[], turn: readonly Message[]): Promise<Message[]> {
+  const messages = trimHistory([...before, ...turn.map(shrinkToolResult)]);
+  await saveHistory(file, messages);
   return messages;
 }

@@ -3,7 +3,7 @@
 // model calls per turn; tools run one at a time in the order the model asked for them.
 
 import type { ToolSpec } from '../protocol/tools.ts';
-import type { Message, ModelResult, Provider, ToolCall } from './providers/provider.ts';
+import type { ImagePart, Message, ModelResult, Provider, ToolCall } from './providers/provider.ts';
 import { argsProblem } from './tools/args.ts';
 import type { ToolExecutor } from './tools/index.ts';
 import type { ToolArgs, ToolResult } from './tools/types.ts';
@@ -15,10 +15,16 @@ export interface LoopOptions {
   readonly history: readonly Message[];
   /** The user message that starts this turn. */
   readonly input: string;
+  /** Images that go with the input (agent/media.ts); the loop returns them in `messages` as given. */
+  readonly inputImages?: readonly ImagePart[];
   readonly tools: readonly ToolSpec[];
   readonly execute: ToolExecutor;
   readonly maxSteps: number;
   readonly signal?: AbortSignal;
+  /** Contract: pure; returns the messages of one request cut to the context budget (see budget.ts). Unset: sent as they are. */
+  readonly fit?: (messages: readonly Message[]) => readonly Message[];
+  /** Contract: pure; returns a tool result cut to its share of the budget, before the model or the history sees it. */
+  readonly capToolResult?: (text: string) => string;
 }
 
 export type LoopStopReason = 'stop' | 'max_steps' | 'error' | 'aborted';
@@ -63,7 +69,7 @@ function maxStepsNote(maxSteps: number): string {
 
 export async function* runLoop(o: LoopOptions): AsyncGenerator<LoopEvent, LoopResult> {
   const signal = o.signal ?? new AbortController().signal;
-  const added: Message[] = [{ role: 'user', text: o.input }];
+  const added: Message[] = [{ role: 'user', text: o.input, ...(o.inputImages?.length ? { images: o.inputImages } : {}) }];
   let lastText = '';
   yield { type: 'turn_start', historyLength: o.history.length };
 
@@ -75,7 +81,7 @@ export async function* runLoop(o: LoopOptions): AsyncGenerator<LoopEvent, LoopRe
       yield { type: 'turn_end', result };
       return result;
     }
-    const messages = [...o.history, ...added];
+    const messages = o.fit ? o.fit([...o.history, ...added]) : [...o.history, ...added];
     yield { type: 'model_request', step, messages: messages.length };
     const started = Date.now();
     const res = await o.provider.complete({ system: o.system, messages, tools: o.tools, signal });
@@ -100,7 +106,7 @@ export async function* runLoop(o: LoopOptions): AsyncGenerator<LoopEvent, LoopRe
       yield { type: 'tool_start', step, call };
       const t0 = Date.now();
       const r = await runTool(call, o, signal);
-      added.push({ role: 'tool', toolCallId: call.id, name: call.name, text: r.text, isError: r.isError });
+      added.push({ role: 'tool', toolCallId: call.id, name: call.name, text: o.capToolResult ? o.capToolResult(r.text) : r.text, isError: r.isError });
       yield { type: 'tool_end', step, call, result: r, ms: Date.now() - t0 };
     }
   }

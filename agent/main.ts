@@ -6,7 +6,7 @@
 
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FORWARDER_PORT, MODEL_BASE_URLS } from '../protocol/container.ts';
+import { FORWARDER_PORT, MODEL_BASE_URLS, TRANSCRIBE_PATH } from '../protocol/container.ts';
 import { isIpcFileName } from '../protocol/ipc.ts';
 import { readConfig, type AgentConfig } from './config.ts';
 import { startForwarder } from './forwarder.ts';
@@ -104,7 +104,8 @@ async function main(): Promise<number> {
     const task = input.task ? { task: input.task.id, run: input.task.run, context: input.task.context } : {};
     log('batch_start', { batch: input.id, messages: input.messages.length, ...task });
     try {
-      await runBatch(input, { provider, outbox, requests, log, signal: shutdown.signal, settings: config });
+      const transcribe = config.transcribeModel ? { url: `http://127.0.0.1:${forwarder.port}${TRANSCRIBE_PATH}`, model: config.transcribeModel } : undefined;
+      await runBatch(input, { provider, outbox, requests, log, signal: shutdown.signal, settings: { ...config, ...(transcribe ? { transcribe } : {}) } });
     } catch (err) {
       // A broken precondition (unreadable history, failing out/ writes): report it, keep serving.
       log('batch_failed', { batch: input.id, error: errorText(err) });

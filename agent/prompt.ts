@@ -5,6 +5,8 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BatchTask, InboundMessage } from '../protocol/ipc.ts';
+import { MEMORY_MAX_BYTES } from '../protocol/tools.ts';
+import { pdfTexts } from './documents.ts';
 
 export const MEMORY_MAX_CHARS = 20_000;
 
@@ -18,6 +20,10 @@ export interface PromptOptions {
   readonly globalDir: string;
   /** Set when this turn is a scheduled task's run rather than an answer to messages. */
   readonly task?: BatchTask;
+  /** Sub-agents one spawn_agents call may run; 0 or unset: not mentioned. */
+  readonly maxSubagents?: number;
+  /** Set for a spawn_agents sub-agent: its answer goes to the parent agent, not the chat. */
+  readonly subAgent?: boolean;
 }
 
 /** The file's text, capped; null when it is missing, unreadable, or empty. */
@@ -54,11 +60,17 @@ export async function buildSystemPrompt(o: PromptOptions): Promise<string> {
       '- bash commands run to completion; anything they start in the background is stopped when they finish.',
       '- Be concise. Your final answer is sent to the chat as your reply.',
       '- Use send_message only to report progress during long work, not for the final answer.',
-      `- To remember something for later conversations, write it to ${join(o.workspace, 'MEMORY.md')}.`,
+      `- ${join(o.workspace, 'MEMORY.md')} is this group's memory: you read it at the start of every turn (it is below). Keep it up to date with the remember tool — facts, preferences, people and open matters worth knowing in later conversations — one "## section" at a time (mode "append" adds to a section, "replace" rewrites it). It holds at most ${MEMORY_MAX_BYTES} bytes; when remember says it is full, summarise first: rewrite long or stale sections shorter with mode "replace".`,
+      o.isMain
+        ? `- Global memory (${join(o.globalDir, 'MEMORY.md')}) is read by every group; as the main group you may change it with remember and scope "global", for what every group should know.`
+        : `- Global memory (${join(o.globalDir, 'MEMORY.md')}) is shared by every group and read-only for you.`,
+      `- Every turn is archived in full as Markdown in ${join(o.workspace, 'conversations')}/YYYY-MM-DD.md (one file per UTC day). When the conversation you see starts with a summary, grep the archive for the details it left out.`,
       '- To do something later or on a schedule, use schedule_task; its prompt is all a run will see, so write it as a complete instruction. Manage tasks with list_tasks, pause_task, resume_task and cancel_task.',
     ].join('\n'),
   ];
   if (o.task) parts.push(taskNote(o.task));
+  if (o.subAgent) parts.push(SUBAGENT_NOTE);
+  else if (o.maxSubagents) parts.push(`## Sub-agents\n\nFor a big job made of independent parts (several documents to read, sources to check, drafts to write), spawn_agents runs up to ${o.maxSubagents} sub-agents at once and gives you their answers to combine. Each sees only its own prompt and this group's memory, not this conversation: write every prompt as a complete instruction. Do small or step-by-step work yourself.`);
   const memories: [string, string][] = [
     ['Global memory', join(o.globalDir, 'MEMORY.md')],
     ['Group memory', join(o.workspace, 'MEMORY.md')],
@@ -69,6 +81,8 @@ export async function buildSystemPrompt(o: PromptOptions): Promise<string> {
   }
   return parts.join('\n\n');
 }
+
+const SUBAGENT_NOTE = '## You are a sub-agent\n\nAnother agent of this group started you for the one task in the user message. Your final answer goes back to that agent, not to the chat, and it sees nothing else of your work: make the answer complete. You cannot message anyone, schedule tasks, change memory or start sub-agents.';
 
 function taskNote(task: BatchTask): string {
   const context = task.context === 'isolated'
@@ -90,4 +104,10 @@ export function formatTaskRun(task: BatchTask, messages: readonly InboundMessage
 /** One line per message: `[<ts>] <sender>: <text>`. */
 export function formatBatch(messages: readonly InboundMessage[]): string {
   return messages.map((m) => `[${m.ts}] ${m.sender}: ${m.text}`).join('\n');
+}
+
+/** The batch's user message followed by the text of the PDFs its messages list (documents.ts). */
+export async function formatBatchWithDocuments(messages: readonly InboundMessage[], workspace: string): Promise<string> {
+  const docs = await pdfTexts(messages, workspace);
+  return docs === '' ? formatBatch(messages) : `${formatBatch(messages)}\n\n${docs}`;
 }

@@ -25,7 +25,7 @@ repo=$4
 
 suite=bookworm
 mirror=${HAKO_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-packages=git,curl,ripgrep,ca-certificates,bash
+packages=git,curl,ripgrep,ca-certificates,bash,poppler-utils,graphicsmagick
 cache_dir=${HAKO_ROOTFS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hako/rootfs}
 steps=6
 started=$SECONDS

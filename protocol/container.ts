@@ -19,6 +19,9 @@ export const MODEL_BASE_URLS = {
   openai: `http://127.0.0.1:${FORWARDER_PORT}/openai`,
 } as const;
 
+/** The proxy's speech-to-text route (OpenAI-compatible multipart); open only when the host has HAKO_TRANSCRIBE_URL. */
+export const TRANSCRIBE_PATH = '/transcribe/audio/transcriptions';
+
 /** What the container uses as an API key. The proxy replaces it with the real one. */
 export const PLACEHOLDER_API_KEY = 'hako-placeholder-key';
 

@@ -30,6 +30,31 @@ export interface InboundMessage {
   readonly text: string;
   /** ISO-8601 time the host received it. */
   readonly ts: string;
+  /** Files that came with the message, already saved in the group folder (agent/media.ts reads them). */
+  readonly attachments?: readonly MessageAttachment[];
+}
+
+/** One saved attachment: `path` relative to the group folder (e.g. inbox/2026-11-30/photo.jpg). */
+export interface MessageAttachment {
+  readonly path: string;
+  readonly mime: string;
+  readonly name: string;
+}
+
+export const MAX_ATTACHMENTS_PER_MESSAGE = 20;
+
+/** Why `x` is not a valid `attachments` list, or null. */
+export function attachmentsProblem(x: unknown): string | null {
+  if (x === undefined) return null;
+  if (!Array.isArray(x) || x.length > MAX_ATTACHMENTS_PER_MESSAGE) return `"attachments" must be a list of at most ${MAX_ATTACHMENTS_PER_MESSAGE}`;
+  for (const a of x) {
+    if (!isObj(a)) return 'each attachment must be an object';
+    const p = firstProblem(checkKeys(a, ['path', 'mime', 'name']), checkText(a, 'mime', 100), checkText(a, 'name', 255));
+    if (p) return `attachment: ${p}`;
+    const fp = workspaceFileProblem(a.path);
+    if (fp) return `attachment "path" ${fp}`;
+  }
+  return null;
 }
 
 /** Present when the batch is a scheduled task's run rather than chat messages. */
@@ -318,7 +343,7 @@ export function parseHostInput(x: unknown): Parsed<HostToAgent> {
   if (!Array.isArray(o.messages) || o.messages.length === 0) return { ok: false, reason: 'batch: "messages" must be a non-empty array' };
   for (const m of o.messages) {
     if (!isObj(m)) return { ok: false, reason: 'batch: each message must be an object' };
-    const mp = firstProblem(checkId(m, 'id'), checkText(m, 'sender', 200), checkText(m, 'text'), checkText(m, 'ts', 40));
+    const mp = firstProblem(checkId(m, 'id'), checkText(m, 'sender', 200), checkText(m, 'text'), checkText(m, 'ts', 40), attachmentsProblem(m.attachments));
     if (mp) return { ok: false, reason: `batch message: ${mp}` };
   }
   return { ok: true, value: o as unknown as BatchFile };

@@ -7,7 +7,8 @@ export interface ToolSpec {
   /** JSON Schema of the arguments object. */
   readonly parameters: {
     readonly type: 'object';
-    readonly properties: Record<string, { readonly type: string; readonly description: string }>;
+    /** `items` describes an array's elements (spawn_agents' lists). */
+    readonly properties: Record<string, { readonly type: string; readonly description: string; readonly items?: Readonly<Record<string, unknown>> }>;
     readonly required: readonly string[];
   };
 }
@@ -17,6 +18,9 @@ function tool(name: string, description: string, props: Record<string, [type: st
   for (const [k, [type, d]] of Object.entries(props)) properties[k] = { type, description: d };
   return { name, description, parameters: { type: 'object', properties, required } };
 }
+
+/** The most a MEMORY.md may hold through the remember tool; the system prompt and `hako memory` say so too. */
+export const MEMORY_MAX_BYTES = 16 * 1024;
 
 export const TOOL_SPECS: readonly ToolSpec[] = [
   tool('bash', 'Run a bash command in the workspace (/workspace/group). Output is truncated when long.', {
@@ -35,6 +39,12 @@ export const TOOL_SPECS: readonly ToolSpec[] = [
     old_text: ['string', 'Text to find; must occur exactly once'],
     new_text: ['string', 'Replacement text'],
   }, ['path', 'old_text', 'new_text']),
+  tool('remember', `Keep a note in MEMORY.md, which you read at the start of every turn: adds to (or rewrites) one "## section". The file holds at most ${MEMORY_MAX_BYTES} bytes; when it is full, summarise sections with mode "replace" first.`, {
+    section: ['string', 'The section title, e.g. "Clients" (created when missing)'],
+    text: ['string', 'What to add; with mode "replace", the whole new text of the section (empty removes it)'],
+    mode: ['string', 'Optional: "append" (the default) or "replace"'],
+    scope: ['string', 'Optional: "group" (the default: this group\'s MEMORY.md) or "global" (the memory every group reads; main group only)'],
+  }, ['section', 'text']),
   tool('glob', 'List files matching a glob pattern (e.g. "notes/**/*.md"), relative to /workspace/group.', {
     pattern: ['string', 'Glob pattern'],
   }, ['pattern']),
@@ -70,6 +80,22 @@ export const TOOL_SPECS: readonly ToolSpec[] = [
   tool('pause_task', 'Pause a scheduled task until it is resumed.', { id: ['string', 'Task id from list_tasks'] }, ['id']),
   tool('resume_task', 'Resume a paused task; its next run is computed from now.', { id: ['string', 'Task id from list_tasks'] }, ['id']),
   tool('cancel_task', 'Cancel a scheduled task for good.', { id: ['string', 'Task id from list_tasks'] }, ['id']),
+  {
+    name: 'spawn_agents',
+    description: 'Run sub-agents at the same time, one per task, and get their final answers back as one result (a section per task with its status: ok, cut off after N steps, or failed and why). A sub-agent starts fresh: it sees only its own prompt and this group\'s memory, not this conversation or the other tasks. It works in this group\'s folder with bash, the file and search tools and web_fetch; it cannot message anyone, schedule tasks or start sub-agents.',
+    parameters: {
+      type: 'object',
+      properties: {
+        tasks: {
+          type: 'array',
+          description: 'One entry per sub-agent, e.g. [{"prompt": "Summarise notes/q3.md in five bullets"}]; write each prompt as a complete instruction',
+          items: { type: 'object', properties: { prompt: { type: 'string', description: 'The sub-agent\'s whole task' } }, required: ['prompt'] },
+        },
+        tools: { type: 'array', description: 'Optional: only these tools for the sub-agents (default: bash, read_file, write_file, edit_file, glob, grep, web_fetch)', items: { type: 'string' } },
+      },
+      required: ['tasks'],
+    },
+  },
 ];
 
 export const TOOL_NAMES = TOOL_SPECS.map((t) => t.name);

@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   status: { summary: 'what the running host is doing', load: () => import('./cli/status.ts') },
   groups: { summary: 'add, change, list or remove groups', load: () => import('./cli/groups.ts') },
   tasks: { summary: 'list, approve, reject, pause, resume, cancel or run scheduled tasks', load: () => import('./cli/tasks.ts') },
+  memory: { summary: 'show or edit a group\'s MEMORY.md, or the global one', load: () => import('./cli/memory.ts') },
   logs: { summary: 'print or follow the host\'s log (human view or JSON lines)', load: () => import('./cli/logs.ts') },
   audit: { summary: 'list audit records or verify the hash chain', load: () => import('./cli/audit.ts') },
   backup: { summary: 'write a consistent copy of hako\'s state to a file (the host may run)', load: () => import('./cli/backup.ts') },

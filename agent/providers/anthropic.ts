@@ -11,6 +11,8 @@ const MAX_TOKENS = 4096;
 
 type Block = Anthropic.Messages.ContentBlockParam;
 type WireMessage = { role: 'user' | 'assistant'; content: Block[] };
+/** agent/media.ts sends only these types (others are converted to JPEG first). */
+type AnthropicImageType = 'image/jpeg' | 'image/png' | 'image/gif' | 'image/webp';
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -18,8 +20,11 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
 
 function blocksOf(m: Message): { role: 'user' | 'assistant'; blocks: Block[] } {
   switch (m.role) {
-    case 'user':
-      return { role: 'user', blocks: m.text ? [{ type: 'text', text: m.text }] : [] };
+    case 'user': {
+      const blocks: Block[] = m.text ? [{ type: 'text', text: m.text }] : [];
+      for (const img of m.images ?? []) blocks.push({ type: 'image', source: { type: 'base64', media_type: img.mime as AnthropicImageType, data: img.base64 } });
+      return { role: 'user', blocks };
+    }
     case 'assistant': {
       const blocks: Block[] = m.text ? [{ type: 'text', text: m.text }] : [];
       // The API requires an object; arguments that were not one were already answered with an error.

@@ -16,7 +16,16 @@ export function toOpenAIMessages(system: string, messages: readonly Message[]): 
   for (const m of messages) {
     switch (m.role) {
       case 'user':
-        out.push({ role: 'user', content: m.text });
+        if (!m.images?.length) out.push({ role: 'user', content: m.text });
+        else {
+          out.push({
+            role: 'user',
+            content: [
+              { type: 'text', text: m.text },
+              ...m.images.map((img) => ({ type: 'image_url' as const, image_url: { url: `data:${img.mime};base64,${img.base64}` } })),
+            ],
+          });
+        }
         break;
       case 'assistant':
         if (m.toolCalls.length === 0) out.push({ role: 'assistant', content: m.text });

@@ -14,8 +14,15 @@ export interface ToolCall {
   readonly args: unknown;
 }
 
+/** An image for a multimodal model: the exact bytes, base64, and their type (png, jpeg, gif, webp). */
+export interface ImagePart {
+  readonly mime: string;
+  readonly base64: string;
+}
+
 export type Message =
-  | { readonly role: 'user'; readonly text: string }
+  /** `images` are sent after the text; they live only in the turn, never in the saved history. */
+  | { readonly role: 'user'; readonly text: string; readonly images?: readonly ImagePart[] }
   | { readonly role: 'assistant'; readonly text: string; readonly toolCalls: readonly ToolCall[] }
   | { readonly role: 'tool'; readonly toolCallId: string; readonly name: string; readonly text: string; readonly isError: boolean };
 

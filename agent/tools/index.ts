@@ -4,8 +4,10 @@
 import { TOOL_SPECS, type ToolSpec } from '../../protocol/tools.ts';
 import { bash } from './bash.ts';
 import { editFileTool, readFileTool, writeFileTool } from './files.ts';
+import { remember } from './memory.ts';
 import { globTool, grepTool } from './search.ts';
 import { sendMessageTool } from './send.ts';
+import { noSwarm } from './spawn.ts';
 import { registerGroupTool, TASK_TOOLS } from './tasks.ts';
 import { webFetchTool } from './web.ts';
 import { capText, fail, type ToolArgs, type ToolContext, type ToolHandler, type ToolResult } from './types.ts';
@@ -17,6 +19,7 @@ export const TOOL_HANDLERS: Readonly<Record<string, ToolHandler>> = {
   read_file: readFileTool,
   write_file: writeFileTool,
   edit_file: editFileTool,
+  remember,
   glob: globTool,
   grep: grepTool,
   send_message: sendMessageTool,
@@ -27,6 +30,8 @@ export const TOOL_HANDLERS: Readonly<Record<string, ToolHandler>> = {
   resume_task: TASK_TOOLS.resume_task,
   cancel_task: TASK_TOOLS.cancel_task,
   register_group: registerGroupTool,
+  // turn.ts gives each parent turn its own (spawnAgentsTool); this refusal is what sub-agents get.
+  spawn_agents: noSwarm,
 };
 
 /** Hard cap on any one result, above every tool's own cap (read_file's 200 000 is the largest). */

@@ -64,7 +64,7 @@ export function runnerDockerArgs(image: string, dir: string): { args: string[]; 
   const model = 'openai/test-model';
   const config = loadConfig({ HAKO_HOME: path.join(dir, 'home'), HAKO_CONFIG: path.join(dir, 'config'), HAKO_MODEL: model });
   prepareGroupDirs(config.home, 'bench');
-  const group: Group = { name: 'bench', isMain: false, trigger: null, model: null, allowedSenders: null, limits: {}, tokensPerDay: null, mounts: [], chats: [], createdAt: '' };
+  const group: Group = { name: 'bench', isMain: false, trigger: null, model: null, allowedSenders: null, limits: {}, tokensPerDay: null, contextTokens: null, mounts: [], chats: [], createdAt: '' };
   return { args: hardenedArgs(containerSpec(config, image, group, model)), paths: groupPaths(config.home, 'bench') };
 }
 

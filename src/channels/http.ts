@@ -16,6 +16,7 @@ import type { Logger } from '../core/log.ts';
 import { bindProblem, type HttpExposure } from '../core/config.ts';
 import { OWNER_TASK_ACTIONS } from '../core/tasks.ts';
 import { cookieRequestProblem, cookieValue, hostAllowed, sameOrigin, SESSION_MAX_MS, WebAuth } from './web-auth.ts';
+import { attachmentLimits, MAX_ATTACHMENTS, removeSaved, saveWithMessage, sizeProblem, type AttachmentLimits, type IncomingFile, type SavedAttachment } from './attachments.ts';
 
 const MAX_BODY_BYTES = 256 * 1024;
 const PAGE = path.join(import.meta.dirname, 'web', 'index.html');
@@ -32,6 +33,15 @@ export interface HttpChannelOptions {
   readonly allowedHosts?: readonly string[];
   /** Sign-in codes and sessions; a fresh one by default (tests pass one with a clock). */
   readonly auth?: WebAuth;
+  /** HAKO_HOME, where attachments are saved; without it a message with attachments is refused. */
+  readonly home?: string;
+  /** Attachment sizes (HAKO_ATTACHMENT_MAX_BYTES, HAKO_ATTACHMENT_TOTAL_BYTES); the defaults when absent. */
+  readonly attachments?: AttachmentLimits;
+}
+
+/** A message's body may carry its attachments base64-encoded (4 characters per 3 bytes) besides the text. */
+function messageBodyLimit(limits: AttachmentLimits): number {
+  return MAX_BODY_BYTES + Math.ceil(limits.total / 3) * 4 + MAX_ATTACHMENTS * 1024;
 }
 
 /**
@@ -86,16 +96,16 @@ function taskRequest(body: unknown): OwnerTaskRequest {
   return { group, prompt, cron, every_seconds, at, ...(context === undefined ? {} : { context }) };
 }
 
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
+async function readJson(req: http.IncomingMessage, limit = MAX_BODY_BYTES, hint = ''): Promise<unknown> {
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\b/i.test(type)) throw new InputError(415, 'send the body as application/json');
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new InputError(413, `request body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}`);
+  if (declared > limit) throw new InputError(413, `request body is ${declared} bytes; the limit is ${limit}${hint}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new InputError(413, `request body is larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > limit) throw new InputError(413, `request body is larger than ${limit} bytes${hint}`);
     chunks.push(chunk as Buffer);
   }
   try {
@@ -166,15 +176,56 @@ function ownerOf(c: Call): NonNullable<ChannelContext['owner']> {
   return c.ctx.owner!;
 }
 
-async function postMessage(c: Call): Promise<void> {
+/** Standard base64 with padding. A plain character class: a grouped repetition overflows V8's regex stack on a file of tens of MB. */
+const isBase64 = (s: string) => s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s);
+const MIME = /^[\w.+-]{1,100}\/[\w.+-]{1,100}$/;
+
+/**
+ * The body's "attachments": [{name, mime, data (base64)}], decoded; 400 for a bad entry,
+ * 413 (naming the limit) when too big — checked from the base64 length, before decoding.
+ * Exported for its unit test.
+ */
+export function attachmentsOf(raw: unknown, limits: AttachmentLimits): IncomingFile[] {
+  if (raw === undefined) return [];
+  const example = '"attachments" must be a list like [{"name": "quote.pdf", "mime": "application/pdf", "data": "<base64>"}]';
+  if (!Array.isArray(raw)) throw new InputError(400, example);
+  if (raw.length > MAX_ATTACHMENTS) throw new InputError(413, `${raw.length} attachments; the limit is ${MAX_ATTACHMENTS} per message`);
+  const entries = raw.map((a: unknown, i) => {
+    if (typeof a !== 'object' || a === null || Array.isArray(a)) throw new InputError(400, `attachment ${i + 1}: ${example}`);
+    const { name, mime, data } = a as Record<string, unknown>;
+    if (typeof name !== 'string' || name.trim() === '' || name.length > 255) throw new InputError(400, `attachment ${i + 1}: field "name" must be the file's name (1-255 characters)`);
+    if (mime !== undefined && (typeof mime !== 'string' || !MIME.test(mime))) throw new InputError(400, `attachment "${name}": field "mime" must be a media type like "application/pdf"`);
+    if (typeof data !== 'string') throw new InputError(400, `attachment "${name}": field "data" must be the file's bytes in standard base64 (with = padding, no line breaks)`);
+    return { name, mime: (mime as string | undefined) ?? 'application/octet-stream', data };
+  });
+  // Sizes first: a file over the limit is refused without reading its data.
+  const problem = sizeProblem(entries.map((e) => ({ name: e.name, bytes: Math.floor(e.data.length / 4) * 3 - (e.data.endsWith('==') ? 2 : e.data.endsWith('=') ? 1 : 0) })), limits);
+  if (problem) throw new InputError(413, problem);
+  for (const e of entries) {
+    if (!isBase64(e.data)) throw new InputError(400, `attachment "${e.name}": field "data" must be the file's bytes in standard base64 (with = padding, no line breaks)`);
+  }
+  return entries.map((e) => ({ name: e.name, mime: e.mime, data: Buffer.from(e.data, 'base64') }));
+}
+
+async function postMessage(ch: HttpChannel, c: Call): Promise<void> {
   const group = groupOf(c);
-  const body = await readJson(c.req);
+  const limits = ch.attachmentLimits;
+  const body = await readJson(c.req, messageBodyLimit(limits), ` (it grows with HAKO_ATTACHMENT_TOTAL_BYTES, now ${limits.total} bytes of attachments)`);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InputError(400, 'body must be a JSON object like {"text": "hello", "sender": "alice"}');
-  const { text, sender, direct } = body as Record<string, unknown>;
+  const { text, sender, direct, attachments } = body as Record<string, unknown>;
   if (typeof text !== 'string') throw new InputError(400, 'field "text" must be a string');
   if (sender !== undefined && (typeof sender !== 'string' || sender.length === 0 || sender.length > 100)) throw new InputError(400, 'field "sender" must be a string of 1-100 characters');
   if (direct !== undefined && typeof direct !== 'boolean') throw new InputError(400, 'field "direct" must be true or false');
-  const accepted = await c.ctx.accept({ group, sender: (sender as string | undefined) ?? 'user', text, direct: direct === true });
+  const files = attachmentsOf(attachments, limits);
+  const saved = files.length === 0 ? { text, saved: [] } : ch.saveAttachments(group, text, files);
+  let accepted;
+  try {
+    accepted = await c.ctx.accept({ group, sender: (sender as string | undefined) ?? 'user', text: saved.text, direct: direct === true });
+  } catch (err) {
+    // Refused after all (text too long with its file lines, disk full): keep no orphan files.
+    ch.removeAttachments(group, saved.saved);
+    throw err;
+  }
   json(c.res, 202, { id: accepted.message.id, engaged: accepted.engaged, ...(accepted.warning ? { warning: accepted.warning } : {}) });
 }
 
@@ -200,7 +251,7 @@ export class HttpChannel implements Channel {
     })),
     { method: 'GET', path: '/api/groups', auth: 'session', handle: (_, c) => json(c.res, 200, { groups: c.ctx.listGroups().map((g) => ({ name: g.name, main: g.isMain, trigger: g.trigger })) }) },
     { method: 'GET', path: '/api/groups/:name/messages', auth: 'session', handle: (_, c) => listMessages(c) },
-    { method: 'POST', path: '/api/groups/:name/messages', auth: 'session', handle: (_, c) => postMessage(c) },
+    { method: 'POST', path: '/api/groups/:name/messages', auth: 'session', handle: (ch, c) => postMessage(ch, c) },
     { method: 'GET', path: '/api/groups/:name/events', auth: 'session', handle: (ch, c) => ch.#events(groupOf(c), c.res) },
   ];
 
@@ -217,6 +268,28 @@ export class HttpChannel implements Channel {
   constructor(opts: HttpChannelOptions) {
     this.#opts = opts;
     this.#auth = opts.auth ?? new WebAuth();
+  }
+
+  get attachmentLimits(): AttachmentLimits {
+    return this.#opts.attachments ?? attachmentLimits({});
+  }
+
+  /** Saves a message's files into the group's inbox/ and returns its text with their lines. */
+  saveAttachments(group: string, text: string, files: readonly IncomingFile[]): { text: string; saved: SavedAttachment[] } {
+    if (this.#opts.home === undefined) throw new InputError(400, 'this server takes no attachments (it was started without a HAKO_HOME to save them in)');
+    try {
+      const r = saveWithMessage(this.#opts.home, group, text, files, this.attachmentLimits);
+      this.#opts.log.info('attachments saved', { group, files: r.saved.length, bytes: r.saved.reduce((n, s) => n + s.bytes, 0) });
+      return r;
+    } catch (err) {
+      // A link planted in the workspace is the group's problem, not a hako bug.
+      if (err instanceof Error && /not a plain folder|files named like/.test(err.message)) throw new InputError(409, err.message);
+      throw err;
+    }
+  }
+
+  removeAttachments(group: string, saved: readonly SavedAttachment[]): void {
+    if (this.#opts.home !== undefined && saved.length > 0) removeSaved(this.#opts.home, group, saved);
   }
 
   /** A web chat link with a fresh one-time sign-in code (no long-lived secret in it). */

@@ -3,7 +3,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, type Config } from '../core/config.ts';
+import { effectiveContextTokens, loadConfig, looksLikeOllama, type Config } from '../core/config.ts';
+import { parseModel } from '../../protocol/model.ts';
 import { probeModel } from '../core/model-probe.ts';
 import { homePaths } from '../core/paths.ts';
 import { DockerRuntime } from '../runtime/docker.ts';
@@ -44,11 +45,13 @@ async function checks(config: Config): Promise<Check[]> {
     });
   }
   let model = config.model;
+  let groupContext: number | null = null;
   const dbFile = homePaths(config.home).db;
   if (fs.existsSync(dbFile)) {
     const store = openStore(config.home);
     const main = store.mainGroup();
     model = main?.model ?? model;
+    groupContext = main?.contextTokens ?? null;
     out.push({ name: `state in ${config.home}`, problem: null });
     out.push({ name: 'main group', problem: main ? null : 'no main group: run "hako groups add main --main"', warnOnly: true });
     store.close();
@@ -58,11 +61,32 @@ async function checks(config: Config): Promise<Check[]> {
   // Asked of the server itself: a configured model on a server that is not there is not ok.
   const probe = await probeModel(config, model);
   out.push({ name: `model ${model ?? '(none)'}${probe.kind === 'ok' ? ' (the server answers and has it)' : ''}`, problem: probe.kind === 'ok' ? null : probe.problem, ...(probe.kind === 'no-model' ? { warnOnly: true } : {}) });
+  if (model) out.push(contextCheck(config, model, groupContext));
   const modules = await installedChannels();
   // A channel's settings in secrets.env are the host's own, as hako start reads them.
   out.push(...policyChecks(config, channelSettingNames(modules)));
   out.push(...await channelChecks(config, modules));
   return out;
+}
+
+/**
+ * The main group's context budget, and a warning for Ollama: it silently cuts every prompt
+ * at its own num_ctx (a few thousand tokens unless raised), whatever budget hako keeps to.
+ */
+export function contextCheck(config: Config, model: string, groupTokens: number | null): Check {
+  const e = effectiveContextTokens(config, groupTokens, model);
+  const from = e.from === 'group' ? 'the main group\'s --context-tokens' : e.from === 'default' ? 'the default for this model; set HAKO_CONTEXT_TOKENS to the model\'s context window' : 'HAKO_CONTEXT_TOKENS';
+  const name = `context budget ${e.tokens} tokens per model request (${from})`;
+  const parsed = parseModel(model, 'model');
+  const base = config.providers.openai.baseURL;
+  if (!parsed.ok || parsed.value.provider !== 'openai' || !looksLikeOllama(base)) return { name, problem: null };
+  return {
+    name,
+    warnOnly: true,
+    problem: `${base} looks like Ollama, which cuts every prompt to its num_ctx (small unless raised) without telling hako: ` +
+      `start it with OLLAMA_CONTEXT_LENGTH=${e.tokens} ollama serve, or build the model with a Modelfile line "PARAMETER num_ctx ${e.tokens}", ` +
+      'and keep HAKO_CONTEXT_TOKENS (or hako groups set NAME --context-tokens N) equal to that number',
+  };
 }
 
 /** What a channel module is given: the environment over HAKO_CONFIG/secrets.env, as `hako start` gives it; its log masks every module's secrets. */

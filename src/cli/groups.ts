@@ -2,7 +2,7 @@
 // addresses to them. Works whether or not the host is running (SQLite WAL lets both open
 // the database).
 
-import { ConfigError, limitProblem, loadConfig, tokenBudget, type Config, type Limits } from '../core/config.ts';
+import { ConfigError, contextTokens, effectiveContextTokens, limitProblem, loadConfig, tokenBudget, type Config, type Limits } from '../core/config.ts';
 import { parseModel } from '../../protocol/model.ts';
 import { checkMount, loadMountPolicy, othersOf, parseMountArg, type MountRequest } from '../core/policy.ts';
 import { assertGroupName, groupPaths, homePaths } from '../core/paths.ts';
@@ -17,10 +17,11 @@ import { openStore } from './store.ts';
 
 export const help = `Usage:
   hako groups add <name> [--main] [--chat CHANNEL:ADDRESS]… [--trigger WORD] [--allow NAMES] [--model PROVIDER/MODEL] [--mount HOSTPATH[:ro|:rw]]…
-                         [--tokens-per-day N|none]
+                         [--tokens-per-day N|none] [--context-tokens N|default]
   hako groups set <name> [--chat CHANNEL:ADDRESS]… [--unchat CHANNEL:ADDRESS]… [--trigger WORD] [--allow NAMES | --allow-all] [--model PROVIDER/MODEL]
                          [--memory SIZE] [--cpus N] [--pids N] [--tmpfs SIZE] [--turn-timeout SECONDS]
                          [--max-output CHARS] [--max-tasks N] [--disk SIZE] [--default-limits] [--tokens-per-day N|none]
+                         [--context-tokens N|default]
   hako groups mounts <name> [add HOSTPATH[:ro|:rw] | remove HOSTPATH]
   hako groups list
   hako groups remove <name>
@@ -43,6 +44,11 @@ Names: lowercase letters, digits, "-" and "_", starting with a letter or digit (
                day (00:00 to 00:00 in HAKO_TZ); when they are used up its messages wait until the
                next day or until this is raised; "none" removes it (HAKO_TOKENS_PER_DAY, for all
                groups together, still applies). A running hako sees a change within seconds
+  --context-tokens
+               tokens one model request of this group may use, the answer included: set it to
+               the model's context window (a local model's is often 8192 or 32768). Older turns
+               are summarised to stay within it. "default" uses HAKO_CONTEXT_TOKENS or the
+               model's default. Applies from the next container start
   --mount      an extra host folder at /workspace/extra/<name>, read-only unless :rw;
                allowed only by HAKO_CONFIG/mounts.json (checked now and at every start)`;
 
@@ -102,6 +108,25 @@ function budgetFlag(raw: string | undefined): number | null | undefined {
   }
 }
 
+/** The --context-tokens value: undefined when not given, null for "default". */
+function contextFlag(raw: string | undefined): number | null | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return contextTokens(raw, '--context-tokens');
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** The group's context budget and where it comes from, for the add/set summary. */
+function contextText(config: Config, g: { contextTokens: number | null; model: string | null }): string {
+  const model = g.model ?? config.model;
+  if (g.contextTokens === null && !model) return 'context budget: HAKO_CONTEXT_TOKENS or the model\'s default';
+  const e = effectiveContextTokens(config, g.contextTokens, model ?? '');
+  return `context budget: ${e.tokens} tokens per request (${e.from === 'group' ? 'the group\'s own' : e.from === 'default' ? `default for ${model}` : e.from})`;
+}
+
 const budgetText = (n: number | null) => n === null ? 'no own token budget' : `token budget ${n} per day`;
 
 /** Checks each mount against the policy and the other groups' mounts now, so a refusal is seen at registration. */
@@ -151,7 +176,7 @@ export async function run(args: string[]): Promise<number> {
       mount: { type: 'string', multiple: true }, chat: { type: 'string', multiple: true }, unchat: { type: 'string', multiple: true },
       memory: { type: 'string' }, cpus: { type: 'string' }, pids: { type: 'string' }, tmpfs: { type: 'string' },
       'turn-timeout': { type: 'string' }, 'max-output': { type: 'string' }, 'max-tasks': { type: 'string' }, disk: { type: 'string' }, 'default-limits': { type: 'boolean' },
-      'tokens-per-day': { type: 'string' },
+      'tokens-per-day': { type: 'string' }, 'context-tokens': { type: 'string' },
     }, help);
     if (!parsed) return 0;
     const [sub, name, ...extra] = parsed.positionals;
@@ -169,11 +194,13 @@ export async function run(args: string[]): Promise<number> {
           const mounts = checkedMounts(config, store, name, !!parsed.values.main, (parsed.values.mount ?? []).map(parseMountArg));
           const bind = chats(parsed.values.chat, '--chat');
           const tokensPerDay = budgetFlag(parsed.values['tokens-per-day']) ?? null;
-          const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null, mounts, chats: bind, tokensPerDay });
+          const ctx = contextFlag(parsed.values['context-tokens']) ?? null;
+          const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null, mounts, chats: bind, tokensPerDay, contextTokens: ctx });
           prepareGroupDirs(config.home, name);
-          audit(config.home, name, { action: 'group.add', main: group.isMain, trigger: group.trigger, model: group.model, allowedSenders: group.allowedSenders, mounts: group.mounts, chats: group.chats, tokensPerDay: group.tokensPerDay });
+          audit(config.home, name, { action: 'group.add', main: group.isMain, trigger: group.trigger, model: group.model, allowedSenders: group.allowedSenders, mounts: group.mounts, chats: group.chats, tokensPerDay: group.tokensPerDay, contextTokens: group.contextTokens });
           console.log(`added group "${group.name}"${group.isMain ? ' (main)' : ''}; its folder is ${groupPaths(config.home, name).folder}`);
           if (group.tokensPerDay !== null) console.log(budgetText(group.tokensPerDay));
+          if (group.contextTokens !== null) console.log(contextText(config, group));
           if (group.chats.length) console.log(`chats: ${group.chats.join(', ')}`);
           return 0;
         }
@@ -188,19 +215,22 @@ export async function run(args: string[]): Promise<number> {
           const bind = chats(parsed.values.chat, '--chat');
           const unbind = chats(parsed.values.unchat, '--unchat');
           const tokensPerDay = budgetFlag(parsed.values['tokens-per-day']);
-          if (trigger === undefined && model === undefined && allow === undefined && limits === undefined && tokensPerDay === undefined && !bind.length && !unbind.length) {
-            throw new UsageError('nothing to change: give --chat, --unchat, --trigger, --allow, --allow-all, --model, --tokens-per-day or a limit');
+          const ctx = contextFlag(parsed.values['context-tokens']);
+          if (trigger === undefined && model === undefined && allow === undefined && limits === undefined && tokensPerDay === undefined && ctx === undefined && !bind.length && !unbind.length) {
+            throw new UsageError('nothing to change: give --chat, --unchat, --trigger, --allow, --allow-all, --model, --tokens-per-day, --context-tokens or a limit');
           }
           const g = store.updateGroup(name, {
             ...(trigger !== undefined ? { trigger } : {}), ...(model !== undefined ? { model } : {}), ...(allow !== undefined ? { allowedSenders: allow } : {}),
-            ...(limits !== undefined ? { limits } : {}), ...(tokensPerDay !== undefined ? { tokensPerDay } : {}), bind, unbind,
+            ...(limits !== undefined ? { limits } : {}), ...(tokensPerDay !== undefined ? { tokensPerDay } : {}),
+            ...(ctx !== undefined ? { contextTokens: ctx } : {}), bind, unbind,
           });
-          audit(config.home, name, { action: 'group.set', trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders, limits: g.limits, tokensPerDay: g.tokensPerDay, chats: g.chats });
+          audit(config.home, name, { action: 'group.set', trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders, limits: g.limits, tokensPerDay: g.tokensPerDay, contextTokens: g.contextTokens, chats: g.chats });
           const eff = { ...config.limits, ...g.limits };
           console.log(`group "${g.name}": trigger ${g.trigger ?? '@' + config.assistantName}, senders ${g.allowedSenders ? g.allowedSenders.join(', ') : 'everyone'}, model ${g.model ?? config.model ?? '(HAKO_MODEL)'}`);
           console.log(`chats: ${g.chats.length ? g.chats.join(', ') : 'none (local chats only)'}`);
           console.log(`limits: memory ${eff.memory}, cpus ${eff.cpus}, pids ${eff.pids}, tmpfs ${eff.tmpfs}, turn ${eff.turnTimeoutSeconds} s, output ${eff.maxOutputChars} chars (from the next container start), tasks ${eff.maxTasks}, disk ${eff.disk}`);
           console.log(`${budgetText(g.tokensPerDay)}${config.tokensPerDay === null ? '' : `; all groups together: ${config.tokensPerDay} (HAKO_TOKENS_PER_DAY)`}`);
+          console.log(contextText(config, g));
           return 0;
         }
         case 'mounts': {
@@ -232,7 +262,7 @@ export async function run(args: string[]): Promise<number> {
           }
           for (const g of groups) {
             const c = store.counts(g.name);
-            const flags = [g.isMain ? 'main' : `trigger ${g.trigger ?? '@' + config.assistantName}`, g.allowedSenders ? `senders ${g.allowedSenders.join(',')}` : '', g.model ? `model ${g.model}` : '', g.tokensPerDay !== null ? `${g.tokensPerDay} tokens/day` : ''].filter(Boolean).join(', ');
+            const flags = [g.isMain ? 'main' : `trigger ${g.trigger ?? '@' + config.assistantName}`, g.allowedSenders ? `senders ${g.allowedSenders.join(',')}` : '', g.model ? `model ${g.model}` : '', g.tokensPerDay !== null ? `${g.tokensPerDay} tokens/day` : '', g.contextTokens !== null ? `context ${g.contextTokens} tokens` : ''].filter(Boolean).join(', ');
             console.log(`${g.name.padEnd(20)} ${flags.padEnd(30)} waiting ${c.pending + c.in_batch}, answered ${c.answered}, failed ${c.failed}`);
             if (g.chats.length) console.log(`${''.padEnd(20)} chats: ${g.chats.join(', ')}`);
           }

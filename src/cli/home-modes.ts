@@ -16,7 +16,7 @@ import path from 'node:path';
  * what the host writes into them.
  */
 export const CONTAINER_READABLE: readonly { readonly pattern: string; readonly why: string }[] = [
-  { pattern: 'global', why: 'mounted read-only at /workspace/global in every container' },
+  { pattern: 'global', why: 'mounted at /workspace/global in every container (read-write only in main\'s)' },
   { pattern: 'global/MEMORY.md', why: 'the shared memory file every agent reads' },
   { pattern: 'ipc/*/in', why: 'mounted read-only as the agent\'s inbox' },
   { pattern: 'ipc/*/in/*', why: 'messages the host writes for the agent to read' },
@@ -24,7 +24,8 @@ export const CONTAINER_READABLE: readonly { readonly pattern: string; readonly w
 ];
 
 /** Folders a container owns (uid 1000 under a root host): the folder is owner-only, its contents are the agent's. */
-export const CONTAINER_OWNED: readonly string[] = ['groups/*', 'ipc/*/out'];
+// global/ is written by the main group's agent, so it is not entered either.
+export const CONTAINER_OWNED: readonly string[] = ['groups/*', 'ipc/*/out', 'global'];
 
 function matchesPattern(rel: string, pattern: string): boolean {
   const a = rel.split(path.sep);

@@ -6,6 +6,7 @@ import { createLogger, logMaxBytes, secretMasker } from '../core/log.ts';
 import { homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
 import { HttpChannel } from '../channels/http.ts';
+import { attachmentLimits } from '../channels/attachments.ts';
 import { channelOff, channelSecretValues, channelSettingNames, installedChannels } from '../channels/registry.ts';
 import type { Channel, ChannelDeps } from '../core/channel.ts';
 import type { Logger } from '../core/log.ts';
@@ -69,7 +70,7 @@ export async function run(args: string[]): Promise<number> {
     }
     if (!parsed.values['no-image-check']) await ensureImage({ log: (line) => log.info(line) });
     const token = ensureToken(config);
-    const http = new HttpChannel({ port: config.httpPort, host: config.httpBind, exposure: config.httpExposure, token, log, allowedHosts: config.httpHosts });
+    const http = new HttpChannel({ port: config.httpPort, host: config.httpBind, exposure: config.httpExposure, token, log, allowedHosts: config.httpHosts, home: config.home, attachments: attachmentLimits(env) });
     const chats = await chatChannels({ env, home: config.home, assistantName: config.assistantName, log }, modules, log);
     const host = new Host({ config, runtime, image: imageTag(), log, channels: [http, ...chats], redact: secretMasker(secrets), hostSecrets: channelSettingNames(modules) });
     if (host.store.listGroups().length === 0) {

@@ -47,8 +47,20 @@ export interface Config {
   readonly runtime: string | undefined;
   /** Model tokens (input + output) all groups together may use per owner's day (HAKO_TOKENS_PER_DAY); null: no limit. */
   readonly tokensPerDay: number | null;
-  /** Passed to the agent: model calls per turn, and whether to stream them. */
-  readonly agent: { readonly maxSteps: number; readonly stream: boolean };
+  /** Passed to the agent: model calls per turn, whether to stream them, sub-agents per spawn_agents call. */
+  readonly agent: { readonly maxSteps: number; readonly stream: boolean; readonly maxSubagents: number; readonly images: ImageSetting };
+  /** Tokens one model request may use, answer included (HAKO_CONTEXT_TOKENS); null: the model's default (defaultContextTokens). */
+  readonly contextTokens: number | null;
+  /** An OpenAI-compatible speech-to-text upstream (HAKO_TRANSCRIBE_URL); null: voice notes are only saved. */
+  readonly transcription: TranscriptionConfig | null;
+}
+
+/** Reached only through the group proxy's transcription route; the key never leaves the host. */
+export interface TranscriptionConfig {
+  /** Base URL below which `/audio/transcriptions` is called, e.g. https://api.openai.com/v1. */
+  readonly baseURL: string;
+  readonly apiKey: string | undefined;
+  readonly model: string;
 }
 
 /** Resource limits of one group's container and turns; a group may override each. */
@@ -178,6 +190,17 @@ function flag(env: Env, name: string): boolean {
   throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: use 1 or 0 (unset means 0)`);
 }
 
+/** HAKO_MODEL_IMAGES: whether the model is sent images; `auto` lets the agent decide by model family (agent/media.ts). */
+export type ImageSetting = 'auto' | 'on' | 'off';
+
+function imageSetting(raw: string | undefined): ImageSetting {
+  const v = raw || 'auto';
+  if (v !== 'auto' && v !== 'on' && v !== 'off') {
+    throw new ConfigError(`HAKO_MODEL_IMAGES=${JSON.stringify(raw)} is invalid: expected auto (the default: Claude 3+, gpt-4o, gpt-4.1, gpt-5 see images), on or off (text-only: the model gets the file's path)`);
+  }
+  return v;
+}
+
 function httpBind(raw: string | undefined): string {
   const bind = raw || '127.0.0.1';
   if (bind !== 'localhost' && net.isIP(bind.replace(/^\[|\]$/g, '')) === 0) {
@@ -253,8 +276,64 @@ export function loadConfig(env: Env = process.env): Config {
     diskReserve: diskReserve(env.HAKO_DISK_RESERVE || '512m'),
     runtime: env.HAKO_RUNTIME || undefined,
     tokensPerDay: tokenBudget(env.HAKO_TOKENS_PER_DAY, 'HAKO_TOKENS_PER_DAY'),
-    agent: { maxSteps: int(env, 'HAKO_MAX_STEPS', 30, 1, 1000), stream: env.HAKO_STREAM !== '0' },
+    agent: { maxSteps: int(env, 'HAKO_MAX_STEPS', 30, 1, 1000), stream: env.HAKO_STREAM !== '0', maxSubagents: int(env, 'HAKO_MAX_SUBAGENTS', 4, 0, 16), images: imageSetting(env.HAKO_MODEL_IMAGES) },
+    contextTokens: contextTokens(env.HAKO_CONTEXT_TOKENS, 'HAKO_CONTEXT_TOKENS'),
+    transcription: transcription(env),
   };
+}
+
+function transcription(env: Env): TranscriptionConfig | null {
+  if (!env.HAKO_TRANSCRIBE_URL) return null;
+  const baseURL = url(env, 'HAKO_TRANSCRIBE_URL', '');
+  const model = env.HAKO_TRANSCRIBE_MODEL || 'whisper-1';
+  if (!/^[\w.:/-]{1,100}$/.test(model)) throw new ConfigError(`HAKO_TRANSCRIBE_MODEL=${JSON.stringify(model)} is not a model name (example: whisper-1)`);
+  // OpenAI's own endpoint takes the OpenAI key; any other upstream gets only its own key.
+  const apiKey = env.HAKO_TRANSCRIBE_API_KEY || (new URL(baseURL).origin === 'https://api.openai.com' ? env.OPENAI_API_KEY || undefined : undefined);
+  return { baseURL, apiKey, model };
+}
+
+/** Smallest context budget: the system prompt and tool descriptions alone take about 3000 tokens. */
+export const MIN_CONTEXT_TOKENS = 4096;
+export const MAX_CONTEXT_TOKENS = 10_000_000;
+
+/** A context budget: a whole number of tokens, or unset / "default" for the model's default. */
+export function contextTokens(raw: string | undefined, name: string): number | null {
+  if (raw === undefined || raw === '' || raw === 'default') return null;
+  const n = Number(raw.replace(/_/g, ''));
+  if (!Number.isSafeInteger(n) || n < MIN_CONTEXT_TOKENS || n > MAX_CONTEXT_TOKENS) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected a whole number of tokens from ${MIN_CONTEXT_TOKENS} to ${MAX_CONTEXT_TOKENS} (the model's context window, e.g. 32768), or "default"`);
+  }
+  return n;
+}
+
+/**
+ * The context window to assume when nobody set one. Claude models take 200k tokens and
+ * OpenAI's own current models at least 128k; any other OpenAI-compatible server is taken to
+ * be a local one (Ollama, vLLM, llama.cpp), whose window is whatever it was started with:
+ * Ollama's default num_ctx is a few thousand tokens, so 8192 is the safe guess.
+ */
+export function defaultContextTokens(provider: ProviderName, baseURL: string): number {
+  if (provider === 'anthropic') return 200_000;
+  return hostOf(baseURL) === 'api.openai.com' ? 128_000 : 8192;
+}
+
+function hostOf(u: string): string {
+  try { return new URL(u).hostname.toLowerCase(); } catch { return ''; }
+}
+
+/** Whether an OpenAI-compatible base URL looks like an Ollama server (its default port). */
+export function looksLikeOllama(baseURL: string): boolean {
+  try { return new URL(baseURL).port === '11434'; } catch { return false; }
+}
+
+/** The budget a group's model requests get: the group's own, else HAKO_CONTEXT_TOKENS, else the model's default. */
+export function effectiveContextTokens(config: Config, groupTokens: number | null, model: string): { tokens: number; from: 'group' | 'HAKO_CONTEXT_TOKENS' | 'default' } {
+  if (groupTokens !== null) return { tokens: groupTokens, from: 'group' };
+  if (config.contextTokens !== null) return { tokens: config.contextTokens, from: 'HAKO_CONTEXT_TOKENS' };
+  const parsed = parseModel(model, 'model');
+  if (!parsed.ok) return { tokens: defaultContextTokens('openai', ''), from: 'default' };
+  const provider = parsed.value.provider;
+  return { tokens: defaultContextTokens(provider, config.providers[provider].baseURL), from: 'default' };
 }
 
 /** Why the model cannot be called for `model`, or null when it can. */

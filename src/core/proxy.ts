@@ -14,7 +14,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
-import type { ProviderConfig, ProviderName } from './config.ts';
+import { TRANSCRIBE_PATH } from '../../protocol/container.ts';
+import type { ProviderConfig, ProviderName, TranscriptionConfig } from './config.ts';
 import { endToEnd, handleConnect, handleHttp, type EgressOptions } from './egress.ts';
 import type { Logger } from './log.ts';
 import { usageParser, type Usage } from './usage.ts';
@@ -67,6 +68,8 @@ export interface ProxyOptions {
   readonly onUsage?: (usage: Usage) => void;
   /** The group's egress (allowlist, secrets, audit); undefined refuses all egress. */
   readonly egress?: Omit<EgressOptions, 'signal'>;
+  /** The speech-to-text upstream (TRANSCRIBE_PATH); unset or null: that route is closed. */
+  readonly transcription?: TranscriptionConfig | null;
 }
 
 export interface GroupProxy {
@@ -175,6 +178,39 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
   req.pipe(upstream);
 }
 
+/**
+ * The transcription route: only POST TRANSCRIBE_PATH, only to the configured upstream, with
+ * the host's key put in; recorded like a model decision (provider "openai": the wire format).
+ */
+function forwardTranscription(req: http.IncomingMessage, res: http.ServerResponse, opts: ProxyOptions): void {
+  const t = opts.transcription;
+  const method = req.method ?? 'GET';
+  const path = (req.url ?? '').slice(0, 200);
+  const target = t ? new URL(`${t.baseURL}/audio/transcriptions`) : undefined;
+  const base = { kind: 'model' as const, provider: 'openai' as const, method, path, host: target?.hostname ?? '', port: target ? portOf(target) : 0 };
+  const record = (d: ModelDecision): boolean => {
+    try { opts.onModelDecision?.(d); return true; } catch { return false; }
+  };
+  const reason = !t || !target ? 'no transcription service is configured (the owner sets HAKO_TRANSCRIBE_URL)'
+    : method !== 'POST' || req.url !== TRANSCRIBE_PATH ? `the transcription route allows only POST ${TRANSCRIBE_PATH}`
+    : budgetRefusal(opts);
+  if (reason || !t || !target) {
+    record({ ...base, allowed: false, reason: reason ?? 'closed' });
+    return sendError(res, t ? 404 : 503, `hako refused ${method} ${path}: ${reason}`);
+  }
+  if (!record({ ...base, allowed: true })) return sendError(res, 500, 'hako could not record the transcription request, so it refused it');
+  const headers = upstreamHeaders(req.headers, 'openai', { apiKey: t.apiKey, baseURL: t.baseURL, keyOptional: true }, target.host);
+  const upstream = (target.protocol === 'https:' ? https : http).request(target, { method, headers }, (up) => {
+    res.writeHead(up.statusCode ?? 502, endToEnd(up.headers));
+    up.pipe(res);
+    up.on('error', () => res.destroy());
+  });
+  upstream.setTimeout(10 * 60_000, () => upstream.destroy(new Error('upstream timed out')));
+  upstream.on('error', (err) => sendError(res, 502, `hako could not reach the transcription upstream ${target.origin}: ${err.message}`));
+  res.on('close', () => { if (!res.writableFinished) upstream.destroy(); });
+  req.pipe(upstream);
+}
+
 /** Why the budget refuses this request, or null; an answer that cannot be had refuses it. */
 function budgetRefusal(opts: ProxyOptions): string | null {
   try {
@@ -215,6 +251,7 @@ function route(req: http.IncomingMessage, res: http.ServerResponse, opts: ProxyO
   req.on('error', () => res.destroy());
   res.on('error', () => req.destroy());
   try {
+    if (/^\/transcribe(\/|$)/.test(req.url ?? '')) return forwardTranscription(req, res, opts);
     if ((req.url ?? '').startsWith('/')) return forwardModel(req, res, opts);
     if (egress) return handleHttp(req, res, egress);
     sendError(res, 403, 'this group has no network access');

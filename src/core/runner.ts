@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { CONTAINER_PATHS, FORWARDER_PORT } from '../../protocol/container.ts';
-import type { Config } from './config.ts';
+import { effectiveContextTokens, type Config } from './config.ts';
 import { parseModel } from '../../protocol/model.ts';
 import type { Logger } from './log.ts';
 import { groupPaths, homePaths } from './paths.ts';
@@ -67,13 +67,15 @@ export function prepareGroupDirs(home: string, group: string): void {
   const asRoot = process.getuid?.() === 0;
   for (const dir of [p.folder, p.ipcOut, h.global]) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (asRoot && dir !== h.global) fs.chownSync(dir, owner.uid, owner.gid);
+    // global/ too: main's container writes it (the other groups mount it read-only).
+    if (asRoot) fs.chownSync(dir, owner.uid, owner.gid);
   }
   // in/ and run/ are written by the host only and mounted read-only.
   for (const dir of [p.ipcIn, p.ipcRejected, p.run]) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.chmodSync(p.ipcRejected, 0o700);
   fs.chmodSync(h.global, 0o755);
-  createOnce(h.globalMemory, '# Global memory\n\nShared by every group (read-only for agents).\n');
+  // global/ is written by main's agent: it too may hold a link by now.
+  createOnce(h.globalMemory, '# Global memory\n\nShared by every group; only the main group\'s agent may change it.\n', asRoot ? owner : undefined);
   // The group folder is agent-writable: MEMORY.md may be anything by now, even a link.
   createOnce(p.memory, `# ${group}\n\nStanding instructions and memory for this group. The agent reads this file before every turn and may update it.\n`, asRoot ? owner : undefined);
 }
@@ -108,7 +110,8 @@ export function containerSpec(config: Config, image: string, group: Group, model
     labels: { [LABEL_MANAGED]: '1', [LABEL_GROUP]: group.name, [LABEL_HOME]: config.home },
     mounts: [
       { host: p.folder, container: CONTAINER_PATHS.group, readonly: false },
-      { host: homePaths(config.home).global, container: CONTAINER_PATHS.global, readonly: true },
+      // Global memory: every group reads it; only the owner's main group may change it.
+      { host: homePaths(config.home).global, container: CONTAINER_PATHS.global, readonly: !group.isMain },
       { host: p.ipcIn, container: `${CONTAINER_PATHS.ipc}/in`, readonly: true },
       { host: p.ipcOut, container: `${CONTAINER_PATHS.ipc}/out`, readonly: false },
       { host: p.run, container: '/run/hako', readonly: true },
@@ -120,6 +123,13 @@ export function containerSpec(config: Config, image: string, group: Group, model
       HAKO_IS_MAIN: group.isMain ? '1' : '0',
       HAKO_ASSISTANT_NAME: config.assistantName,
       HAKO_MAX_STEPS: String(config.agent.maxSteps),
+      HAKO_MAX_SUBAGENTS: String(config.agent.maxSubagents),
+      HAKO_MODEL_IMAGES: config.agent.images,
+      // Only the model's name: the URL and key stay with the proxy.
+      ...(config.transcription ? { HAKO_TRANSCRIBE_MODEL: config.transcription.model } : {}),
+      // The agent gives its sub-agents a deadline inside the turn's, so the parent can still answer.
+      HAKO_TURN_TIMEOUT: String(group.limits.turnTimeoutSeconds ?? config.limits.turnTimeoutSeconds),
+      HAKO_CONTEXT_TOKENS: String(effectiveContextTokens(config, group.contextTokens, model).tokens),
       HAKO_STREAM: config.agent.stream ? '1' : '0',
       HOME: '/tmp',
       // curl, git and npm go through the forwarder to the group's proxy.
@@ -216,6 +226,7 @@ export class Runner {
       socketOwner: containerUser(),
       ...(this.#opts.onUpstream ? { onUpstream: this.#opts.onUpstream } : {}),
       ...(budget ? { budget: () => budget(group.name) } : {}),
+      transcription: config.transcription,
       ...(onUsage ? { onUsage: (u: Usage) => onUsage(group.name, u) } : {}),
       egress: {
         group: group.name,

@@ -25,6 +25,8 @@ export interface Group {
   readonly limits: Partial<Limits>;
   /** Model tokens (input + output) the group may use per day; null: only HAKO_TOKENS_PER_DAY applies. */
   readonly tokensPerDay: number | null;
+  /** Tokens one model request of this group may use; null: HAKO_CONTEXT_TOKENS or the model's default. */
+  readonly contextTokens: number | null;
   /** Extra host folders as requested; checked against the mount policy at every start. */
   readonly mounts: readonly { readonly hostPath: string; readonly readWrite: boolean }[];
   /** Chat addresses bound to the group (`<channel>:<address>`), sorted; each belongs to this group only. */
@@ -133,13 +135,13 @@ export interface Transactional {
 /** Groups and their settings: trigger, model, sender allowlist, mounts, limits. */
 export interface GroupStore {
   /** Contract: throws when the name is taken, `isMain` is asked while a main group exists (one at most), or a chat is bound to another group; nothing is stored then. */
-  addGroup(g: { name: string; isMain: boolean; trigger: string | null; model: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; chats?: readonly string[]; tokensPerDay?: number | null }): Group;
+  addGroup(g: { name: string; isMain: boolean; trigger: string | null; model: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; chats?: readonly string[]; tokensPerDay?: number | null; contextTokens?: number | null }): Group;
   /**
    * Contract: changes the given fields in one step (undefined ones stay); `bind` adds chat
    * addresses, `unbind` removes them. Throws for an unknown group, a chat bound to another
    * group, or unbinding a chat the group does not have; nothing changes then.
    */
-  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; limits?: Group['limits']; tokensPerDay?: number | null; bind?: readonly string[]; unbind?: readonly string[] }): Group;
+  updateGroup(name: string, g: { trigger?: string | null; model?: string | null; allowedSenders?: readonly string[] | null; mounts?: Group['mounts']; limits?: Group['limits']; tokensPerDay?: number | null; contextTokens?: number | null; bind?: readonly string[]; unbind?: readonly string[] }): Group;
   getGroup(name: string): Group | undefined;
   /** Contract: the group a chat address is bound to. */
   groupForChat(chat: string): string | undefined;

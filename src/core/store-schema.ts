@@ -157,6 +157,8 @@ export const MIGRATIONS: readonly string[] = [
    -- Rows from before are judged by their state, which is all that is known of them.
    ALTER TABLE messages ADD COLUMN engaged INTEGER;
    UPDATE messages SET engaged = (state != 'context') WHERE role = 'user';`,
+  // 7: a group's own context budget (tokens per model request); NULL: HAKO_CONTEXT_TOKENS or the model's default.
+  `ALTER TABLE groups ADD COLUMN context_tokens INTEGER;`,
 ];
 
 /**

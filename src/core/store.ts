@@ -24,6 +24,7 @@ function toGroup(r: Row): Group {
     allowedSenders: r.allowed_senders ? JSON.parse(String(r.allowed_senders)) as string[] : null,
     mounts: r.mounts ? JSON.parse(String(r.mounts)) as Group['mounts'] : [], limits: r.limits ? JSON.parse(String(r.limits)) as Group['limits'] : {},
     tokensPerDay: r.tokens_per_day === null || r.tokens_per_day === undefined ? null : Number(r.tokens_per_day),
+    contextTokens: r.context_tokens === null || r.context_tokens === undefined ? null : Number(r.context_tokens),
     chats: JSON.parse(String(r.chats)) as string[], createdAt: String(r.created_at),
   };
 }
@@ -146,8 +147,8 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, U
       const main = this.mainGroup();
       if (main) throw new Error(`group "${main.name}" is already the main group: there can be only one`);
     }
-    this.#run('INSERT INTO groups (name, is_main, trigger, model, allowed_senders, mounts, tokens_per_day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      g.name, g.isMain ? 1 : 0, g.trigger, g.model, g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, g.mounts?.length ? JSON.stringify(g.mounts) : null, g.tokensPerDay ?? null, now());
+    this.#run('INSERT INTO groups (name, is_main, trigger, model, allowed_senders, mounts, tokens_per_day, context_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      g.name, g.isMain ? 1 : 0, g.trigger, g.model, g.allowedSenders ? JSON.stringify(g.allowedSenders) : null, g.mounts?.length ? JSON.stringify(g.mounts) : null, g.tokensPerDay ?? null, g.contextTokens ?? null, now());
     for (const chat of g.chats ?? []) this.#bind(g.name, chat);
     return this.getGroup(g.name)!;
   });
@@ -181,6 +182,7 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, U
     if (g.mounts !== undefined) this.#run('UPDATE groups SET mounts = ? WHERE name = ?', g.mounts.length ? JSON.stringify(g.mounts) : null, name);
     if (g.limits !== undefined) this.#run('UPDATE groups SET limits = ? WHERE name = ?', Object.keys(g.limits).length ? JSON.stringify(g.limits) : null, name);
     if (g.tokensPerDay !== undefined) this.#run('UPDATE groups SET tokens_per_day = ? WHERE name = ?', g.tokensPerDay, name);
+    if (g.contextTokens !== undefined) this.#run('UPDATE groups SET context_tokens = ? WHERE name = ?', g.contextTokens, name);
     return this.getGroup(name)!;
   });
 

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
 import { HakoProcess } from '../support/hako.ts';
+import { groupPaths } from '../../src/core/paths.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -306,17 +307,54 @@ describe('the web chat shows messages safely and clearly', () => {
     }
   });
 
-  test('web chat - usable at phone width (375 px) and on a desktop (1280 px): nothing runs off the side, the message box and Send are on screen', async (t) => {
+  test('web chat - a picked file and a pasted screenshot go with the message, are shown on it by name, and are saved in the group\'s inbox', async (t) => {
     const { page } = await signedIn(t, hako);
-    await page.locator('.msg.assistant', { hasText: 'The plan' }).waitFor();
+    model.script({ text: 'got your files' });
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+    await page.setInputFiles('#file', { name: 'call notes.txt', mimeType: 'text/plain', buffer: Buffer.from('call Ada on Monday') });
+    await page.evaluate((bytes) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(bytes)], 'image.png', { type: 'image/png' }));
+      document.getElementById('text')!.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    }, [...png]);
+    const waiting = await page.locator('#pending .file').allTextContents();
+    assert.equal(waiting.length, 2, `files waiting to be sent: ${waiting.join(', ')}`);
+    assert.equal(waiting[0], 'call notes.txt×');
+    assert.match(waiting[1]!, /^screenshot-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.png×$/);
+    await page.fill('#text', 'see attached');
+    if (shots) await page.screenshot({ path: path.join(shots, 'attachments-pending.png') });
+    await page.press('#text', 'Enter');
+    const sent = page.locator('.msg.owner', { hasText: 'see attached' });
+    await sent.locator('.files .file').nth(1).waitFor();
+    const shown = await sent.locator('.files .file').allTextContents();
+    assert.equal(shown[0], 'call_notes.txt');
+    assert.match(shown[1]!, /^screenshot-[\dT-]+\.png$/);
+    assert.equal((await sent.locator('.body').textContent())!.trim(), 'see attached', 'the [attached: …] lines are shown as files, not as text');
+    assert.equal(await page.locator('#pending').isHidden(), true, 'the sent files still wait');
+    await page.locator('.msg.assistant', { hasText: 'got your files' }).waitFor();
+    if (shots) await page.screenshot({ path: path.join(shots, 'attachments-sent.png') });
+    const day = path.join(groupPaths(hako.home, 'main').folder, 'inbox', new Date().toISOString().slice(0, 10));
+    assert.equal(fs.readFileSync(path.join(day, 'call_notes.txt'), 'utf8'), 'call Ada on Monday');
+    assert.deepEqual(fs.readFileSync(path.join(day, shown[1]!)), png);
+    const asked = JSON.stringify(model.requests.at(-1)!.json.messages);
+    assert.ok(asked.includes(`inbox/${path.basename(day)}/call_notes.txt (text/plain, 18 bytes)`), asked);
+    assert.deepEqual(await page.evaluate(() => (window as any).violations), []);
+  });
+
+  test('web chat - usable at phone width (375 px) and on a desktop (1280 px): nothing runs off the side, the message box and Send are on screen', async (t) => {
+    // Its own conversation to lay out, so that it runs alone as well as after the others.
+    model.script({ text: '## Layout check\n\nA reply with **bold** text, `code` and a list:\n\n- one\n- two' });
+    await hako.waitForReplies('main', await hako.post('main', 'check the layout'));
+    const { page } = await signedIn(t, hako);
+    await page.locator('.msg.assistant', { hasText: 'Layout check' }).waitFor();
     for (const [name, width, height] of [['desktop', 1280, 800], ['phone', 375, 740]] as const) {
       await page.setViewportSize({ width, height });
       const box = await page.evaluate(() => {
         const r = (id: string) => document.getElementById(id)!.getBoundingClientRect();
-        return { scroll: document.documentElement.scrollWidth, text: r('text'), send: document.querySelector('form button')!.getBoundingClientRect(), log: r('log') };
+        return { scroll: document.documentElement.scrollWidth, text: r('text'), send: r('send'), attach: r('attach'), log: r('log') };
       });
       assert.ok(box.scroll <= width, `${name}: the page is ${box.scroll} px wide`);
-      for (const [what, b] of [['message box', box.text], ['Send', box.send]] as const) {
+      for (const [what, b] of [['message box', box.text], ['Send', box.send], ['Attach', box.attach]] as const) {
         assert.ok(b.left >= 0 && b.right <= width && b.bottom <= height && b.width > 40, `${name}: ${what} is off screen: ${JSON.stringify(b)}`);
       }
       if (shots) await page.screenshot({ path: path.join(shots, `chat-${name}.png`) });

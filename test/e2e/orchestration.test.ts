@@ -37,18 +37,6 @@ async function addGroups(h: HakoProcess, names: string[]): Promise<void> {
   }
 }
 
-/** Waits until the host reports nothing waiting or running (event-free, so a bounded poll). */
-async function settled(h: HakoProcess, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = (await h.api('/api/status')).body;
-    const busy = s.queue.running.length + s.queue.waiting.length + s.groups.reduce((n: number, g: { waiting: number }) => n + g.waiting, 0);
-    if (busy === 0) return;
-    if (Date.now() > deadline) throw new Error(`host did not settle: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 function replies(all: ApiMessage[]): ApiMessage[] {
   return all.filter((m) => m.role === 'assistant');
 }
@@ -62,7 +50,7 @@ describe('queue and containers', () => {
     await addGroups(h, groups);
     const ids = await Promise.all(groups.map((g) => h.post(g, `@hako hello from ${g}`)));
     await Promise.all(groups.map((g, i) => h.waitForReplies(g, ids[i]!)));
-    await settled(h);
+    await h.settled();
     for (const [i, g] of groups.entries()) {
       const r = replies(await h.messages(g));
       assert.equal(r.length, 1, `${g} got exactly one answer`);
@@ -84,7 +72,7 @@ describe('queue and containers', () => {
     const [r] = await h.waitForReplies('main', second);
     assert.match(r!.text, /second/);
     assert.equal(startsFor(h, 'main'), 1);
-    await settled(h);
+    await h.settled();
     const status = (await h.api('/api/status')).body;
     assert.equal(status.groups.find((g: { name: string }) => g.name === 'main').container.state, 'warm');
   });
@@ -123,7 +111,7 @@ describe('failures', () => {
     const id = await h.post('main', 'crash every time');
     const [notice] = await h.waitForReplies('main', id);
     assert.match(notice!.text, /^Sorry, I could not answer: the agent container exited with code/);
-    await settled(h);
+    await h.settled();
     assert.equal(replies(await h.messages('main', id)).length, 1, 'told once');
     const failures = (await h.api('/api/status')).body.recentFailures;
     assert.ok(failures.length >= 2, 'both attempts are listed as failures');
@@ -141,7 +129,7 @@ describe('failures', () => {
     model.setDown(false);
     const all = await h.waitForReplies('main', id, 2);
     assert.match(all[1]!.text, /are you there\?/);
-    await settled(h);
+    await h.settled();
     assert.equal(replies(await h.messages('main', id)).length, 2, 'one notice, one answer');
   });
 });
@@ -158,7 +146,7 @@ describe('kill -9 of the host', () => {
       const h = await HakoProcess.start({ home: crashing.home, configDir: crashing.configDir, env: openaiEnv(model) });
       t.after(async () => { await h.stop(); await model.close(); });
       await h.waitForReplies('main', id);
-      await settled(h);
+      await h.settled();
       const r = replies(await h.messages('main', id));
       assert.equal(r.length, 1, `exactly one answer, got ${JSON.stringify(r.map((m) => m.text))}`);
       assert.match(r[0]!.text, new RegExp(`survive ${point}`));

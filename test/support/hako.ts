@@ -54,7 +54,10 @@ export class HakoProcess {
     for (const [k, v] of Object.entries(process.env)) {
       if (v !== undefined && !/^(HAKO_|ANTHROPIC_|OPENAI_)/.test(k)) env[k] = v;
     }
-    Object.assign(env, { HAKO_HOME: home, HAKO_CONFIG: configDir, HAKO_HTTP_PORT: String(port), HAKO_LOG_LEVEL: 'debug' }, opts.env);
+    // The scripted model is an OpenAI-compatible server on loopback, whose default context
+    // budget is a local model's 8192 tokens: tests of other things would compact (and spend
+    // scripted answers on summaries). They get a large budget unless they set one.
+    Object.assign(env, { HAKO_HOME: home, HAKO_CONFIG: configDir, HAKO_HTTP_PORT: String(port), HAKO_LOG_LEVEL: 'debug', HAKO_CONTEXT_TOKENS: '200000' }, opts.env);
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'hako.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const h = new HakoProcess({ home, configDir, port, token: '', child });
     const collect = (c: Buffer) => { h.output += c.toString(); };
@@ -150,6 +153,18 @@ export class HakoProcess {
   exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve({ code: this.child.exitCode, signal: this.child.signalCode });
     return new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));
+  }
+
+  /** Waits until the host reports nothing waiting or running (the status has no event, so a bounded poll). */
+  async settled(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = (await this.api('/api/status')).body;
+      const busy = s.queue.running.length + s.queue.waiting.length + s.groups.reduce((n: number, g: { waiting: number }) => n + g.waiting, 0);
+      if (busy === 0) return;
+      if (Date.now() > deadline) throw new Error(`host did not settle: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   /** Graceful stop (SIGTERM), resolving with the exit code. */

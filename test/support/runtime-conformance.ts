@@ -24,7 +24,7 @@ export interface RuntimeUnderTest {
 }
 
 const LABEL = 'dev.hako.conformance';
-const GROUP: Group = { name: 'conformance', isMain: false, trigger: null, model: null, allowedSenders: null, limits: {}, tokensPerDay: null, mounts: [], chats: [], createdAt: '' };
+const GROUP: Group = { name: 'conformance', isMain: false, trigger: null, model: null, allowedSenders: null, limits: {}, tokensPerDay: null, contextTokens: null, mounts: [], chats: [], createdAt: '' };
 
 interface Started extends RunningContainer {
   /** Resolves when the container has written a line matching `ready` (the agent's start, or "ready"). */

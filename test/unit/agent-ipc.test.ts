@@ -145,8 +145,10 @@ test('config - defaults are the container paths and documented values', () => {
   assert.deepEqual(r.config, {
     model: { provider: 'openai', model: 'gpt-oss:20b' },
     group: 'unknown', isMain: false, assistantName: 'hako', maxSteps: 30, stream: true,
+    maxSubagents: 4, turnTimeoutSeconds: 600,
     ipcDir: CONTAINER_PATHS.ipc, workspace: CONTAINER_PATHS.group, globalDir: CONTAINER_PATHS.global,
     proxySocket: CONTAINER_PATHS.proxySocket, forwarderPort: FORWARDER_PORT,
+    contextTokens: 32_768, modelImages: false, transcribeModel: null,
   });
 });
 
@@ -154,11 +156,13 @@ test('config - every variable is read, and every problem is reported with what w
   const ok = readConfig({
     HAKO_MODEL: 'anthropic/claude', HAKO_GROUP: 'main', HAKO_IS_MAIN: '1', HAKO_ASSISTANT_NAME: 'Andy', HAKO_MAX_STEPS: '5',
     HAKO_STREAM: '0', HAKO_IPC_DIR: '/i', HAKO_WORKSPACE: '/w', HAKO_GLOBAL_DIR: '/g', HAKO_PROXY_SOCKET: '/p.sock', HAKO_FORWARDER_PORT: '0',
+    HAKO_MAX_SUBAGENTS: '2', HAKO_TURN_TIMEOUT: '90', HAKO_CONTEXT_TOKENS: '16384', HAKO_MODEL_IMAGES: 'on', HAKO_TRANSCRIBE_MODEL: 'whisper-1',
   });
   assert.ok(ok.ok);
   assert.deepEqual(ok.config, {
     model: { provider: 'anthropic', model: 'claude' }, group: 'main', isMain: true, assistantName: 'Andy', maxSteps: 5,
     stream: false, ipcDir: '/i', workspace: '/w', globalDir: '/g', proxySocket: '/p.sock', forwarderPort: 0,
+    maxSubagents: 2, turnTimeoutSeconds: 90, contextTokens: 16_384, modelImages: true, transcribeModel: 'whisper-1',
   });
   const bad = readConfig({ HAKO_MAX_STEPS: 'lots', HAKO_STREAM: 'yes', HAKO_GROUP: 'Bad Name', HAKO_IPC_DIR: '/i' });
   assert.ok(!bad.ok);

@@ -37,31 +37,30 @@ test('split - a word longer than the limit is cut inside, never inside a surroga
   assert.ok(pieces.every((p) => !/[\ud800-\udbff]$/.test(p)), 'no piece ends in half an emoji');
 });
 
-test('attachments - a file is saved under attachments/ with a safe name, and the agent path names it', (t) => {
+test('attachments - a file is saved under inbox/<date>/ with a safe name, and the agent path names it', (t) => {
   const home = tmp(t);
   prepareGroupDirs(home, 'sales');
-  const saved = saveAttachment(home, 'sales', '../../etc/pass wd.PDF', Buffer.from('quote'), 1000);
-  assert.match(path.basename(saved.hostPath), /^\d{4}-\d{2}-\d{2}-[0-9a-f]{6}-pass_wd\.PDF$/);
-  assert.equal(path.dirname(saved.hostPath), path.join(groupPaths(home, 'sales').folder, 'attachments'));
-  assert.equal(saved.agentPath, `/workspace/group/attachments/${path.basename(saved.hostPath)}`);
+  const saved = saveAttachment(home, 'sales', '../../etc/pass wd.PDF', Buffer.from('quote'), 1000, new Date('2026-11-30T12:00:00Z'));
+  assert.equal(saved.hostPath, path.join(groupPaths(home, 'sales').folder, 'inbox', '2026-11-30', 'pass_wd.PDF'));
+  assert.equal(saved.agentPath, '/workspace/group/inbox/2026-11-30/pass_wd.PDF');
   assert.equal(fs.readFileSync(saved.hostPath, 'utf8'), 'quote');
-  assert.match(attachmentName('.hidden'), /-hidden$/);
+  assert.equal(attachmentName('.hidden'), 'hidden');
 });
 
 test('attachments - an attachment over the limit is refused and nothing is written', (t) => {
   const home = tmp(t);
   prepareGroupDirs(home, 'sales');
   assert.throws(() => saveAttachment(home, 'sales', 'big.bin', new Uint8Array(11), 10), /is 11 bytes; the limit is 10/);
-  assert.equal(fs.existsSync(path.join(groupPaths(home, 'sales').folder, 'attachments')), false);
+  assert.equal(fs.existsSync(path.join(groupPaths(home, 'sales').folder, 'inbox')), false);
 });
 
-test('attachments - attack: an agent that makes attachments/ a link to another folder gets nothing written there', (t) => {
+test('attachments - attack: an agent that makes inbox/ a link to another folder gets nothing written there', (t) => {
   const home = tmp(t);
   prepareGroupDirs(home, 'sales');
   const elsewhere = path.join(home, 'elsewhere');
   fs.mkdirSync(elsewhere);
-  fs.symlinkSync(elsewhere, path.join(groupPaths(home, 'sales').folder, 'attachments'));
-  assert.throws(() => saveAttachment(home, 'sales', 'photo.jpg', Buffer.from('x'), 100), /attachments\/ in its folder is not a plain folder \((ELOOP|ENOTDIR)\)/);
+  fs.symlinkSync(elsewhere, path.join(groupPaths(home, 'sales').folder, 'inbox'));
+  assert.throws(() => saveAttachment(home, 'sales', 'photo.jpg', Buffer.from('x'), 100), /inbox\/\d{4}-\d{2}-\d{2}\/ in its folder is not a plain folder \((ELOOP|ENOTDIR)\)/);
   assert.deepEqual(fs.readdirSync(elsewhere), []);
 });
 

@@ -154,7 +154,7 @@ test('isDiskFull - recognises SQLite\'s SQLITE_FULL and ENOSPC, nothing else', (
 });
 
 test('router - a message the database cannot store for lack of space is a 507 with the reason, not a 500', async () => {
-  const group: Group = { name: 'team', isMain: false, trigger: null, model: null, allowedSenders: null, mounts: [], limits: {}, tokensPerDay: null, chats: [], createdAt: '' };
+  const group: Group = { name: 'team', isMain: false, trigger: null, model: null, allowedSenders: null, mounts: [], limits: {}, tokensPerDay: null, contextTokens: null, chats: [], createdAt: '' };
   const full = sqliteFullError();
   const stored: unknown[] = [];
   const router = createRouter({

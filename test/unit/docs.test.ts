@@ -20,7 +20,8 @@ function checkCitations(rows: string[]): number {
       // tests are cited where the skill keeps them (skills/<name>/add/test/…).
       file = /`((?:skills\/[a-z0-9-]+\/add\/)?test\/[^`]+\.test\.ts)`/.exec(part)?.[1] ?? file;
       if (!file) continue;
-      const source = fs.readFileSync(path.join(ROOT, file), 'utf8');
+      // Names are compared as written in the test's string literal, escapes undone.
+      const source = fs.readFileSync(path.join(ROOT, file), 'utf8').replace(/\\(['"`])/g, '$1');
       for (const m of part.matchAll(/› \*([^*]+)\*/g)) {
         const name = m[1]!.replace(/\\\*/g, '*').replace(/\s*…\s*/g, '…').split('…').map((s) => s.trim()).filter(Boolean);
         for (const piece of name) assert.ok(source.includes(piece), `${file} has no test named like "${piece}" (row: ${row.slice(0, 60)}…)`);

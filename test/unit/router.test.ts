@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { hasTrigger, shouldEngage, unknownChatNotice } from '../../src/core/router.ts';
 import type { Group } from '../../src/core/store.ts';
 
-const group = (over: Partial<Group> = {}): Group => ({ name: 'team', isMain: false, trigger: null, model: null, allowedSenders: null, mounts: [], limits: {}, tokensPerDay: null, chats: [], createdAt: '', ...over });
+const group = (over: Partial<Group> = {}): Group => ({ name: 'team', isMain: false, trigger: null, model: null, allowedSenders: null, mounts: [], limits: {}, tokensPerDay: null, contextTokens: null, chats: [], createdAt: '', ...over });
 
 test('trigger - matches case-insensitively as a whole word', () => {
   assert.ok(hasTrigger('hey @Hako, can you help', '@hako'));

@@ -40,7 +40,7 @@ class MemoryGroupStore implements GroupStore {
     const main = this.mainGroup();
     if (g.isMain && main) throw new Error(`group "${main.name}" is already the main group: there can be only one`);
     this.#bindable(g.name, g.chats ?? []);
-    this.#groups.set(g.name, { name: g.name, isMain: g.isMain, trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders ?? null, mounts: g.mounts ?? [], limits: {}, tokensPerDay: g.tokensPerDay ?? null, createdAt: new Date().toISOString() });
+    this.#groups.set(g.name, { name: g.name, isMain: g.isMain, trigger: g.trigger, model: g.model, allowedSenders: g.allowedSenders ?? null, mounts: g.mounts ?? [], limits: {}, tokensPerDay: g.tokensPerDay ?? null, contextTokens: g.contextTokens ?? null, createdAt: new Date().toISOString() });
     for (const chat of g.chats ?? []) this.#chats.set(chat, g.name);
     return this.getGroup(g.name)!;
   }
@@ -105,7 +105,7 @@ for (const impl of groupStores) {
     const s = impl.open(t);
     s.addGroup({ name: 'team', isMain: false, trigger: '@bot', model: null });
     const main = s.addGroup({ name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss' });
-    assert.deepEqual({ ...main, createdAt: '' }, { name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss', allowedSenders: null, mounts: [], limits: {}, tokensPerDay: null, chats: [], createdAt: '' });
+    assert.deepEqual({ ...main, createdAt: '' }, { name: 'main', isMain: true, trigger: null, model: 'openai/gpt-oss', allowedSenders: null, mounts: [], limits: {}, tokensPerDay: null, contextTokens: null, chats: [], createdAt: '' });
     assert.deepEqual(s.getGroup('main'), main);
     assert.equal(s.mainGroup()?.name, 'main');
     assert.deepEqual(s.listGroups().map((g) => g.name), ['main', 'team']);
@@ -125,7 +125,7 @@ for (const impl of groupStores) {
     const g = s.updateGroup('team', { model: 'anthropic/claude', limits: { maxTasks: 3 }, mounts: [{ hostPath: '/srv/notes', readWrite: false }] });
     assert.deepEqual({ ...g, createdAt: '' }, {
       name: 'team', isMain: false, trigger: '@bot', model: 'anthropic/claude', allowedSenders: ['amy'],
-      mounts: [{ hostPath: '/srv/notes', readWrite: false }], limits: { maxTasks: 3 }, tokensPerDay: null, chats: [], createdAt: '',
+      mounts: [{ hostPath: '/srv/notes', readWrite: false }], limits: { maxTasks: 3 }, tokensPerDay: null, contextTokens: null, chats: [], createdAt: '',
     });
     assert.equal(s.updateGroup('team', { allowedSenders: null }).allowedSenders, null);
     assert.throws(() => s.updateGroup('nobody', { trigger: '@x' }), /unknown group "nobody" \(see: hako groups list\)/);
@@ -137,6 +137,14 @@ for (const impl of groupStores) {
     assert.equal(s.updateGroup('team', { tokensPerDay: 90_000 }).tokensPerDay, 90_000);
     assert.equal(s.updateGroup('team', { trigger: '@x' }).tokensPerDay, 90_000, 'an update without it keeps it');
     assert.equal(s.updateGroup('team', { tokensPerDay: null }).tokensPerDay, null);
+  });
+
+  test(`GroupStore (${impl.name}) - a context budget is set at creation, changed, kept by other updates, and removed with null`, (t) => {
+    const s = impl.open(t);
+    assert.equal(s.addGroup({ name: 'team', isMain: false, trigger: null, model: null, contextTokens: 32_768 }).contextTokens, 32_768);
+    assert.equal(s.updateGroup('team', { contextTokens: 8192 }).contextTokens, 8192);
+    assert.equal(s.updateGroup('team', { tokensPerDay: 5 }).contextTokens, 8192, 'an update without it keeps it');
+    assert.equal(s.updateGroup('team', { contextTokens: null }).contextTokens, null);
   });
 
   test(`GroupStore (${impl.name}) - a chat address belongs to at most one group; a refused binding changes nothing`, (t) => {

@@ -37,18 +37,6 @@ function lastUserText(req: RecordedRequest): string {
   return typeof user?.content === 'string' ? user.content : JSON.stringify(user?.content ?? '');
 }
 
-/** Waits until the host reports nothing waiting or running (the status has no event, so a bounded poll). */
-async function settled(h: HakoProcess, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = (await h.api('/api/status')).body;
-    const busy = s.queue.running.length + s.queue.waiting.length + s.groups.reduce((n: number, g: { waiting: number }) => n + g.waiting, 0);
-    if (busy === 0) return;
-    if (Date.now() > deadline) throw new Error(`host did not settle: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 let seq = 0;
 function messageId(): string {
   return `<e2e-${process.pid}-${++seq}@example.test>`;
@@ -156,7 +144,7 @@ describe('a real hako host reached by e-mail', { skip, timeout: 900_000 }, () =>
       const ownerId = messageId();
       await dovecot.deliver(MAILBOX, mail([`From: ${OWNER}`, `To: ${MAILBOX}`, 'Subject: question', `Message-ID: ${ownerId}`], 'Anything new?'));
       const sent = (await smtp.waitFor(base + 1)).slice(base);
-      await settled(h);
+      await h.settled();
       assert.equal(smtp.mails.length, base + 1, 'exactly one mail was sent');
       assert.deepEqual(sent[0]!.rcptTo, [OWNER]);
       assert.equal(sent[0]!.parsed.inReplyTo, ownerId);
@@ -176,7 +164,7 @@ describe('a real hako host reached by e-mail', { skip, timeout: 900_000 }, () =>
       await dovecot.deliver(MAILBOX, mail([`From: ${OWNER}`, `To: ${MAILBOX}`, 'Subject: status', `Message-ID: ${ownerId}`], 'What is new?'));
       // One turn or two (the batch may be cut before the owner's message): the owner's reply comes last.
       while (!smtp.mails.slice(base).some((m) => m.parsed.inReplyTo === ownerId)) await smtp.waitFor(smtp.mails.length + 1);
-      await settled(h);
+      await h.settled();
       const sent = smtp.mails.slice(base);
       assert.ok(sent.every((m) => m.rcptTo.length === 1 && m.rcptTo[0] === OWNER), `every mail went to the owner: ${JSON.stringify(sent.map((m) => m.rcptTo))}`);
       assert.ok(sent.some((m) => m.parsed.inReplyTo === ownerId), 'the owner message is answered in its thread');
@@ -229,7 +217,7 @@ describe('a real hako host reached by e-mail', { skip, timeout: 900_000 }, () =>
 
       const again = await host({ home: crashing.home, configDir: crashing.configDir });
       const [reply] = (await smtp.waitFor(base + 1)).slice(base);
-      await settled(again);
+      await again.settled();
       assert.equal((reply!.parsed.text ?? '').trim(), `answer to ${point}`);
       assert.equal(reply!.parsed.inReplyTo, id);
       const stored = (await mainMessages(again)).filter((m) => m.role === 'user' && m.text.includes(`Message for ${point}.`));

@@ -216,11 +216,11 @@ describe('email channel against Dovecot and an SMTP server', { skip, timeout: 12
     ].join('\r\n'));
     const [m] = await c.waitFor(1);
     await ch.stop();
-    const files = fs.readdirSync(path.join(home, 'groups', 'sales', 'attachments'));
-    assert.equal(files.length, 1);
-    assert.match(files[0]!, /^\d{4}-\d{2}-\d{2}-[0-9a-f]{6}-leads\.csv$/);
-    assert.equal(fs.readFileSync(path.join(home, 'groups', 'sales', 'attachments', files[0]!), 'utf8'), csv);
-    assert.ok(m!.text.includes(`/workspace/group/attachments/${files[0]} (text/csv, ${csv.length} bytes)`), m!.text);
+    const [day, ...more] = fs.readdirSync(path.join(home, 'groups', 'sales', 'inbox'));
+    assert.deepEqual(more, []);
+    assert.deepEqual(fs.readdirSync(path.join(home, 'groups', 'sales', 'inbox', day!)), ['leads.csv']);
+    assert.equal(fs.readFileSync(path.join(home, 'groups', 'sales', 'inbox', day!, 'leads.csv'), 'utf8'), csv);
+    assert.ok(m!.text.includes(`/workspace/group/inbox/${day}/leads.csv (text/csv, ${csv.length} bytes)`), m!.text);
   });
 
   test('email - a reply keeps the thread: to the sender, Re: once, In-Reply-To and References, from the bound plus-address', async () => {

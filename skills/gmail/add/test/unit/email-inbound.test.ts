@@ -89,7 +89,7 @@ test('email inbound - the owner attachment to a bound group lands in that group 
   assert.equal(r.inbound.chat, 'email:hako+sales@example.com');
   assert.equal(r.saved.length, 1);
   const saved = r.saved[0]!;
-  assert.ok(saved.hostPath.startsWith(path.join(home, 'groups', 'sales', 'attachments') + path.sep));
+  assert.ok(saved.hostPath.startsWith(path.join(home, 'groups', 'sales', 'inbox') + path.sep));
   assert.equal(fs.readFileSync(saved.hostPath, 'utf8'), 'name,email');
   assert.match(r.inbound.text, new RegExp(`- ${saved.agentPath.replace(/[.]/g, '\\.')} \\(text/csv, 10 bytes\\)`));
   assert.match(r.inbound.text, /big\.bin \(application\/octet-stream, 2 KB\) — not saved: over the 1000 bytes limit/);

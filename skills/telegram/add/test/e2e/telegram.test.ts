@@ -202,12 +202,12 @@ describe('telegram channel against the Bot API emulator', { timeout: 60_000 }, (
     emu.message({ chat, document: { data: Buffer.from('%PDF-1.4 report'), name: '../../etc/Q3 report.pdf' } });
     emu.message({ chat, voice: { data: Buffer.from('OggS voice') } });
     const [p, d, v] = await ctx.nextReceived(3);
-    const path_ = (text: string, kind: string) => new RegExp(`^\\[${kind}: (/workspace/group/attachments/[^\\]]+)\\]$`, 'm').exec(text)?.[1];
+    const path_ = (text: string, kind: string) => new RegExp(`^\\[${kind}: (/workspace/group/inbox/[^\\]]+)\\]$`, 'm').exec(text)?.[1];
     const files = [[p!, 'photo', photo], [d!, 'document', Buffer.from('%PDF-1.4 report')], [v!, 'voice', Buffer.from('OggS voice')]] as const;
     for (const [msg, kind, bytes] of files) {
       const agentPath = path_(msg.text, kind);
       assert.ok(agentPath, `${kind} listed in ${JSON.stringify(msg.text)}`);
-      const onHost = path.join(groupPaths(home, 'erin').folder, 'attachments', path.basename(agentPath!));
+      const onHost = path.join(groupPaths(home, 'erin').folder, agentPath!.slice('/workspace/group/'.length));
       assert.deepEqual(fs.readFileSync(onHost), bytes, `${kind} saved whole`);
     }
     assert.match(p!.text, /^the receipt\n\[photo: /);
@@ -426,18 +426,6 @@ async function hostWithTelegram(emu: TelegramEmulator, model: ModelServer, opts:
   });
 }
 
-/** Waits until the host reports nothing waiting or running (the status has no event, so a bounded poll). */
-async function settled(h: HakoProcess, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = (await h.api('/api/status')).body;
-    const busy = s.queue.running.length + s.queue.waiting.length + s.groups.reduce((n: number, g: { waiting: number }) => n + g.waiting, 0);
-    if (busy === 0) return;
-    if (Date.now() > deadline) throw new Error(`host did not settle: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 async function run(cmd: string, args: string[]): Promise<string> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -508,7 +496,7 @@ describe('a real hako host reached from Telegram', { timeout: 600_000 }, () => {
     const sent = JSON.stringify(model.requests.at(-1)!.json.messages);
     assert.match(sent, /Bob: the launch moved to Friday/);
     assert.match(sent, /Amy: @hako_test_bot when is the launch\?/);
-    await settled(h);
+    await h.settled();
     assert.equal(emu.sent(group.id).length, 1, 'one answer in the group');
     const stored = await h.messages('sales');
     assert.deepEqual(stored.map((x) => [x.role, x.sender]), [['user', 'Bob'], ['user', 'Amy'], ['assistant', stored[2]!.sender]]);
@@ -521,7 +509,7 @@ describe('a real hako host reached from Telegram', { timeout: 600_000 }, () => {
     emu.message({ chat: random, from: eve, text: 'secret plan two', mention: true });
     // Updates are taken in order: once the owner's next message is answered, both were handled.
     await answer(emu, owner, emu.message({ chat: owner, text: 'anything new?' }));
-    await settled(h);
+    await h.settled();
     const notices = (await h.messages('main')).filter((x) => x.role === 'assistant' && x.text.includes(`telegram:${random.id}`));
     assert.equal(notices.length, 1, `one notice: ${JSON.stringify(notices.map((x) => x.text))}`);
     assert.match(notices[0]!.text, new RegExp(`"Random people" \\(${random.id}\\).*hako groups add \\S+ --chat telegram:${random.id}`));
@@ -542,7 +530,7 @@ describe('a real hako host reached from Telegram', { timeout: 600_000 }, () => {
     assert.match(pieces[1]!.text, /^Paragraph \d+:/, 'cut at a paragraph');
     assert.equal(pieces.map((p) => p.text).join('').replace(/\s/g, ''), long.replace(/\s/g, ''));
     assert.deepEqual(pieces.map((p) => p.reply_to), [m.message_id, undefined], 'the first piece answers the message');
-    await settled(h);
+    await h.settled();
     assert.equal(emu.sent(owner.id).at(-1), pieces[1], 'nothing after the two pieces');
   });
 
@@ -570,7 +558,7 @@ describe('a real hako host reached from Telegram', { timeout: 600_000 }, () => {
     emu.rateLimit({ calls: 2, retryAfter: 1, methods: ['sendMessage'] });
     const [reply] = await answer(emu, owner, emu.message({ chat: owner, text: 'are you rate limited?' }));
     assert.match(reply!.text, /are you rate limited\?/);
-    await settled(h);
+    await h.settled();
     assert.equal(emu.texts(owner.id).filter((t) => t.includes('are you rate limited?')).length, 1);
   });
 
@@ -630,7 +618,7 @@ describe('kill -9 of the host during a Telegram turn', { timeout: 600_000 }, () 
       t.after(() => h.stop());
       const [reply] = await answer(emu, owner, m, 1, h);
       assert.match(reply!.text, new RegExp(`survive ${point}`));
-      await settled(h);
+      await h.settled();
       assert.equal(emu.texts(owner.id).filter((x) => x.includes(`survive ${point}`)).length, 1, `answered once: ${JSON.stringify(emu.texts(owner.id))}`);
       assert.equal((await h.messages('main')).filter((x) => x.role === 'user' && x.text.includes(`survive ${point}`)).length, 1, 'stored once');
     });
