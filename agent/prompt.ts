@@ -1,14 +1,18 @@
-// Builds the system prompt (identity, rules, memory files) and a batch's user message — or,
-// for a scheduled task's run, its framed prompt. Memory files are re-read on every batch so
-// edits take effect on the next turn; each is capped.
+// Builds the system prompt (identity, rules, the instructions skills added, memory files)
+// and a batch's user message — or, for a scheduled task's run, its framed prompt. Memory
+// files are re-read on every batch so edits take effect on the next turn; each is capped.
 
-import { open } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BatchTask, InboundMessage } from '../protocol/ipc.ts';
 import { MEMORY_MAX_BYTES } from '../protocol/tools.ts';
 import { pdfTexts } from './documents.ts';
 
 export const MEMORY_MAX_CHARS = 20_000;
+/** Where skills put instructions for the agent (skills/README.md); in the image /app/agent/instructions. */
+export const INSTRUCTIONS_DIR = join(import.meta.dirname, 'instructions');
+/** All instruction files together: they go with every model request. */
+export const INSTRUCTIONS_MAX_CHARS = 16_000;
 
 export interface PromptOptions {
   readonly assistantName: string;
@@ -24,6 +28,8 @@ export interface PromptOptions {
   readonly maxSubagents?: number;
   /** Set for a spawn_agents sub-agent: its answer goes to the parent agent, not the chat. */
   readonly subAgent?: boolean;
+  /** Folder of skill-added instructions; default INSTRUCTIONS_DIR (tests give another). */
+  readonly instructionsDir?: string;
 }
 
 /** The file's text, capped; null when it is missing, unreadable, or empty. */
@@ -79,7 +85,36 @@ export async function buildSystemPrompt(o: PromptOptions): Promise<string> {
     const text = await readMemory(path);
     if (text !== null) parts.push(`## ${title} (${path})\n\n${text}`);
   }
+  // Last, so that a context budget too small for everything cuts them before the group's memory (turn.ts fitSystemPrompt).
+  parts.push(...await readInstructions(o.instructionsDir ?? INSTRUCTIONS_DIR));
   return parts.join('\n\n');
+}
+
+/**
+ * Every `*.md` in `dir` — what skills added, e.g. obsidian.md — sorted by name, empty ones
+ * skipped; together at most INSTRUCTIONS_MAX_CHARS, the rest cut with a marker naming what
+ * was left out. No folder (no skill added one) means no instructions.
+ */
+async function readInstructions(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.md')).sort();
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  let left = INSTRUCTIONS_MAX_CHARS;
+  for (const [i, name] of names.entries()) {
+    const text = await readMemory(join(dir, name));
+    if (text === null) continue;
+    if (text.length > left) {
+      out.push(`${text.slice(0, left)}\n[… cut: agent/instructions/ holds more than ${INSTRUCTIONS_MAX_CHARS} characters; left out: ${[`the rest of ${name}`, ...names.slice(i + 1)].join(', ')}]`);
+      break;
+    }
+    out.push(text);
+    left -= text.length;
+  }
+  return out;
 }
 
 const SUBAGENT_NOTE = '## You are a sub-agent\n\nAnother agent of this group started you for the one task in the user message. Your final answer goes back to that agent, not to the chat, and it sees nothing else of your work: make the answer complete. You cannot message anyone, schedule tasks, change memory or start sub-agents.';

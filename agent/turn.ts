@@ -117,13 +117,14 @@ function swarmFor(batchId: string, deps: TurnDeps, plan: BudgetPlan, startedAt: 
 /**
  * The system prompt within 60% of what a request may carry (the tools count against it),
  * so a small model's window is not filled by memory files alone and the conversation keeps
- * the rest. The memory files come last in the prompt, so they are what gets cut.
+ * the rest. The memory files, then the skill instructions, come last in the prompt, so
+ * they are what gets cut (the instructions first).
  */
 function fitSystemPrompt(system: string, contextTokens: number, onCut: (bytes: number) => void): string {
   const share = Math.max(256, Math.floor(planBudget(contextTokens, 0).input * 0.6) - toolsTokens(AGENT_TOOLS));
   if (estimateTokens(system) <= share) return system;
   onCut(Buffer.byteLength(system, 'utf8') - share * 3);
-  return capText(system, share, (n) => `[… ${n} bytes of memory left out to fit the context budget (HAKO_CONTEXT_TOKENS); keep MEMORY.md short]`);
+  return capText(system, share, (n) => `[… ${n} bytes of memory and skill instructions left out to fit the context budget (HAKO_CONTEXT_TOKENS); keep MEMORY.md short]`);
 }
 
 function turnTitle(batch: BatchFile, stopReason: string): string {

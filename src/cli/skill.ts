@@ -20,7 +20,8 @@ export const help = `Usage:
   hako skill remove <name> [--force]  take it out again
 
 A skill (skills/<name>/, see skills/README.md) adds an integration such as a chat
-channel: its files, one line in src/channels/installed.ts and its pinned dependencies.
+channel: its files, one line in src/channels/installed.ts and its pinned dependencies;
+or only files, such as instructions for the agent (agent/instructions/<name>.md).
   add      copies its files, registers it, installs its dependencies with npm (exact
            versions, no install scripts run), then checks the channel's configuration
            and says what to set; a second add changes nothing
@@ -73,13 +74,15 @@ export function nextSteps(skill: Skill, configDir: string, have: Readonly<Record
       : `set ${k} (in the environment of hako start, or ${secrets})`);
   }
   if (env.optional.length) out.push(`optional: ${env.optional.join(', ')}`);
-  out.push(`restart hako (hako start), then bind a chat to a group: hako groups add NAME --chat ${channel}:ADDRESS (or hako groups set NAME --chat …)`);
+  if (channel === null) out.push('restart hako (hako start): it rebuilds the agent image when the skill changed agent/');
+  else out.push(`restart hako (hako start), then bind a chat to a group: hako groups add NAME --chat ${channel}:ADDRESS (or hako groups set NAME --chat …)`);
   out.push(`npm test runs its tests: ${tests.join(', ')}`);
   return out;
 }
 
 /** The doctor checks of the channel the skill registered (all installed channels when it registered none by its name). */
 async function checkChannel(root: string, skill: Skill, config: Config): Promise<Check[]> {
+  if (skill.manifest.channel === null) return [];
   let modules: ChannelModule[];
   try {
     const registry = await import(pathToFileURL(path.join(root, 'src', 'channels', 'registry.ts')).href) as typeof import('../channels/registry.ts');
@@ -150,7 +153,7 @@ export async function skillCommand(root: string, args: string[], opts: Options =
   }
   console.log(`skill ${name} removed:\n${r.done.map((d) => `  ${d}`).join('\n')}`);
   const { env, channel } = r.skill.manifest;
-  console.log(`left as they are: chats bound to ${channel}:… (hako groups set NAME --unchat ${channel}:ADDRESS)${env.secrets.length ? ` and ${env.secrets.join(', ')} in secrets.env or the environment, no longer needed` : ''}.`);
+  if (channel !== null) console.log(`left as they are: chats bound to ${channel}:… (hako groups set NAME --unchat ${channel}:ADDRESS)${env.secrets.length ? ` and ${env.secrets.join(', ')} in secrets.env or the environment, no longer needed` : ''}.`);
   return 0;
 }
 

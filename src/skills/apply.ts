@@ -7,7 +7,8 @@
 // empty), then the register line.
 //
 // No state is kept besides the tree itself: a skill counts as added when its register line
-// is there, and a file as changed when its bytes differ from the skill's copy. So an add
+// is there (a skill without one, e.g. agent instructions only: when every file of it is
+// there), and a file as changed when its bytes differ from the skill's copy. So an add
 // committed to a fork can be removed in a fresh clone, and nothing is lost with node_modules.
 // What makes remove restore the tree byte for byte:
 // - a skill never ships a path that exists in the tree without it: add refuses a different
@@ -136,9 +137,17 @@ function hasDep(pkg: PackageJson, d: { name: string; spec: string; dev: boolean 
   return (d.dev ? pkg.devDependencies : pkg.dependencies)?.[d.name] === d.spec;
 }
 
+/** Whether the skill is in the tree: its register line, or for a skill without one, every file it adds (changed or not). */
+function isAdded(root: string, skill: Skill, installed: string): boolean {
+  const line = skill.manifest.register;
+  return line === null ? skill.files.every((f) => fileState(skill, root, f) !== 'missing') : hasLine(installed, line);
+}
+
 /** Where the skill stands in the tree at `root`. */
 export function skillState(root: string, skill: Skill): SkillState {
-  const registered = hasLine(readInstalled(root), skill.manifest.register);
+  const line = skill.manifest.register;
+  // A skill without a register line has nothing to register: its files alone say where it stands.
+  const registered = line === null || hasLine(readInstalled(root), line);
   const files = skill.files.map((p) => ({ path: p, state: fileState(skill, root, p) }));
   const pkg = readPackage(root);
   const deps = allDeps(skill).map((d) => ({ ...d, has: pkgSpec(pkg, d.name) }));
@@ -149,15 +158,15 @@ export function skillState(root: string, skill: Skill): SkillState {
   const others = registered ? [] : otherAdded(root, skill.name);
   const own = files.filter((f) => f.state !== 'missing' && !others.some((o) => o.files.includes(f.path) && fileState(o, root, f.path) === 'same')).length;
   const status = registered && present === files.length && missingDeps.length === 0 ? 'added'
-    : !registered && own === 0 ? 'available'
+    : (line === null || !registered) && own === 0 ? 'available'
     : 'partial';
   return { status, registered, files, modified: files.filter((f) => f.state === 'modified').map((f) => f.path), missingDeps, changedDeps };
 }
 
-/** The other skills whose register line is in installed.ts. */
+/** The other skills that are added (isAdded). */
 function otherAdded(root: string, name: string): Skill[] {
   const installed = readInstalled(root);
-  return listSkills(root).flatMap((l) => ('skill' in l && l.name !== name && hasLine(installed, l.skill.manifest.register) ? [l.skill] : []));
+  return listSkills(root).flatMap((l) => ('skill' in l && l.name !== name && isAdded(root, l.skill, installed) ? [l.skill] : []));
 }
 
 // ---- add -------------------------------------------------------------------------------
@@ -189,7 +198,7 @@ export async function addSkill(root: string, name: string, opts: Options = {}): 
   const skill = readSkill(root, name);
   const { manifest } = skill;
   const others = otherAdded(root, name);
-  const registered = hasLine(readInstalled(root), manifest.register);
+  const registered = isAdded(root, skill, readInstalled(root));
 
   // Plan the files.
   const copy: string[] = [];
@@ -228,7 +237,7 @@ export async function addSkill(root: string, name: string, opts: Options = {}): 
   }
 
   const done: string[] = [];
-  if (!registered) {
+  if (manifest.register !== null && !registered) {
     writeAtomic(path.join(root, INSTALLED), appendLine(readInstalled(root), manifest.register), fs.statSync(path.join(root, INSTALLED)).mode & 0o777);
     done.push(`registered in ${INSTALLED}: ${manifest.register}`);
   }
@@ -303,7 +312,7 @@ export async function removeSkill(root: string, name: string, opts: Options & { 
     }
   }
   const installed = readInstalled(root);
-  if (hasLine(installed, skill.manifest.register)) {
+  if (skill.manifest.register !== null && hasLine(installed, skill.manifest.register)) {
     writeAtomic(path.join(root, INSTALLED), removeLine(installed, skill.manifest.register), fs.statSync(path.join(root, INSTALLED)).mode & 0o777);
     done.push(`removed its line from ${INSTALLED}`);
   }

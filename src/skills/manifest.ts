@@ -2,6 +2,10 @@
 // messages that say what to fix), its SKILL.md front matter, and the files under add/ that
 // it puts into the tree. Pure reading: nothing here changes the repository.
 //
+// A skill either registers a channel (its `register` line) or only adds files, such as
+// agent instructions (agent/instructions/*.md): then it has no `register` and ships no
+// channel module.
+//
 // Invariants: a skill's name is a safe folder name; every file it adds is a regular file
 // (no symlink) at a repository-relative path that is not one the mechanism itself edits
 // (package.json, package-lock.json, src/channels/installed.ts) nor under .git/,
@@ -27,10 +31,10 @@ export class SkillError extends Error {
 export interface Manifest {
   readonly name: string;
   readonly description: string;
-  /** The channel module the skill registers (`registerChannel({ name })`); defaults to the skill's name. */
-  readonly channel: string;
-  /** The one line appended to src/channels/installed.ts. */
-  readonly register: string;
+  /** The channel module the skill registers (`registerChannel({ name })`); defaults to the skill's name; null without `register`. */
+  readonly channel: string | null;
+  /** The one line appended to src/channels/installed.ts; null for a skill that registers no channel. */
+  readonly register: string | null;
   readonly dependencies: Readonly<Record<string, string>>;
   readonly devDependencies: Readonly<Record<string, string>>;
   readonly env: { readonly required: readonly string[]; readonly optional: readonly string[]; readonly secrets: readonly string[] };
@@ -106,12 +110,18 @@ function checkManifest(raw: unknown, name: string, files: readonly string[], pro
   const m = (raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>;
   if (m.name !== name) problems.push(`"name" must be "${name}", the folder's name`);
   if (typeof m.description !== 'string' || !m.description.trim() || m.description.includes('\n')) problems.push('"description" must be one line of text');
-  const channel = m.channel === undefined ? name : m.channel;
-  if (typeof channel !== 'string' || !NAME.test(channel)) problems.push('"channel" (the channel module\'s name, default: the skill\'s name) must be a lowercase name');
-  const register = typeof m.register === 'string' ? m.register : '';
-  const target = registerTarget(register);
-  if (!target) problems.push(`"register" must be one import line like "import './${name}/register.ts';"`);
-  else if (!files.includes(target)) problems.push(`"register" imports ${target}, which add/ does not contain`);
+  const register = m.register === undefined ? null : typeof m.register === 'string' ? m.register : '';
+  const channel = register === null && m.channel === undefined ? null : m.channel ?? name;
+  if (register === null) {
+    // No channel: nothing to register, so nothing may need registering.
+    if (channel !== null) problems.push('"channel" is set but "register" is not: a channel skill registers its module with one import line like "import \'./' + name + '/register.ts\';"');
+    for (const f of files) if (f.startsWith('src/channels/')) problems.push(`add/${f}: a channel module must be registered: add "register" (one import line like "import './${name}/register.ts';")`);
+  } else {
+    if (typeof channel !== 'string' || !NAME.test(channel)) problems.push('"channel" (the channel module\'s name, default: the skill\'s name) must be a lowercase name');
+    const target = registerTarget(register);
+    if (!target) problems.push(`"register" must be one import line like "import './${name}/register.ts';"`);
+    else if (!files.includes(target)) problems.push(`"register" imports ${target}, which add/ does not contain`);
+  }
   const deps = (key: 'dependencies' | 'devDependencies'): Record<string, string> => {
     const d = m[key] ?? {};
     if (!d || typeof d !== 'object' || Array.isArray(d)) {
@@ -151,7 +161,7 @@ function checkManifest(raw: unknown, name: string, files: readonly string[], pro
     if (RESERVED.includes(f) || RESERVED_DIRS.some((d) => f.startsWith(d))) problems.push(`add/${f}: a skill may not add this path (hako skill edits package.json, package-lock.json and ${INSTALLED} itself)`);
   }
   return {
-    name, description: String(m.description ?? ''), channel: String(channel), register, dependencies, devDependencies,
+    name, description: String(m.description ?? ''), channel: channel === null ? null : String(channel), register, dependencies, devDependencies,
     env: { required, optional, secrets }, tests: Array.isArray(tests) ? tests as string[] : [],
   };
 }

@@ -249,7 +249,7 @@ test('budget - memory files larger than a small budget allows are cut at the end
   const req = p.turns()[0]!;
   assert.match(req.system, /^You are hako/);
   assert.match(req.system, /Team facts\./);
-  assert.match(req.system, /bytes of memory left out to fit the context budget \(HAKO_CONTEXT_TOKENS\); keep MEMORY\.md short\]$/);
+  assert.match(req.system, /bytes of memory and skill instructions left out to fit the context budget \(HAKO_CONTEXT_TOKENS\); keep MEMORY\.md short\]$/);
   assert.ok(requestTokens(req) <= inputBudget, `a request of ${requestTokens(req)} tokens exceeds ${inputBudget}`);
   assert.ok(logs.some((l) => l.event === 'system_prompt_cut'));
 });

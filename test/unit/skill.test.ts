@@ -372,6 +372,45 @@ test('skill docs - SKILL.md and .claude/skills/add-<name>/SKILL.md need front ma
   assert.deepEqual(frontMatter('---\nname: x\ndescription: "Does y."\n---\nbody'), { name: 'x', description: 'Does y.' });
 });
 
+test('skill without a register line (agent instructions only) - add copies its files and leaves installed.ts alone; list, a changed file and remove work as for a channel, and the tree is restored', async (t) => {
+  const root = scratch();
+  env(t, { HAKO_CONFIG: fs.mkdtempSync(path.join(tmp, 'config-')) });
+  writeSkill(root, 'notes', { register: undefined, description: 'instructions for the agent' }, {
+    'agent/instructions/notes.md': '## Notes\n\nFile notes.\n',
+    'test/unit/notes.test.ts': '// notes tests\n',
+  });
+  const before = hashes(root);
+  const installed = fs.readFileSync(path.join(root, 'src/channels/installed.ts'), 'utf8');
+  const r = await cli(t, root, ['add', 'notes']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /skill notes added:\n {2}added agent\/instructions\/notes\.md\n {2}added test\/unit\/notes\.test\.ts\n/);
+  assert.doesNotMatch(r.out, /--chat|installed\.ts|\[FAIL\]|\[warn\]/, 'no channel to check or bind');
+  assert.match(r.out, /restart hako \(hako start\): it rebuilds the agent image when the skill changed agent\//);
+  assert.equal(fs.readFileSync(path.join(root, 'src/channels/installed.ts'), 'utf8'), installed);
+  assert.match((await cli(t, root, ['list'])).out, /^notes +added +instructions for the agent$/m);
+  assert.match((await cli(t, root, ['add', 'notes'])).out, /skill notes is already added; nothing changed/);
+  fs.appendFileSync(path.join(root, 'agent/instructions/notes.md'), 'My own rule.\n');
+  assert.match((await cli(t, root, ['list'])).out, /^notes +modified .* changed locally: agent\/instructions\/notes\.md$/m);
+  assert.deepEqual((await addSkill(root, 'notes', opts)).kept, ['agent/instructions/notes.md'], 'a second add keeps the owner\'s change');
+  assert.equal((await cli(t, root, ['remove', 'notes'])).code, 1, 'a changed file is not dropped without --force');
+  fs.copyFileSync(path.join(root, 'skills/notes/add/agent/instructions/notes.md'), path.join(root, 'agent/instructions/notes.md'));
+  fs.rmSync(path.join(root, 'test/unit/notes.test.ts'));
+  assert.match((await cli(t, root, ['list'])).out, /^notes +partial .* missing: test\/unit\/notes\.test\.ts; run "hako skill add notes"/m);
+  assert.equal((await cli(t, root, ['remove', 'notes'])).code, 0);
+  assert.deepEqual(hashes(root), before, 'byte for byte as before the add');
+  assert.equal(fs.existsSync(path.join(root, 'agent')), false, 'the folders it created are gone');
+  assert.match((await cli(t, root, ['remove', 'notes'])).out, /skill notes is not added; nothing changed/);
+});
+
+test('skill manifest - without "register" a skill may neither ship a channel module nor name a channel', () => {
+  const root = scratch();
+  const m = path.join(root, 'skills/plain/manifest.json');
+  const { register: _, ...manifest } = JSON.parse(fs.readFileSync(m, 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(m, JSON.stringify(manifest));
+  assert.throws(() => readSkill(root, 'plain'), (err: Error) => /"channel" is set but "register" is not/.test(err.message)
+    && /add\/src\/channels\/plain\/register\.ts: a channel module must be registered: add "register"/.test(err.message));
+});
+
 test('doctor - an installed channel without its settings is off, a warning naming them and where they go, and a configured one runs its own check, masked', async () => {
   const { channelChecks } = await import('../../src/cli/doctor.ts');
   const { loadConfig } = await import('../../src/core/config.ts');

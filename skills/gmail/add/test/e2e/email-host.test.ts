@@ -178,7 +178,7 @@ describe('a real hako host reached by e-mail', { skip, timeout: 900_000 }, () =>
       let seenPath = '';
       model.script(
         (req) => {
-          seenPath = /\/workspace\/group\/attachments\/\S+leads\.csv/.exec(lastUserText(req))?.[0] ?? '';
+          seenPath = /\/workspace\/group\/inbox\/\S+leads\.csv/.exec(lastUserText(req))?.[0] ?? '';
           return { toolCalls: [{ name: 'read_file', args: { path: seenPath } }] };
         },
         (req) => {
@@ -192,8 +192,8 @@ describe('a real hako host reached by e-mail', { skip, timeout: 900_000 }, () =>
         'Content-Type: text/csv', 'Content-Disposition: attachment; filename="leads.csv"', 'Content-Transfer-Encoding: base64', '', Buffer.from(csv).toString('base64'), '--B--', '',
       ].join('\r\n'));
       const [reply] = (await smtp.waitFor(base + 1)).slice(base);
-      assert.match(seenPath, /^\/workspace\/group\/attachments\/\d{4}-\d{2}-\d{2}-[0-9a-f]{6}-leads\.csv$/);
-      const onHost = path.join(h.home, 'groups', 'docs', 'attachments', path.basename(seenPath));
+      assert.match(seenPath, /^\/workspace\/group\/inbox\/\d{4}-\d{2}-\d{2}\/leads\.csv$/);
+      const onHost = path.join(h.home, 'groups', 'docs', seenPath.slice('/workspace/group/'.length));
       assert.equal(fs.readFileSync(onHost, 'utf8'), csv);
       assert.equal((reply!.parsed.text ?? '').trim(), 'The file says: Globex owes 800');
       assert.equal(reply!.parsed.from?.value[0]?.address, 'hako+docs@example.test', 'answered from the group address');

@@ -47,7 +47,7 @@ function recordingLog(): Logger & { lines: LogLine[]; waitFor(pred: (l: LogLine)
 }
 
 function group(name: string, extra: Partial<Group> = {}): Group {
-  return { name, isMain: name === 'main', trigger: null, model: null, allowedSenders: null, limits: {}, mounts: [], chats: [], createdAt: '2026-01-01T00:00:00Z', ...extra };
+  return { name, isMain: name === 'main', trigger: null, model: null, allowedSenders: null, limits: {}, tokensPerDay: null, contextTokens: null, mounts: [], chats: [], createdAt: '2026-01-01T00:00:00Z', ...extra };
 }
 
 /** A channel context with bindings, as the core gives it; `hold` makes receive wait (a slow store). */
@@ -76,6 +76,7 @@ function chatContext(home: string, opts: { bindings?: Record<string, string> } =
     listGroups: () => [...groups.values()],
     listMessages: () => [],
     subscribe: () => () => {},
+    watchTurns: () => () => {},
   };
   return {
     ctx, received,

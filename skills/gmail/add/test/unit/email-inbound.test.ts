@@ -14,7 +14,7 @@ import { saveAttachment } from '../../src/channels/attachments.ts';
 import type { Group } from '../../src/core/store-contract.ts';
 
 function group(name: string, extra: Partial<Group> = {}): Group {
-  return { name, isMain: name === 'main', trigger: null, model: null, allowedSenders: null, limits: {}, mounts: [], chats: [], createdAt: '2026-01-01T00:00:00Z', ...extra };
+  return { name, isMain: name === 'main', trigger: null, model: null, allowedSenders: null, limits: {}, tokensPerDay: null, contextTokens: null, mounts: [], chats: [], createdAt: '2026-01-01T00:00:00Z', ...extra };
 }
 
 function env(home: string, opts: { bindings?: Record<string, string>; groups?: Group[]; authservId?: string; maxBytes?: number } = {}): InboundEnv {
@@ -169,7 +169,7 @@ test('email inbound - a body over the core limit is cut with a note, and kept wh
     To: hako@example.com
     Subject: report`, long), e);
   assert.ok(owner.inbound.text.length <= MAX_TEXT_CHARS, `${owner.inbound.text.length} characters`);
-  assert.match(owner.inbound.text, /more characters cut; the whole text is in \/workspace\/group\/attachments\/.*report\.txt\]/);
+  assert.match(owner.inbound.text, /more characters cut; the whole text is in \/workspace\/group\/inbox\/.*report\.txt\]/);
   assert.equal(owner.saved.length, 1);
   const stranger = await inbound(mime(`From: x@y.example
     To: hako@example.com

@@ -62,7 +62,7 @@ async function countedChannel(emu: TelegramEmulator, calls: string[]): Promise<T
 function chatContext(home: string, bindings: Record<string, string> = {}, groups: Record<string, Partial<Group>> = {}): ChannelContext & { received: ChatInbound[]; nextReceived(n: number): Promise<ChatInbound[]> } {
   const received: ChatInbound[] = [];
   const waiters: (() => void)[] = [];
-  const group = (name: string): Group => ({ name, isMain: false, trigger: null, model: null, allowedSenders: null, limits: {}, mounts: [], chats: [], createdAt: '', ...groups[name] });
+  const group = (name: string): Group => ({ name, isMain: false, trigger: null, model: null, allowedSenders: null, limits: {}, tokensPerDay: null, contextTokens: null, mounts: [], chats: [], createdAt: '', ...groups[name] });
   for (const g of new Set(Object.values(bindings))) fs.mkdirSync(groupPaths(home, g).folder, { recursive: true });
   return {
     received,
@@ -82,6 +82,7 @@ function chatContext(home: string, bindings: Record<string, string> = {}, groups
     groupFor: (chat) => bindings[chat],
     listMessages: () => [],
     subscribe: () => () => {},
+    watchTurns: () => () => {},
     getGroup: (name) => (Object.values(bindings).includes(name) ? group(name) : undefined),
     listGroups: () => [],
   };
@@ -538,7 +539,7 @@ describe('a real hako host reached from Telegram', { timeout: 600_000 }, () => {
     const photo = Buffer.concat([TINY_JPEG, Buffer.alloc(3000, 1)]);
     model.script(
       (req) => {
-        const at = /\[photo: (\/workspace\/group\/attachments\/[^\]\s]+)\]/.exec(lastUserText(req));
+        const at = /\[photo: (\/workspace\/group\/inbox\/[^\]\s]+)\]/.exec(lastUserText(req));
         return at ? { toolCalls: [{ name: 'bash', args: { command: `wc -c < ${at[1]}` } }] } : { text: `no photo path in ${lastUserText(req)}` };
       },
       (req) => {

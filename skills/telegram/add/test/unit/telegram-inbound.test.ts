@@ -92,8 +92,8 @@ describe('telegram inbound', () => {
   });
 
   test('inbound - the agent sees the text, then one line per file', () => {
-    assert.equal(composeText('look', ['[photo: /workspace/group/attachments/a.jpg]'], ['[sticker 👍]']), 'look\n[photo: /workspace/group/attachments/a.jpg]\n[sticker 👍]');
-    assert.equal(composeText('', ['[voice: /workspace/group/attachments/v.ogg]'], []), '[voice: /workspace/group/attachments/v.ogg]');
+    assert.equal(composeText('look', ['[photo: /workspace/group/inbox/2026-11-30/a.jpg]'], ['[sticker 👍]']), 'look\n[photo: /workspace/group/inbox/2026-11-30/a.jpg]\n[sticker 👍]');
+    assert.equal(composeText('', ['[voice: /workspace/group/inbox/2026-11-30/v.ogg]'], []), '[voice: /workspace/group/inbox/2026-11-30/v.ogg]');
   });
 
   test('inbound - addresses and refs parse; anything else is refused', () => {
