@@ -201,7 +201,7 @@ describe('email channel against Dovecot and an SMTP server', { skip, timeout: 12
     assert.equal(m!.trusted, false);
     assert.equal(m!.senderId, 'email:mallory@evil.example');
     assert.match(m!.text, /invoice\.pdf \(application\/pdf, 13 bytes\) — not saved/);
-    assert.equal(fs.existsSync(path.join(home, 'groups', 'sales', 'attachments')), false);
+    assert.equal(fs.existsSync(path.join(home, 'groups', 'sales', 'inbox')), false);
   });
 
   test('email - the owner attachment is saved into the bound group workspace and listed with the path the agent sees', async () => {

@@ -76,7 +76,7 @@ test('email inbound - a stranger is stored, never trusted, and the attachment is
   assert.equal(JSON.parse(r.inbound.ref!).engaged, false, 'its ref says no reply may go to it');
   assert.equal(r.saved.length, 0);
   assert.match(r.inbound.text, /payload\.pdf \(application\/pdf, 6 bytes\) — not saved: the sender may not engage the assistant/);
-  assert.equal(fs.existsSync(path.join(home, 'groups', 'main', 'attachments')), false);
+  assert.equal(fs.existsSync(path.join(home, 'groups', 'main', 'inbox')), false);
 });
 
 test('email inbound - the owner attachment to a bound group lands in that group workspace and is listed with its path', async () => {

@@ -229,7 +229,7 @@ describe('telegram channel against the Bot API emulator', { timeout: 60_000 }, (
     assert.equal(s!.text, '[document: not saved]');
     assert.equal(m!.text, "[document: not saved: the sender is not on the group's allowlist]");
     assert.equal(emu.callsOf('getFile').length, before, 'getFile was never called');
-    assert.equal(fs.existsSync(path.join(groupPaths(home, 'team').folder, 'attachments')), false);
+    assert.equal(fs.existsSync(path.join(groupPaths(home, 'team').folder, 'inbox')), false);
   });
 
   test('telegram - a file over HAKO_ATTACHMENT_MAX_BYTES is not downloaded, and the message says why', async (t) => {
@@ -549,10 +549,10 @@ describe('a real hako host reached from Telegram', { timeout: 600_000 }, () => {
     );
     const [reply] = await answer(emu, owner, emu.message({ chat: owner, photo, caption: 'what is this?' }));
     assert.equal(reply!.text, `the photo has ${photo.length} bytes`);
-    const dir = path.join(h.home, 'groups', 'main', 'attachments');
-    const files = fs.readdirSync(dir);
+    const inbox = path.join(h.home, 'groups', 'main', 'inbox');
+    const files = fs.readdirSync(inbox, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
     assert.equal(files.length, 1);
-    assert.deepEqual(fs.readFileSync(path.join(dir, files[0]!)), photo);
+    assert.deepEqual(fs.readFileSync(path.join(files[0]!.parentPath, files[0]!.name)), photo);
   });
 
   test('telegram host - a 429 from Telegram is waited out and the reply arrives once', async () => {
