@@ -23,9 +23,14 @@ export class Terminal {
     return execFileSync('tmux', ['-S', path.join(this.#dir, 'socket'), '-f', '/dev/null', ...args], { encoding: 'utf8', env: this.#env });
   }
 
-  /** Runs `hako <args>` in a new window named `name`; the window stays after it exits. */
-  run(name: string, args: string[]): void {
-    const command = ['exec', process.execPath, HAKO, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  /**
+   * Runs `hako <args>` in a new window named `name`; the window stays after it exits. With
+   * `reportExit`, the shell prints `[exit N]` when it ends (tmux's own dead-pane line does
+   * not always say the status).
+   */
+  run(name: string, args: string[], opts: { reportExit?: boolean } = {}): void {
+    const quoted = [process.execPath, HAKO, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const command = opts.reportExit ? `${quoted}; echo "[exit $?]"` : `exec ${quoted}`;
     if (this.#started) {
       this.tmux('new-window', '-d', '-t', 'hako', '-n', name, command);
       return;
