@@ -97,22 +97,14 @@ function limitsFrom(v: Record<string, unknown>, current: Partial<Limits>): Parti
   return next as Partial<Limits>;
 }
 
-/** The --tokens-per-day value: undefined when not given, null for "none". */
-function budgetFlag(raw: string | undefined): number | null | undefined {
+/**
+ * A budget flag (--tokens-per-day, --context-tokens) read by the configuration's own parser:
+ * undefined when not given, null for its "none"/"default"; a bad value is a usage error.
+ */
+function budgetFlag(raw: string | undefined, parse: (raw: string, name: string) => number | null, name: string): number | null | undefined {
   if (raw === undefined) return undefined;
   try {
-    return tokenBudget(raw, '--tokens-per-day');
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
-}
-
-/** The --context-tokens value: undefined when not given, null for "default". */
-function contextFlag(raw: string | undefined): number | null | undefined {
-  if (raw === undefined) return undefined;
-  try {
-    return contextTokens(raw, '--context-tokens');
+    return parse(raw, name);
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
@@ -193,8 +185,8 @@ export async function run(args: string[]): Promise<number> {
           checkModel(model);
           const mounts = checkedMounts(config, store, name, !!parsed.values.main, (parsed.values.mount ?? []).map(parseMountArg));
           const bind = chats(parsed.values.chat, '--chat');
-          const tokensPerDay = budgetFlag(parsed.values['tokens-per-day']) ?? null;
-          const ctx = contextFlag(parsed.values['context-tokens']) ?? null;
+          const tokensPerDay = budgetFlag(parsed.values['tokens-per-day'], tokenBudget, '--tokens-per-day') ?? null;
+          const ctx = budgetFlag(parsed.values['context-tokens'], contextTokens, '--context-tokens') ?? null;
           const group = store.addGroup({ name, isMain: !!parsed.values.main, trigger: trigger ?? null, model: model ?? null, allowedSenders: senders(parsed.values.allow) ?? null, mounts, chats: bind, tokensPerDay, contextTokens: ctx });
           prepareGroupDirs(config.home, name);
           audit(config.home, name, { action: 'group.add', main: group.isMain, trigger: group.trigger, model: group.model, allowedSenders: group.allowedSenders, mounts: group.mounts, chats: group.chats, tokensPerDay: group.tokensPerDay, contextTokens: group.contextTokens });
@@ -214,8 +206,8 @@ export async function run(args: string[]): Promise<number> {
           const limits = limitsFrom(parsed.values, store.getGroup(name)?.limits ?? {});
           const bind = chats(parsed.values.chat, '--chat');
           const unbind = chats(parsed.values.unchat, '--unchat');
-          const tokensPerDay = budgetFlag(parsed.values['tokens-per-day']);
-          const ctx = contextFlag(parsed.values['context-tokens']);
+          const tokensPerDay = budgetFlag(parsed.values['tokens-per-day'], tokenBudget, '--tokens-per-day');
+          const ctx = budgetFlag(parsed.values['context-tokens'], contextTokens, '--context-tokens');
           if (trigger === undefined && model === undefined && allow === undefined && limits === undefined && tokensPerDay === undefined && ctx === undefined && !bind.length && !unbind.length) {
             throw new UsageError('nothing to change: give --chat, --unchat, --trigger, --allow, --allow-all, --model, --tokens-per-day, --context-tokens or a limit');
           }

@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import { MIGRATIONS, Store } from '../../src/core/store.ts';
+import { Store } from '../../src/core/store.ts';
+import { databaseBefore } from '../support/old-database.ts';
 import { contextTokens, defaultContextTokens, effectiveContextTokens, loadConfig, ConfigError } from '../../src/core/config.ts';
 import { containerSpec } from '../../src/core/runner.ts';
 import { contextCheck } from '../../src/cli/doctor.ts';
@@ -118,13 +118,7 @@ function tempDir(t: TestContext): string {
 
 test('store migrations - a database of the version before context budgets keeps its groups, each with no own budget', (t) => {
   const file = join(tempDir(t), 'hako.db');
-  const db = new DatabaseSync(file);
-  const before = MIGRATIONS.findIndex((m) => m.includes('context_tokens'));
-  assert.ok(before > 0, 'a migration adds the context_tokens column');
-  for (let v = 0; v < before; v++) db.exec(MIGRATIONS[v]!);
-  db.exec(`PRAGMA user_version = ${before}`);
-  db.prepare('INSERT INTO groups (name, is_main, created_at) VALUES (?, 1, ?)').run('main', new Date().toISOString());
-  db.close();
+  databaseBefore(file, 'context_tokens');
   const s = new Store(file);
   t.after(() => s.close());
   assert.equal(s.getGroup('main')?.contextTokens, null);

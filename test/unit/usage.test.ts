@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { budgetProblem, dayIn, usageParser, type Usage } from '../../src/core/usage.ts';
 import { MIGRATIONS, Store } from '../../src/core/store.ts';
+import { databaseBefore } from '../support/old-database.ts';
 import { startGroupProxy, type ModelDecision } from '../../src/core/proxy.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { loadConfig } from '../../src/core/config.ts';
@@ -167,13 +167,7 @@ test('UsageStore (sqlite) - tokens add up per group and day, and a removed group
 
 test('store migrations - a database of the version before usage gains the usage table and keeps its groups, with no own budget', (t) => {
   const file = path.join(tempDir(t), 'hako.db');
-  const db = new DatabaseSync(file);
-  const before = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE usage'));
-  assert.ok(before > 0, 'a migration makes the usage table');
-  for (let v = 0; v < before; v++) db.exec(MIGRATIONS[v]!);
-  db.exec(`PRAGMA user_version = ${before}`);
-  db.prepare('INSERT INTO groups (name, is_main, created_at) VALUES (?, 1, ?)').run('main', new Date().toISOString());
-  db.close();
+  databaseBefore(file, 'CREATE TABLE usage');
   const s = new Store(file);
   t.after(() => s.close());
   assert.equal(s.schemaVersion, MIGRATIONS.length);
