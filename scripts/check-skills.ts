@@ -5,9 +5,12 @@
 //
 // The scratch copy is the working tree as it is (tracked and untracked files that git does
 // not ignore), committed into a fresh repository, with its own `npm ci` — not the checkout's
-// node_modules, which may hold packages a skill forgot to pin. Each skill gets its own copy
-// of that prepared scratch. The skills' end-to-end tests need the container engine and the
-// agent image, which `npm test` (its preflight) has set up before.
+// node_modules, which may hold packages a skill forgot to pin. Each skill in turn is added
+// to it alone, its tests run, and it is removed: the scratch must then be clean, so the next
+// skill starts from the same tree. Last, every skill is added at once, the whole tree is
+// type-checked and the core's unit tests run (once, not once per skill: CI time), and all
+// are removed again. The skills' end-to-end tests need the container engine and the agent
+// image, which `npm test` (its preflight) has set up before.
 //
 // Usage: node scripts/check-skills.ts [name…] [--keep]   (--keep leaves the scratch folders)
 
@@ -96,43 +99,81 @@ async function prepareScratch(dir: string): Promise<void> {
   say(`scratch copy of ${ROOT}: ${copied} files in ${dir}; npm ci --ignore-scripts took ${secs(ci.ms)}`);
 }
 
-/** add, add again, typecheck, tests, remove, clean tree — in a copy of the prepared scratch. */
-async function checkSkill(base: string, skill: Skill): Promise<string> {
-  const dir = `${base}-${skill.name}`;
-  const t0 = Date.now();
-  fs.cpSync(base, dir, { recursive: true, verbatimSymlinks: true });
-  const copy = Date.now() - t0;
-  // The doctor check after an add reads no owner's settings: an empty HAKO_CONFIG and HAKO_HOME.
+/** The owner-free settings every `hako` run here gets: the doctor check after an add reads no owner's settings. */
+function scratchEnv(): { env: NodeJS.ProcessEnv; cleanup(): void } {
   const config = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-check-skills-config-'));
-  const env = { ...process.env, HAKO_CONFIG: config, HAKO_HOME: `${config}-home` };
-  const hako = (argv: string[]) => sh(`hako ${argv.join(' ')}`, process.execPath, ['bin/hako.mjs', ...argv], { cwd: dir, capture: true, env });
+  return {
+    env: { ...process.env, HAKO_CONFIG: config, HAKO_HOME: `${config}-home` },
+    cleanup: () => {
+      fs.rmSync(config, { recursive: true, force: true });
+      fs.rmSync(`${config}-home`, { recursive: true, force: true });
+    },
+  };
+}
+
+const hakoIn = (dir: string, env: NodeJS.ProcessEnv) => (argv: string[]) =>
+  sh(`hako ${argv.join(' ')}`, process.execPath, ['bin/hako.mjs', ...argv], { cwd: dir, capture: true, env });
+
+const porcelain = (dir: string) => git(dir, ['status', '--porcelain', '--untracked-files=all']);
+
+/** remove, then the tree must be as before the add, and a second remove must change nothing. */
+async function removeClean(dir: string, hako: ReturnType<typeof hakoIn>, name: string, othersAdded: boolean): Promise<number> {
+  const remove = await hako(['skill', 'remove', name]);
+  if (!othersAdded) {
+    const dirty = await porcelain(dir);
+    if (dirty) throw new Failure(`after "hako skill remove ${name}" the tree is not as before (git status --porcelain):\n${dirty}`);
+  }
+  const again = await hako(['skill', 'remove', name]);
+  if (!/not added; nothing changed/.test(again.out)) throw new Failure(`a second "hako skill remove ${name}" did not say it changed nothing:\n${again.out}`);
+  return remove.ms;
+}
+
+/**
+ * One skill alone, in the scratch (clean before, clean after): add, add again (nothing may
+ * change), list, its own tests, remove, remove again, and `git status` empty.
+ */
+async function checkSkill(dir: string, skill: Skill): Promise<string> {
+  const t0 = Date.now();
+  const { env, cleanup } = scratchEnv();
+  const hako = hakoIn(dir, env);
   try {
     const add = await hako(['skill', 'add', skill.name]);
     console.log(add.out.trimEnd().replace(/^/gm, `  [${skill.name}] `));
-    const status = await git(dir, ['status', '--porcelain', '--untracked-files=all']);
+    const status = await porcelain(dir);
     const again = await hako(['skill', 'add', skill.name]);
-    if (!/already added; nothing changed/.test(again.out) || await git(dir, ['status', '--porcelain', '--untracked-files=all']) !== status) {
+    if (!/already added; nothing changed/.test(again.out) || await porcelain(dir) !== status) {
       throw new Failure(`a second "hako skill add ${skill.name}" changed something or did not say it changed nothing:\n${again.out}`);
     }
     const listed = (await hako(['skill', 'list'])).out;
     if (!new RegExp(`^${skill.name} +added `, 'm').test(listed)) throw new Failure(`after the add, "hako skill list" does not show ${skill.name} as added:\n${listed}`);
-    say(`${skill.name}: typecheck`);
-    const tc = await sh(`${skill.name}: npm run typecheck`, 'npm', ['run', '--silent', 'typecheck'], { cwd: dir });
-    // Its own tests, and every unit test of the core with the skill added (the end-to-end
-    // suite of the core ran before, without it; a skill's module only loads when it is configured).
-    const suite = ['test/unit/**/*.test.ts', ...skill.manifest.tests.filter((f) => !f.startsWith('test/unit/'))];
-    say(`${skill.name}: tests ${suite.join(' ')}`);
-    const tests = await sh(`${skill.name}: its tests and the unit tests`, process.execPath, ['--test', '--test-concurrency=1', ...suite], { cwd: dir });
-    const remove = await hako(['skill', 'remove', skill.name]);
-    const dirty = await git(dir, ['status', '--porcelain', '--untracked-files=all']);
-    if (dirty) throw new Failure(`after "hako skill remove ${skill.name}" the tree is not as before (git status --porcelain):\n${dirty}`);
-    const again2 = await hako(['skill', 'remove', skill.name]);
-    if (!/not added; nothing changed/.test(again2.out)) throw new Failure(`a second "hako skill remove ${skill.name}" did not say it changed nothing:\n${again2.out}`);
-    return `copy ${secs(copy)}, add ${secs(add.ms)}, typecheck ${secs(tc.ms)}, tests ${secs(tests.ms)}, remove ${secs(remove.ms)}; git status clean (total ${secs(Date.now() - t0)})`;
+    say(`${skill.name}: tests ${skill.manifest.tests.join(' ')}`);
+    const tests = await sh(`${skill.name}: its tests`, process.execPath, ['--test', '--test-concurrency=1', ...skill.manifest.tests], { cwd: dir });
+    const remove = await removeClean(dir, hako, skill.name, false);
+    return `add ${secs(add.ms)}, tests ${secs(tests.ms)}, remove ${secs(remove)}; git status clean (total ${secs(Date.now() - t0)})`;
   } finally {
-    fs.rmSync(config, { recursive: true, force: true });
-    fs.rmSync(`${config}-home`, { recursive: true, force: true });
-    if (!keep) fs.rmSync(dir, { recursive: true, force: true });
+    cleanup();
+  }
+}
+
+/**
+ * Every skill added at once, as an owner with several channels has them: they must add
+ * side by side, type-check together and leave every unit test of the core passing (a
+ * skill's module loads only when configured); removed in reverse order, the tree is clean.
+ */
+async function checkTogether(dir: string, skills: readonly Skill[]): Promise<string> {
+  const t0 = Date.now();
+  const { env, cleanup } = scratchEnv();
+  const hako = hakoIn(dir, env);
+  try {
+    for (const s of skills) await hako(['skill', 'add', s.name]);
+    say(`all ${skills.length} added: typecheck`);
+    const tc = await sh('npm run typecheck with every skill added', 'npm', ['run', '--silent', 'typecheck'], { cwd: dir });
+    say(`all ${skills.length} added: the core's unit tests`);
+    const tests = await sh('the unit tests with every skill added', process.execPath, ['--test', '--test-concurrency=1', 'test/unit/**/*.test.ts'], { cwd: dir });
+    for (const [i, s] of [...skills].reverse().entries()) await removeClean(dir, hako, s.name, i < skills.length - 1);
+    return `typecheck ${secs(tc.ms)}, unit tests ${secs(tests.ms)}; removed in reverse order, git status clean (total ${secs(Date.now() - t0)})`;
+  } finally {
+    cleanup();
   }
 }
 
@@ -150,9 +191,13 @@ async function main(): Promise<number> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-check-skills-'));
   const base = path.join(tmp, 'scratch');
   const failures: string[] = [];
+  const passed: Skill[] = [];
   try {
     await prepareScratch(base);
-    for (const l of listed) {
+    // Skills that change the agent go last: each makes the agent image stale, and the
+    // end-to-end tests of the next skill would rebuild it (about a minute each time).
+    const touchesAgent = (l: (typeof listed)[number]) => ('skill' in l && l.skill.files.some((f) => f.startsWith('agent/')) ? 1 : 0);
+    for (const l of [...listed].sort((a, b) => touchesAgent(a) - touchesAgent(b))) {
       if (!('skill' in l)) {
         failures.push(`${l.name}: ${l.error}`);
         continue;
@@ -162,14 +207,20 @@ async function main(): Promise<number> {
         failures.push(`${l.name}:\n  - ${problems.join('\n  - ')}`);
         continue;
       }
-      say(`${l.name}: add, add again, typecheck, tests, remove, git status`);
+      say(`${l.name}: add, add again, its tests, remove, git status`);
       try {
         say(`${l.name}: ok — ${await checkSkill(base, l.skill)}`);
+        passed.push(l.skill);
       } catch (err) {
         if (!(err instanceof Failure)) throw err;
         failures.push(`${l.name}: ${err.message}`);
-        if (interrupted) break;
+        // The scratch is no longer clean: what follows would fail for this skill's reasons.
+        break;
       }
+    }
+    if (failures.length === 0 && passed.length) {
+      say(`together: ${passed.map((s) => s.name).join(', ')}: add all, typecheck, unit tests, remove all, git status`);
+      say(`together: ok — ${await checkTogether(base, passed)}`);
     }
   } catch (err) {
     if (!(err instanceof Failure)) throw err;

@@ -30,6 +30,7 @@ export function channelSecretValues(ms: readonly ChannelModule[], env: ChannelDe
 
 /** Why a module's channel is off (the settings it lacks), or undefined when it can start. */
 export function channelOff(m: ChannelModule, env: ChannelDeps['env']): string | undefined {
+  if (m.off) return m.off(env);
   const missing = m.required.filter((k) => !env[k]);
   return missing.length === 0 ? undefined : `${missing.join(', ')} not set`;
 }

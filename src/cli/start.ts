@@ -7,11 +7,12 @@ import { homePaths } from '../core/paths.ts';
 import { prepareGroupDirs } from '../core/runner.ts';
 import { HttpChannel } from '../channels/http.ts';
 import { attachmentLimits } from '../channels/attachments.ts';
+import { WebhookListener, webhookChannels } from '../channels/webhook.ts';
 import { channelOff, channelSecretValues, channelSettingNames, installedChannels } from '../channels/registry.ts';
 import type { Channel, ChannelDeps } from '../core/channel.ts';
 import type { Logger } from '../core/log.ts';
 import { channelEnv } from './secrets.ts';
-import { DockerRuntime } from '../runtime/docker.ts';
+import { hostRuntime } from '../runtime/engine-runtime.ts';
 import { ensureImage, imageTag } from '../runtime/image.ts';
 import { parse, runCommand } from './args.ts';
 import { ensureToken } from './token.ts';
@@ -22,6 +23,8 @@ export const help = `Usage: hako start [--no-image-check]
 Runs the assistant: the host process, the HTTP API and web chat on 127.0.0.1
 (HAKO_HTTP_PORT, default 7878), and every chat channel added as a skill whose settings
 are present (in the environment or HAKO_CONFIG/secrets.env; see hako skill list).
+Channels that take webhooks (Slack's Events API, WhatsApp Cloud, LINE) are served on a
+listener of their own: 127.0.0.1 (HAKO_WEBHOOK_BIND), port 7879 (HAKO_WEBHOOK_PORT).
 On first start it creates the main group.
 Stop it with Ctrl+C (SIGINT) or SIGTERM; running turns get a few seconds to finish.
 
@@ -61,7 +64,7 @@ export async function run(args: string[]): Promise<number> {
     const modules = await installedChannels();
     const secrets = [config.providers.anthropic.apiKey, config.providers.openai.apiKey, ...channelSecretValues(modules, env)].filter((s): s is string => !!s);
     const log = createLogger({ dir: homePaths(config.home).logs, secrets, level: process.env.HAKO_LOG_LEVEL === 'debug' ? 'debug' : 'info', maxBytes: logMaxBytes(process.env.HAKO_LOG_MAX_BYTES) });
-    const runtime = new DockerRuntime();
+    const runtime = await hostRuntime();
     const problem = await runtime.available();
     if (problem) throw new Error(problem);
     if (config.runtime) {
@@ -72,7 +75,9 @@ export async function run(args: string[]): Promise<number> {
     const token = ensureToken(config);
     const http = new HttpChannel({ port: config.httpPort, host: config.httpBind, exposure: config.httpExposure, token, log, allowedHosts: config.httpHosts, home: config.home, attachments: attachmentLimits(env) });
     const chats = await chatChannels({ env, home: config.home, assistantName: config.assistantName, log }, modules, log);
-    const host = new Host({ config, runtime, image: imageTag(), log, channels: [http, ...chats], redact: secretMasker(secrets), hostSecrets: channelSettingNames(modules) });
+    // Only when a channel takes webhooks, and last: its channels are running before a request can reach them.
+    const webhooks = webhookChannels(chats).length ? [new WebhookListener({ port: config.webhookPort, bind: config.webhookBind, channels: chats, log })] : [];
+    const host = new Host({ config, runtime, image: imageTag(), log, channels: [http, ...chats, ...webhooks], redact: secretMasker(secrets), hostSecrets: channelSettingNames(modules) });
     if (host.store.listGroups().length === 0) {
       host.store.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
       prepareGroupDirs(config.home, 'main');
@@ -93,6 +98,7 @@ export async function run(args: string[]): Promise<number> {
         console.log(`\n${signal}: stopping${running ? `: waiting for ${plural(running, 'running turn')} (at most ${GRACE_MS / 1000} s)…` : '…'}`);
         host.stop({ graceMs: GRACE_MS }).then(({ interrupted, containers }) => {
           const cut = interrupted ? `; ${plural(interrupted, 'turn')} cut short (retried at the next start)` : '';
+          if ('close' in runtime) runtime.close();
           console.log(`stopped ${plural(containers, 'container')}${cut}; bye`);
           resolve(0);
         }, (err: unknown) => {

@@ -71,6 +71,12 @@ export interface ChannelContext extends Pick<GroupStore, 'getGroup' | 'listGroup
    */
   watchTurns(fn: (group: string, working: boolean) => void): () => void;
   /**
+   * A request from outside that a channel refused (a webhook with a bad signature, a
+   * replayed one): logged and audited as `webhook.refused` with `channel`, `reason` and
+   * `detail` (no body, header or secret: the caller passes only what is safe to keep).
+   */
+  refused(channel: string, reason: string, detail?: Readonly<Record<string, string>>): void;
+  /**
    * The owner's controls, given only to local channels whose every caller is the owner
    * (the token-guarded HTTP API). Contract: `taskAction` throws InputError (404 unknown
    * task, 409 wrong state); `addTask` throws InputError (400 with the schedule_task
@@ -110,6 +116,34 @@ export interface Outbound {
 }
 
 /**
+ * A request the platform posted to hako's webhook listener (HAKO_WEBHOOK_PORT, never the
+ * API port), routed by the first path segment to the channel of that name: a request to
+ * `/line/callback` reaches the `line` channel with `path` `/callback`.
+ */
+export interface WebhookRequest {
+  readonly method: string;
+  /** The path after `/<channel>`, starting with `/` (`/` when nothing follows). */
+  readonly path: string;
+  /** The query string without `?` ('' when none). */
+  readonly query: string;
+  /** Header names in lower case; a repeated header's values joined with ', '. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The raw body, exactly as received (signatures are computed over these bytes). */
+  readonly body: Buffer;
+  /** The peer's address (the reverse proxy's, behind one). */
+  readonly remote: string;
+}
+
+/** The channel's answer. With `refused`, the listener also audits the request as `webhook.refused` (use 401/403). */
+export interface WebhookReply {
+  readonly status: number;
+  readonly body?: string;
+  readonly contentType?: string;
+  /** Why the request was refused (bad signature, replay, …): logged and audited, never sent back. */
+  readonly refused?: string;
+}
+
+/**
  * Contract: `start` resolves once the channel takes traffic and rejects with a clear reason
  * if it cannot; `send` (chat channels only) resolves once the platform took the whole
  * message, splitting it at the platform's limit, and rejects with a reason otherwise (the
@@ -121,6 +155,13 @@ export interface Channel {
   start(ctx: ChannelContext): Promise<void>;
   send?(m: Outbound): Promise<void>;
   typing?(address: string): () => void;
+  /**
+   * Webhook channels: answers a request posted to `/<name>/…` on the webhook listener.
+   * Contract: verifies the request (signature, age) before anything is stored; a stored
+   * message is stored (`ctx.receive`) before it resolves with 2xx; never throws (a throw
+   * is answered 500 and logged); answers 503 while the channel is not running.
+   */
+  webhook?(req: WebhookRequest): Promise<WebhookReply>;
   /** What is wrong with the channel now (a revoked token, the server unreachable), for `hako status`; undefined when it works. */
   problem?(): string | undefined;
   stop(): Promise<void>;
@@ -146,6 +187,11 @@ export interface ChannelModule {
   /** Further settings it reads when present (e.g. TELEGRAM_API_ROOT). */
   readonly optional?: readonly string[];
   readonly secrets: readonly string[];
+  /**
+   * Why the channel stays off with these settings (e.g. neither of two ways is configured),
+   * or undefined when it can start. When given it decides instead of `required`.
+   */
+  off?(env: ChannelDeps['env']): string | undefined;
   create(deps: ChannelDeps): Channel | Promise<Channel>;
   /** A doctor check (`hako doctor`, `hako skill add`): undefined when all is well, else what is wrong and how to fix it. */
   check?(deps: ChannelDeps): Promise<string | undefined>;

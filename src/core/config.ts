@@ -28,6 +28,9 @@ export interface Config {
   readonly httpBind: string;
   /** How a non-loopback bind is protected: see HttpExposure. */
   readonly httpExposure: HttpExposure;
+  /** Where platforms post webhooks (Slack's Events API, WhatsApp Cloud, LINE): a listener of its own, never the API's. */
+  readonly webhookPort: number;
+  readonly webhookBind: string;
   /** `provider/model`, or undefined when not configured (messages wait until it is). */
   readonly model: string | undefined;
   readonly providers: Readonly<Record<ProviderName, ProviderConfig>>;
@@ -201,10 +204,10 @@ function imageSetting(raw: string | undefined): ImageSetting {
   return v;
 }
 
-function httpBind(raw: string | undefined): string {
+function bindAddress(name: string, raw: string | undefined): string {
   const bind = raw || '127.0.0.1';
   if (bind !== 'localhost' && net.isIP(bind.replace(/^\[|\]$/g, '')) === 0) {
-    throw new ConfigError(`HAKO_HTTP_BIND=${JSON.stringify(bind)} is not an IP address: use 127.0.0.1 (the default), ::1, or an address of this machine such as 0.0.0.0`);
+    throw new ConfigError(`${name}=${JSON.stringify(bind)} is not an IP address: use 127.0.0.1 (the default), ::1, or an address of this machine such as 0.0.0.0`);
   }
   return bind.replace(/^\[|\]$/g, '');
 }
@@ -247,8 +250,10 @@ export function loadConfig(env: Env = process.env): Config {
     httpPort: int(env, 'HAKO_HTTP_PORT', 7878, 0, 65535),
     httpToken: env.HAKO_HTTP_TOKEN || undefined,
     httpHosts: httpHosts(env.HAKO_HTTP_HOSTS),
-    httpBind: httpBind(env.HAKO_HTTP_BIND),
-    httpExposure: httpExposure(env, httpBind(env.HAKO_HTTP_BIND)),
+    httpBind: bindAddress('HAKO_HTTP_BIND', env.HAKO_HTTP_BIND),
+    httpExposure: httpExposure(env, bindAddress('HAKO_HTTP_BIND', env.HAKO_HTTP_BIND)),
+    webhookPort: int(env, 'HAKO_WEBHOOK_PORT', 7879, 0, 65535),
+    webhookBind: bindAddress('HAKO_WEBHOOK_BIND', env.HAKO_WEBHOOK_BIND),
     model,
     providers: {
       anthropic: { apiKey: env.ANTHROPIC_API_KEY || undefined, baseURL: url(env, 'ANTHROPIC_BASE_URL', 'https://api.anthropic.com'), keyOptional: false },

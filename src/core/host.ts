@@ -209,6 +209,10 @@ export class Host {
         this.#turnWatchers.add(fn);
         return () => this.#turnWatchers.delete(fn);
       },
+      refused: (channel, reason, detail) => {
+        this.#log.warn('a request was refused', { channel, reason, ...detail });
+        this.#record('webhook.refused', null, { channel, reason, ...detail });
+      },
       owner: {
         status: () => this.status(),
         tasks: () => this.tasks.list({ kind: 'owner' }),

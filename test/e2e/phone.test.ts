@@ -78,6 +78,7 @@ const ctx: ChannelContext = {
   getGroup: () => undefined,
   subscribe: () => () => {},
   watchTurns: () => () => {},
+  refused: () => {},
 };
 
 /** Signs in on `ch` over plain loopback HTTP as the page does; returns the Set-Cookie header. */

@@ -43,6 +43,7 @@ export function recordingContext(): ChannelContext & { received: ChatInbound[] }
     listMessages: () => [],
     subscribe: () => () => {},
     watchTurns: () => () => {},
+    refused: () => {},
     getGroup: () => undefined,
     listGroups: () => [],
   };

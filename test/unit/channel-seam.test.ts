@@ -14,6 +14,7 @@ import { prepareGroupDirs } from '../../src/core/runner.ts';
 import type { StoredMessage } from '../../src/core/store-contract.ts';
 import { FakeRuntime } from '../support/fake-runtime.ts';
 import { FakeChannel } from '../support/fake-channel.ts';
+import { WebhookListener } from '../../src/channels/webhook.ts';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
 import { ipcFileName } from '../../protocol/ipc.ts';
 
@@ -327,4 +328,19 @@ test('channel seam - a message the platform hands over again (same chat and ref)
   await host.queue.idle();
   assert.equal(host.store.listMessages('sales')!.filter((m) => m.role === 'user').length, 1);
   assert.equal(completions(w.model), 1);
+});
+
+test('channel seam - a webhook request a channel refuses is audited as webhook.refused with the channel, reason and path, and nothing is stored', async (t) => {
+  const w = await world(t);
+  const signed = new FakeChannel({ name: 'signed' });
+  const withHook = Object.assign(signed, {
+    webhook: async () => ({ status: 401, refused: 'bad signature' }),
+  });
+  const listener = new WebhookListener({ port: 0, bind: '127.0.0.1', channels: [withHook], log: silentLogger });
+  const host = await w.start([withHook, listener]);
+  const before = host.store.listGroups().flatMap((g) => host.store.listMessages(g.name)!).length;
+  const res = await fetch(`http://127.0.0.1:${listener.port}/signed/events`, { method: 'POST', body: '{"text":"let me in"}' });
+  assert.equal(res.status, 401);
+  assert.deepEqual(host.audit.query({ kind: 'webhook.refused' }).map((r) => r.data), [{ channel: 'signed', reason: 'bad signature', path: '/events', remote: '127.0.0.1' }]);
+  assert.equal(host.store.listGroups().flatMap((g) => host.store.listMessages(g.name)!).length, before, 'nothing was stored');
 });

@@ -17,6 +17,7 @@ const ctx: ChannelContext = {
   getGroup: (name) => (name === 'main' ? { name: 'main', isMain: true, trigger: null } as never : undefined),
   subscribe: () => () => {},
   watchTurns: () => () => {},
+  refused: () => {},
 };
 
 /** A raw request, so that Host, Origin and Cookie are exactly what a browser or an attacker sends. */

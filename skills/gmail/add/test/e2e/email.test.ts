@@ -77,6 +77,7 @@ function chatContext(home: string, opts: { bindings?: Record<string, string> } =
     listMessages: () => [],
     subscribe: () => () => {},
     watchTurns: () => () => {},
+    refused: () => {},
   };
   return {
     ctx, received,

@@ -83,6 +83,7 @@ function chatContext(home: string, bindings: Record<string, string> = {}, groups
     listMessages: () => [],
     subscribe: () => () => {},
     watchTurns: () => () => {},
+    refused: () => {},
     getGroup: (name) => (Object.values(bindings).includes(name) ? group(name) : undefined),
     listGroups: () => [],
   };
