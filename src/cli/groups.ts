@@ -7,7 +7,7 @@ import { parseModel } from '../../protocol/model.ts';
 import { checkMount, loadMountPolicy, othersOf, parseMountArg, type MountRequest } from '../core/policy.ts';
 import { assertGroupName, groupPaths, homePaths } from '../core/paths.ts';
 import { LABEL_GROUP, LABEL_HOME, LABEL_MANAGED, prepareGroupDirs } from '../core/runner.ts';
-import { DockerRuntime } from '../runtime/docker.ts';
+import { hostRuntime } from '../runtime/engine-runtime.ts';
 import type { GroupStore } from '../core/store-contract.ts';
 import { AuditLog } from '../core/audit.ts';
 import { TRIGGER_PATTERN } from '../../protocol/names.ts';
@@ -148,7 +148,7 @@ function audit(home: string, group: string, data: Record<string, unknown>): void
  * already removed, and a host reaps what is left at its next start.
  */
 async function removeContainers(home: string, group: string): Promise<string> {
-  const runtime = new DockerRuntime();
+  const runtime = await hostRuntime();
   try {
     const names = await runtime.list({ [LABEL_MANAGED]: '1', [LABEL_HOME]: home, [LABEL_GROUP]: group });
     if (names.length === 0) return 'it had no running container';
