@@ -47,6 +47,7 @@ node_version=$("$node_bin" --version) || fail "'$node_bin --version' failed"
 for dir in agent protocol; do
   [[ -d $repo/$dir ]] || fail "'$repo/$dir' is missing"
 done
+[[ -f $repo/container/agent-deps.ts ]] || fail "'$repo/container/agent-deps.ts' is missing"
 [[ -f $repo/container/fill-compile-cache.mjs ]] || fail "'$repo/container/fill-compile-cache.mjs' is missing"
 [[ $source_hash =~ ^[0-9a-f]{16}$ ]] || fail "source hash '$source_hash' is not 16 hex digits"
 
@@ -129,7 +130,8 @@ fi
 step 3 "app: /app (agent, protocol, production dependencies)"
 app=$stage/app
 install -d "$app"
-cp "$repo/package.json" "$repo/package-lock.json" "$app/"
+# Only the agent's own dependencies (a chat skill's packages stay out of the containers).
+"$node_bin" "$repo/container/agent-deps.ts" "$repo" "$app"
 (cd "$app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=warn)
 # Type declarations and source maps are never loaded at run time (same as the Dockerfile).
 find "$app/node_modules" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
