@@ -32,6 +32,8 @@ Stop it with Ctrl+C (SIGINT) or SIGTERM; running turns get a few seconds to fini
 
 /** How long running turns may take to finish after SIGINT/SIGTERM. */
 const GRACE_MS = 10_000;
+/** How long a stopped host may wait for handles it does not own before it exits anyway. */
+const EXIT_AFTER_STOP_MS = 2000;
 
 function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
@@ -101,6 +103,10 @@ export async function run(args: string[]): Promise<number> {
           if ('close' in runtime) runtime.close();
           console.log(`stopped ${plural(containers, 'container')}${cut}; bye`);
           resolve(0);
+          // Everything of hako's own has stopped. A chat library's leftover timer or socket (discord.js
+          // reconnects while Discord is unreachable even after it was destroyed) must not keep a stopped
+          // hako alive: unref'd, this fires only if something else holds the process.
+          setTimeout(() => process.exit(), EXIT_AFTER_STOP_MS).unref();
         }, (err: unknown) => {
           log.error('shutdown failed', { error: String(err) });
           console.error(`hako: shutdown failed: ${String(err)} (containers left behind are removed at the next start)`);

@@ -1,0 +1,354 @@
+// The Discord channel: a discord.js Client (gateway + REST, its base URL from
+// DISCORD_API_ROOT) whose MESSAGE_CREATE events are taken in one at a time (`intake`),
+// and its REST client for replies, files and typing. States: new → running → stopped, or
+// running → refused when Discord refuses the token (REST 401 or gateway close 4004) or the
+// Message Content intent (close 4014): one clear line in the log and in `hako status`, and
+// no reconnecting; sends then fail fast with the same line. Dropped gateway connections are resumed by discord.js itself (op 6,
+// the missed events replayed); a login that cannot reach Discord is tried again with
+// backoff.
+
+import { readFile } from 'node:fs/promises';
+import type { Client, Message } from 'discord.js';
+import { InputError, type Channel, type ChannelContext, type Outbound } from '../../core/channel.ts';
+import type { Logger } from '../../core/log.ts';
+import { saveAttachment } from '../attachments.ts';
+import { splitText } from '../split.ts';
+import type { DiscordConfig } from './config.ts';
+import { backoff, classify, INTENTS_REFUSED, scrub, TOKEN_REFUSED, type Failure } from './errors.ts';
+import { fetchAttachment, TooBig } from './files.ts';
+import { composeText, mapMessage, parseAddress, parseRef, type DiscordMessage, type DiscordUser, type Mapped } from './inbound.ts';
+
+export const TEXT_LIMIT = 2000;
+/** Discord shows "typing…" for 10 s after each call. */
+const TYPING_EVERY_MS = 8000;
+/** A typing indicator nobody stopped ends by itself after this long. */
+const TYPING_AT_MOST_MS = 30 * 60 * 1000;
+/** A rate limit longer than this fails the send (the host sends it again later) instead of holding the chat. */
+const MAX_RATE_WAIT_MS = 60_000;
+/** Storing a message that failed (a full disk) is tried again this often before it is given up. */
+const STORE_TRIES = 5;
+/** Messages partly delivered, remembered this long at most. */
+const MEMORY = 500;
+
+type State =
+  | { readonly kind: 'new' }
+  | { readonly kind: 'running'; readonly ctx: ChannelContext; readonly client: Client }
+  | { readonly kind: 'refused'; readonly reason: string }
+  | { readonly kind: 'stopped' };
+
+export interface DiscordChannelOptions {
+  readonly config: DiscordConfig;
+  readonly home: string;
+  readonly log: Logger;
+}
+
+export class DiscordChannel implements Channel {
+  readonly name = 'discord';
+  #o: DiscordChannelOptions;
+  #state: State = { kind: 'new' };
+  #bot: DiscordUser | undefined;
+  #abort = new AbortController();
+  /** Why the gateway is not connected now, while discord.js reconnects. */
+  #down: string | undefined;
+  #intake: Promise<void> = Promise.resolve();
+  #typers = new Set<() => void>();
+  /** Outbound id → pieces already delivered. */
+  #delivered = new Map<string, number>();
+
+  constructor(o: DiscordChannelOptions) {
+    this.#o = o;
+  }
+
+  /** The bot user once known (after start). */
+  get bot(): DiscordUser | undefined {
+    return this.#bot;
+  }
+
+  async start(ctx: ChannelContext): Promise<void> {
+    if (this.#state.kind !== 'new') throw new Error(`discord: the channel cannot start again (it is ${this.#state.kind})`);
+    const client = await this.#client();
+    this.#state = { kind: 'running', ctx, client };
+    try {
+      await client.login(this.#o.config.token);
+    } catch (err) {
+      const f = classify(err, this.#o.config.token);
+      if (f.kind === 'unauthorized' || f.kind === 'intents') {
+        const reason = f.kind === 'intents' ? INTENTS_REFUSED : TOKEN_REFUSED;
+        this.#refuse(reason);
+        throw new Error(reason);
+      }
+      if (this.#state.kind !== 'running') throw new Error('discord: the channel stopped while logging in');
+      // The host does not wait for Discord at boot: start resolves, the login goes on with backoff and `problem()` says so.
+      this.#down = `discord: cannot reach Discord at ${this.#o.config.apiRoot} (${f.text}); trying again (check the network, or DISCORD_API_ROOT)`;
+      this.#o.log.warn(this.#down);
+      void this.#retryLogin(client);
+      return;
+    }
+    this.#identified(client);
+  }
+
+  /** Contract: never rejects; ends when logged in, refused or stopped. Each try has a fresh client (a failed login leaves discord.js's half-made). */
+  async #retryLogin(failed: Client): Promise<void> {
+    await failed.destroy().catch(() => undefined);
+    for (let failures = 1; this.#state.kind === 'running'; failures++) {
+      await wait(backoff(failures), this.#abort.signal).catch(() => undefined);
+      const client = await this.#client();
+      const s = this.#state;
+      if (s.kind !== 'running') return;
+      this.#state = { ...s, client };
+      try {
+        await client.login(this.#o.config.token);
+        this.#identified(client);
+        return;
+      } catch (err) {
+        const f = classify(err, this.#o.config.token);
+        if (f.kind === 'unauthorized') return this.#refuse(TOKEN_REFUSED);
+        if (f.kind === 'intents') return this.#refuse(INTENTS_REFUSED);
+        this.#o.log.debug('discord: login failed again', { failures, reason: f.text });
+        await client.destroy().catch(() => undefined);
+      }
+    }
+  }
+
+  #identified(client: Client): void {
+    const u = client.user!;
+    this.#bot = { id: u.id, username: u.username, globalName: u.globalName, bot: true };
+    this.#down = undefined;
+    this.#o.log.info('discord: receiving messages', { bot: u.username, id: u.id });
+  }
+
+  async #client(): Promise<Client> {
+    const { Client, Events, GatewayIntentBits, Partials } = await import('discord.js');
+    const client = new Client({
+      intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
+      // DM channels are not in the cache until a message creates them.
+      partials: [Partials.Channel],
+      allowedMentions: { parse: [] },
+      rest: { api: this.#o.config.apiRoot, rejectOnRateLimit: (r) => r.retryAfter > MAX_RATE_WAIT_MS },
+    });
+    const log = this.#o.log;
+    client.on(Events.MessageCreate, (m) => this.#take(m));
+    client.on(Events.ShardDisconnect, (ev) => {
+      if (ev.code === 4004) return this.#refuse(TOKEN_REFUSED);
+      if (ev.code === 4014) return this.#refuse(INTENTS_REFUSED);
+      this.#down = `discord: the gateway closed (${ev.code}) and will not reconnect: restart hako`;
+      log.error(this.#down);
+    });
+    client.on(Events.ShardReconnecting, () => {
+      // Said once per outage: while Discord is unreachable this fires at every attempt.
+      if (this.#state.kind !== 'running' || this.#down !== undefined) return;
+      this.#down = 'discord: the gateway connection dropped; reconnecting';
+      log.info('discord: the gateway connection dropped; reconnecting');
+    });
+    client.on(Events.ShardResume, (_id, replayed) => {
+      this.#down = undefined;
+      log.info('discord: the gateway session resumed', { replayed });
+    });
+    client.on(Events.ShardReady, () => { this.#down = undefined; });
+    client.on(Events.ShardError, (err) => log.debug('discord: gateway error', { reason: scrub(err.message, this.#o.config.token) }));
+    client.on(Events.Error, (err) => log.warn('discord: client error', { reason: scrub(err.message, this.#o.config.token) }));
+    return client;
+  }
+
+  /** Messages are taken one at a time, in the order the gateway gave them. */
+  #take(m: Message): void {
+    const s = this.#state;
+    const me = m.client.user;
+    if (s.kind !== 'running') return;
+    // The identity READY gave, even before login() has resolved.
+    const bot: DiscordUser = { id: me.id, username: me.username, globalName: me.globalName, bot: true };
+    const plain = toPlain(m);
+    this.#intake = this.#intake.then(() => this.#store(s.ctx, bot, plain)).catch((err: unknown) => {
+      this.#o.log.error('discord: a message could not be taken in', { channel: plain.channelId, reason: scrub(String(err), this.#o.config.token) });
+    });
+  }
+
+  async #store(ctx: ChannelContext, bot: DiscordUser, msg: DiscordMessage): Promise<void> {
+    const m = mapMessage(msg, bot, this.#o.config.ownerIds, (chat) => ctx.groupFor(chat) !== undefined);
+    if (!m) return;
+    const lines = await this.#files(ctx, m);
+    const text = composeText(m.text, lines);
+    for (let tries = 1; ; tries++) {
+      try {
+        const r = await ctx.receive({ chat: m.chat, chatTitle: m.chatTitle, sender: m.sender, senderId: m.senderId, trusted: m.trusted, text, direct: m.direct, ref: m.ref });
+        this.#o.log.debug('discord: message in', { chat: m.chat, kind: r.kind, ...(r.kind === 'stored' ? { engaged: r.engaged } : {}) });
+        return;
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        if ((err instanceof InputError && err.status !== 507) || tries >= STORE_TRIES || this.#state.kind !== 'running') {
+          this.#o.log.warn('discord: a message was refused and is dropped', { chat: m.chat, reason });
+          return;
+        }
+        this.#o.log.warn('discord: a message could not be stored; trying again', { chat: m.chat, reason });
+        await wait(backoff(tries), this.#abort.signal).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Downloads attachments only for a bound chat and a sender who may engage it: a stranger's file is never fetched. */
+  async #files(ctx: ChannelContext, m: Mapped): Promise<string[]> {
+    if (m.attachments.length === 0) return [];
+    const group = ctx.groupFor(m.chat);
+    if (!group) return m.attachments.map((a) => `[file "${a.name}": not saved]`);
+    const allow = ctx.getGroup(group)?.allowedSenders;
+    if (allow ? !allow.includes(m.senderId) : !m.trusted) return m.attachments.map((a) => `[file "${a.name}": not saved: the sender may not engage this group]`);
+    const lines: string[] = [];
+    for (const a of m.attachments) {
+      try {
+        const data = await fetchAttachment({ url: a.url, size: a.size, maxBytes: this.#o.config.maxBytes, signal: this.#abort.signal });
+        const saved = saveAttachment(this.#o.home, group, a.name, data, this.#o.config.maxBytes);
+        lines.push(`[file: ${saved.agentPath}${a.contentType ? ` (${a.contentType})` : ''}]`);
+        this.#o.log.info('discord: attachment saved', { group, bytes: saved.bytes });
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        lines.push(`[file "${a.name}": not saved: ${reason}]`);
+        if (!(err instanceof TooBig)) this.#o.log.warn('discord: an attachment was not saved', { group, reason });
+      }
+    }
+    return lines;
+  }
+
+  /** Discord markdown as written, cut at 2,000 characters on paragraphs; the first piece (with the file, if any) replies to the message. */
+  async send(m: Outbound): Promise<void> {
+    const client = this.#usable();
+    const address = parseAddress(m.address);
+    if (!address) throw new Error(`discord: ${JSON.stringify(m.address)} is not a Discord channel address (a channel, thread or DM channel id)`);
+    const reply = m.replyTo !== undefined ? parseRef(m.replyTo) : undefined;
+    const target = reply?.thread ?? address;
+    const pieces = m.text.trim() === '' && m.file ? [''] : splitText(m.text, TEXT_LIMIT);
+    const file = m.file ? { name: m.file.name, data: await readFile(m.file.path) } : undefined;
+    for (let k = this.#delivered.get(m.id) ?? 0; k < pieces.length; k++) {
+      await this.#piece(client, target, pieces[k]!, k === 0 ? { ...(reply ? { replyTo: reply.messageId } : {}), ...(file ? { file } : {}) } : {});
+      this.#remember(m.id, k + 1);
+    }
+    this.#delivered.delete(m.id);
+  }
+
+  async #piece(client: Client, channelId: string, content: string, at: { replyTo?: string; file?: { name: string; data: Buffer } }): Promise<void> {
+    const { Routes } = await import('discord.js');
+    const body = {
+      content,
+      // Nothing the agent writes pings anyone (@everyone, @here, roles, users) but the person it answers.
+      allowed_mentions: { parse: [], replied_user: true },
+      ...(at.replyTo ? { message_reference: { message_id: at.replyTo, fail_if_not_exists: false } } : {}),
+    };
+    try {
+      await client.rest.post(Routes.channelMessages(channelId), { body, ...(at.file ? { files: [{ name: at.file.name, data: at.file.data }] } : {}), signal: this.#abort.signal });
+    } catch (err) {
+      const f = classify(err, this.#o.config.token);
+      if (f.kind === 'unauthorized') this.#refuse(TOKEN_REFUSED);
+      throw new Error(`discord: the message to channel ${channelId} was not sent: ${describe(f)}`);
+    }
+  }
+
+  typing(address: string): () => void {
+    const s = this.#state;
+    const id = parseAddress(address);
+    if (!id || s.kind !== 'running') return () => {};
+    const tick = () => {
+      if (this.#state.kind !== 'running') return stop();
+      void import('discord.js')
+        .then(({ Routes }) => s.client.rest.post(Routes.channelTyping(id), { signal: this.#abort.signal }))
+        .catch((err: unknown) => this.#o.log.debug('discord: typing indicator failed', { channel: id, reason: classify(err, this.#o.config.token).text }));
+    };
+    const timer = setInterval(tick, TYPING_EVERY_MS);
+    const limit = setTimeout(() => stop(), TYPING_AT_MOST_MS);
+    const stop = () => {
+      clearInterval(timer);
+      clearTimeout(limit);
+      this.#typers.delete(stop);
+    };
+    this.#typers.add(stop);
+    tick();
+    return stop;
+  }
+
+  problem(): string | undefined {
+    if (this.#state.kind === 'refused') return this.#state.reason;
+    if (this.#state.kind === 'running') return this.#down;
+    return undefined;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.#state;
+    if (s.kind === 'stopped') return;
+    this.#state = { kind: 'stopped' };
+    await this.#halt(s);
+    await this.#intake;
+  }
+
+  #usable(): Client {
+    const s = this.#state;
+    if (s.kind === 'refused') throw new Error(s.reason);
+    if (s.kind !== 'running') throw new Error(`discord: the channel is ${s.kind === 'new' ? 'not started' : 'stopped'}`);
+    return s.client;
+  }
+
+  /** The token or an intent was refused: logged once, the client destroyed (no reconnecting), sends fail with the line. */
+  #refuse(reason: string): void {
+    const s = this.#state;
+    if (s.kind !== 'running') return;
+    this.#o.log.error(reason);
+    this.#state = { kind: 'refused', reason };
+    void this.#halt(s);
+  }
+
+  /**
+   * Contract: never rejects. Known limit of @discordjs/ws 1.2.3: a destroy that falls into
+   * its 500 ms wait between a dropped connection and the next attempt does not cancel that
+   * attempt, so a channel stopped while Discord is unreachable may keep trying to connect.
+   */
+  async #halt(s: State): Promise<void> {
+    for (const stop of [...this.#typers]) stop();
+    this.#abort.abort();
+    if (s.kind !== 'running') return;
+    await s.client.destroy().catch((err: unknown) => this.#o.log.debug('discord: destroying the client failed', { reason: String(err) }));
+  }
+
+  #remember(id: string, pieces: number): void {
+    this.#delivered.delete(id);
+    this.#delivered.set(id, pieces);
+    if (this.#delivered.size > MEMORY) this.#delivered.delete(this.#delivered.keys().next().value!);
+  }
+}
+
+/** The fields of a discord.js Message the mapping reads. */
+function toPlain(m: Message): DiscordMessage {
+  const ch = m.channel;
+  const guild = m.guild?.name ?? 'a server';
+  const place: DiscordMessage['place'] = ch.isDMBased() ? { kind: 'dm' }
+    : ch.isThread() ? { kind: 'thread', name: ch.name, parentId: ch.parentId ?? ch.id, guild }
+    : { kind: 'channel', name: ch.name, guild };
+  const user = (u: { id: string; username: string; globalName: string | null; bot: boolean }): DiscordUser => ({ id: u.id, username: u.username, globalName: u.globalName, bot: u.bot });
+  return {
+    id: m.id, channelId: m.channelId, place, author: user(m.author), nickname: m.member?.nickname ?? null, content: m.content,
+    mentions: [...m.mentions.users.values()].map(user), repliesTo: m.mentions.repliedUser?.id ?? null,
+    attachments: [...m.attachments.values()].map((a) => ({ url: a.url, name: a.name, size: a.size, contentType: a.contentType })),
+    webhookId: m.webhookId, system: m.system,
+  };
+}
+
+function describe(f: Failure): string {
+  switch (f.kind) {
+    case 'unauthorized': return 'the bot token was refused (401)';
+    case 'aborted': return 'the channel stopped';
+    case 'refused': return f.status === 403 ? `${f.text} (give the bot the View Channel and Send Messages permissions there)` : f.text;
+    default: return f.text;
+  }
+}
+
+/** Waits `ms`; rejects when the signal aborts. */
+function wait(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error('discord: the channel stopped'));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error('discord: the channel stopped'));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
