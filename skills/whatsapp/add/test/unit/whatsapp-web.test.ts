@@ -15,14 +15,14 @@ import type { Logger } from '../../src/core/log.ts';
 import { channelConformance } from '../support/channel-conformance.ts';
 import { group, ME, RecordingLink, routerContext, type RecordingSocket, type Step } from '../support/whatsapp-web-socket.ts';
 import {
+  ALICE, BOB, BOB_LID, close, directText, dropped, groupImage, groupText, history, loggedOut, open, OWNER_NUMBERS, ownText,
+  pairing, statusPost, T0, TEAM, upsert,
+} from '../support/whatsapp-web-recordings/events.ts';
 
 /** Resolves once `done()` holds, looking again after each turn of the event loop. */
 async function until(done: () => boolean): Promise<void> {
   while (!done()) await new Promise((r) => setImmediate(r));
 }
-  ALICE, BOB, BOB_LID, close, directText, dropped, groupImage, groupText, history, loggedOut, open, OWNER_NUMBERS, ownText,
-  pairing, statusPost, T0, TEAM, upsert,
-} from '../support/whatsapp-web-recordings/events.ts';
 
 interface Line { level: string; msg: string; fields?: Record<string, unknown> }
 
