@@ -3,7 +3,7 @@
 // bench/results.json. Missing a target is reported, not a failure: the exit code is non-zero
 // only when a suite crashed.
 //
-//   node bench/run.ts [--quick] [--only warm,cold,throughput,footprint,scaling] [--out FILE]
+//   node bench/run.ts [--quick] [--only warm,cold,throughput,footprint,scaling,stream] [--out FILE]
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,8 +18,9 @@ import * as cold from './cold.ts';
 import * as throughput from './throughput.ts';
 import * as footprint from './footprint.ts';
 import * as scaling from './scaling.ts';
+import * as stream from './stream.ts';
 
-const SUITES = ['warm', 'cold', 'throughput', 'footprint', 'scaling'] as const;
+const SUITES = ['warm', 'cold', 'throughput', 'footprint', 'scaling', 'stream'] as const;
 type SuiteName = (typeof SUITES)[number];
 
 const HELP = `Usage: node bench/run.ts [--quick] [--only ${SUITES.join(',')}] [--out FILE]
@@ -113,6 +114,7 @@ async function main(): Promise<number> {
           break;
         }
         case 'scaling': r = await scaling.run({ quick }); break;
+        case 'stream': r = await stream.run({ quick }); break;
       }
       const seconds = Math.round((performance.now() - t0) / 1000);
       r.notes.push(`machine: 1-min load average (the bench included) ${load0.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end; ${foreign} other hako containers at the start`);

@@ -53,6 +53,8 @@ export interface StartOptions {
   readonly env?: Record<string, string>;
   /** Extra groups registered (in the database, before start) in addition to main. */
   readonly groups?: readonly string[];
+  /** Told when the model server has written a piece of a streamed reply's text (see ModelServerOptions). */
+  readonly onTextWritten?: (piece: string, req: RecordedRequest) => void;
 }
 
 /**
@@ -86,7 +88,7 @@ export function seedState(groups: readonly string[]): { home: string; configDir:
 }
 
 export async function startBench(opts: StartOptions = {}): Promise<Bench> {
-  const model = await startModelServer({ fallback: benchModel });
+  const model = await startModelServer({ fallback: benchModel, ...(opts.onTextWritten ? { onTextWritten: opts.onTextWritten } : {}) });
   const state = seedState(opts.groups ?? []);
   let h: HakoProcess;
   try {
@@ -220,7 +222,10 @@ export class Api {
   }
 }
 
-/** One group's SSE stream, parsed into messages; waiters are resolved the moment an event lands. */
+/**
+ * One group's SSE stream, parsed into messages; waiters are resolved the moment an event lands.
+ * `working` events are skipped and `partial` ones (the reply as it is written) go to `onPartial`.
+ */
 export class EventStream {
   readonly #req: http.ClientRequest;
   readonly received: { msg: ApiMsg; at: number }[] = [];
@@ -228,6 +233,8 @@ export class EventStream {
   readonly connected: Promise<void>;
   /** Called for every event as it lands (in addition to `received`). */
   onEvent: ((msg: ApiMsg, at: number) => void) | undefined;
+  /** Called for every `partial` event as it lands, with its text so far. */
+  onPartial: ((text: string, at: number) => void) | undefined;
   #buf = '';
 
   constructor(req: http.ClientRequest, res: http.IncomingMessage) {
@@ -245,6 +252,9 @@ export class EventStream {
         if (block.startsWith(': connected')) onConnected();
         const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
         if (!data) continue;
+        const type = /^event: (.+)$/m.exec(block)?.[1] ?? 'message';
+        if (type === 'partial') this.onPartial?.((JSON.parse(data) as { text: string }).text, at);
+        if (type !== 'message') continue;
         const msg = JSON.parse(data) as ApiMsg;
         this.received.push({ msg, at });
         this.onEvent?.(msg, at);

@@ -263,6 +263,8 @@ export class HttpChannel implements Channel {
   readonly #auth: WebAuth;
   /** Groups whose turn runs now: a page that connects mid-turn is told at once. */
   readonly #working = new Set<string>();
+  /** The streamed text so far of each running turn that has some, for a page that connects mid-reply. */
+  readonly #partial = new Map<string, string>();
   #unwatch: (() => void) | undefined;
 
   constructor(opts: HttpChannelOptions) {
@@ -319,7 +321,15 @@ export class HttpChannel implements Channel {
     const refused = bindProblem(bind, this.#opts.exposure ?? 'loopback');
     if (refused) throw new Error(refused);
     this.#ctx = ctx;
-    this.#unwatch = ctx.watchTurns((g, working) => void (working ? this.#working.add(g) : this.#working.delete(g)));
+    this.#unwatch = ctx.watchTurns((g, working, text) => {
+      if (!working) {
+        this.#working.delete(g);
+        this.#partial.delete(g);
+        return;
+      }
+      this.#working.add(g);
+      if (text !== undefined) this.#partial.set(g, text);
+    });
     const server = http.createServer((req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         if (err instanceof InputError) return json(res, err.status, { error: err.message });
@@ -418,8 +428,17 @@ export class HttpChannel implements Channel {
     });
     // "working": a turn of the group started (true) or ended (false).
     const working = (on: boolean) => res.write(`event: working\ndata: ${JSON.stringify({ working: on })}\n\n`);
+    // "partial": the model's text so far in the turn's current response; never stored, the
+    // committed reply follows as a "message". Only this group's stream gets it, like the rest.
+    const partial = (text: string) => res.write(`event: partial\ndata: ${JSON.stringify({ group, text })}\n\n`);
     if (this.#working.has(group)) working(true);
-    const unwatch = this.#ctx!.watchTurns((g, on) => { if (g === group) working(on); });
+    const shown = this.#partial.get(group);
+    if (shown !== undefined) partial(shown);
+    const unwatch = this.#ctx!.watchTurns((g, on, text) => {
+      if (g !== group) return;
+      if (text === undefined) working(on);
+      else partial(text);
+    });
     const ping = setInterval(() => res.write(': ping\n\n'), 25_000);
     this.#streams.add(res);
     res.on('close', () => {

@@ -66,10 +66,15 @@ export interface ChannelContext extends Pick<GroupStore, 'getGroup' | 'listGroup
   subscribe(fn: (m: StoredMessage) => void): () => void;
   /**
    * Every turn of the agent as it starts (`working` true) and ends (false), for a local
-   * channel's "working…" indicator. Contract: `fn` is called synchronously and must not
-   * throw (a throw is logged and ignored). Returns an unsubscribe.
+   * channel's "working…" indicator; and, while it runs, the model's text so far in the
+   * current streamed response (`working` true with `text`: the whole text, not a delta; a
+   * new response starts again from its first words). Such text is provisional: it is never
+   * stored, the committed reply follows as a message, and it must not be sent to a chat.
+   * A watcher that ignores `text` sees only extra `working` true calls. Contract: `fn` is
+   * called synchronously and must not throw (a throw is logged and ignored). Returns an
+   * unsubscribe.
    */
-  watchTurns(fn: (group: string, working: boolean) => void): () => void;
+  watchTurns(fn: (group: string, working: boolean, text?: string) => void): () => void;
   /**
    * A request from outside that a channel refused (a webhook with a bad signature, a
    * replayed one): logged and audited as `webhook.refused` with `channel`, `reason` and

@@ -81,7 +81,9 @@ export class Host {
   #modelProblem: string | null = null;
   readonly #clock: Clock;
   readonly #subscribers = new Set<(m: StoredMessage) => void>();
-  readonly #turnWatchers = new Set<(group: string, working: boolean) => void>();
+  readonly #turnWatchers = new Set<(group: string, working: boolean, text?: string) => void>();
+  /** Groups whose turn runs now: only their streamed text is passed on (not a summary's after the turn). */
+  readonly #turning = new Set<string>();
   /** Providers whose last model request failed like an outage (unreachable, 429, 5xx). */
   readonly #modelDown = new Set<ProviderName>();
   /** Groups whose messages wait for a used-up token budget, with the day they were told on. */
@@ -117,6 +119,7 @@ export class Host {
       onUpstream: (provider, ok) => this.#upstream(provider, ok),
       budget: (g) => this.#budgetRefusal(g),
       onUsage: (g, u) => this.#used(g, u),
+      onText: (g, text) => this.#streamed(g, text),
       onEgress: (g, d) => {
         record('egress', g, { ...d });
         const fields = { group: g, host: d.host, port: d.port, kind: d.kind, ...(d.allowed ? {} : { reason: d.reason }) };
@@ -457,13 +460,33 @@ export class Host {
   /** Tells the local channels that a turn of the group runs, and the chat it answers (typing); the returned function ends both. */
   #working(group: string, chat: string | null): () => void {
     const tell = (working: boolean) => {
-      for (const fn of this.#turnWatchers) {
-        try { fn(group, working); } catch (err) { this.#log.warn('turn watcher failed', { group, error: String(err) }); }
-      }
+      if (working) this.#turning.add(group);
+      else this.#turning.delete(group);
+      this.#tellWatchers(group, working);
     };
     const stopTyping = this.#typing(chat);
     tell(true);
     return () => { stopTyping(); tell(false); };
+  }
+
+  /**
+   * The model's text so far in a streamed response of the group's running turn, for the local
+   * channels only: it is never stored and never sent to a chat, so what is stored and sent
+   * exactly once stays the committed reply alone.
+   */
+  #streamed(group: string, text: string): void {
+    if (this.#turning.has(group)) this.#tellWatchers(group, true, text);
+  }
+
+  #tellWatchers(group: string, working: boolean, text?: string): void {
+    for (const fn of this.#turnWatchers) {
+      try {
+        if (text === undefined) fn(group, working);
+        else fn(group, working, text);
+      } catch (err) {
+        this.#log.warn('turn watcher failed', { group, error: String(err) });
+      }
+    }
   }
 
   /** Shows in the chat a turn answers that the agent works on it; the returned function ends that. */

@@ -19,6 +19,7 @@ import type { ProviderConfig, ProviderName, TranscriptionConfig } from './config
 import { endToEnd, handleConnect, handleHttp, type EgressOptions } from './egress.ts';
 import type { Logger } from './log.ts';
 import { usageParser, type Usage } from './usage.ts';
+import { streamTextParser } from './stream-text.ts';
 
 const CREDENTIAL_HEADERS = new Set(['authorization', 'x-api-key', 'api-key']);
 
@@ -66,6 +67,14 @@ export interface ProxyOptions {
    * or was cut off (a response that reported none is not told); should not throw.
    */
   readonly onUsage?: (usage: Usage) => void;
+  /**
+   * Contract: told the text the model has written so far in a streamed response (the whole
+   * text, not a delta), as it passes to the container: the first text at once, then at most
+   * every TEXT_EVERY_MS, and the final text when the response ends or is cut off. Never told
+   * for a non-streamed response or one without text. Should not throw (a throw is logged).
+   * Only observes: the bytes reach the container unchanged and undelayed either way.
+   */
+  readonly onText?: (text: string) => void;
   /** The group's egress (allowlist, secrets, audit); undefined refuses all egress. */
   readonly egress?: Omit<EgressOptions, 'signal'>;
   /** The speech-to-text upstream (TRANSCRIBE_PATH); unset or null: that route is closed. */
@@ -164,6 +173,7 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
     opts.onUpstream?.(provider, status < 500 && status !== 429);
     res.writeHead(status, endToEnd(up.headers));
     if (opts.onUsage) tapUsage(up, opts);
+    if (opts.onText) tapText(up, opts);
     up.pipe(res);
     up.on('error', () => res.destroy());
     up.on('end', () => opts.log.debug('model request', { group: opts.group, provider, status: up.statusCode, ms: Date.now() - started }));
@@ -244,6 +254,49 @@ function tapUsage(up: http.IncomingMessage, opts: ProxyOptions): void {
   up.on('data', (chunk: Buffer) => parser.push(chunk));
   up.on('end', count);
   up.on('close', count);
+}
+
+/** The least time between two reports of a response's streamed text after its first. */
+export const TEXT_EVERY_MS = 50;
+
+/**
+ * Reads the reply's text from a streamed response as it passes to the container (a second
+ * listener, like tapUsage) and reports it coalesced: a person sees the first words at once,
+ * and a fast model's many small deltas cost one report per TEXT_EVERY_MS, not one each.
+ */
+function tapText(up: http.IncomingMessage, opts: ProxyOptions): void {
+  const parser = streamTextParser(up.headers['content-type']);
+  if (!parser.streaming) return;
+  let told = '';
+  let toldAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let ended = false;
+  const tell = () => {
+    timer = undefined;
+    if (parser.text === told) return;
+    told = parser.text;
+    toldAt = Date.now();
+    try {
+      opts.onText?.(told);
+    } catch (err) {
+      opts.log.warn('could not pass on the streamed text of a model response', { group: opts.group, error: String(err) });
+    }
+  };
+  up.on('data', (chunk: Buffer) => {
+    if (parser.push(chunk) === '' || timer) return;
+    const wait = told === '' ? 0 : TEXT_EVERY_MS - (Date.now() - toldAt);
+    if (wait <= 0) tell();
+    else timer = setTimeout(tell, wait);
+  });
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    parser.end();
+    clearTimeout(timer);
+    tell();
+  };
+  up.on('end', end);
+  up.on('close', end);
 }
 
 /** Routes one request; answers 400 instead of throwing, whatever the request looks like. */

@@ -50,6 +50,8 @@ export interface RunnerOptions {
   /** Passed to each group's proxy (see ProxyOptions.budget and onUsage): the daily token budget. */
   readonly budget?: (group: string) => string | null;
   readonly onUsage?: (group: string, usage: Usage) => void;
+  /** Passed to each group's proxy (see ProxyOptions.onText): a streamed reply's text so far. */
+  readonly onText?: (group: string, text: string) => void;
 }
 
 /** uid:gid for the container: the host user, or 1000:1000 when the host runs as root. */
@@ -216,7 +218,7 @@ export class Runner {
       .filter((r) => r.groups.includes(group.name) && values.has(r.name))
       .map((r) => ({ name: r.name, value: values.get(r.name)!, hosts: r.hosts, headers: r.headers }));
     const spec = containerSpec(config, this.#opts.image, group, model, extra, secrets.map((s) => s.name));
-    const { onEgress, budget, onUsage } = this.#opts;
+    const { onEgress, budget, onUsage, onText } = this.#opts;
     const proxy = await startGroupProxy({
       group: group.name,
       socketPath: groupPaths(config.home, group.name).proxySocket,
@@ -228,6 +230,7 @@ export class Runner {
       ...(budget ? { budget: () => budget(group.name) } : {}),
       transcription: config.transcription,
       ...(onUsage ? { onUsage: (u: Usage) => onUsage(group.name, u) } : {}),
+      ...(onText ? { onText: (text: string) => onText(group.name, text) } : {}),
       egress: {
         group: group.name,
         policy: { allow: domainsFor(egressConfig, group.name) },

@@ -264,6 +264,31 @@ describe('the web chat shows messages safely and clearly', () => {
     }
   });
 
+  test('web chat - the reply shows in a provisional bubble as the model writes it, and the committed message replaces it', async (t) => {
+    const { page } = await signedIn(t, hako);
+    const held = 'Streaming **now**: the first half';
+    const reply = `${held}, and then the second half.`;
+    let release!: () => void;
+    model.script({ text: reply, pause: { at: held.length, until: new Promise<void>((r) => { release = r; }) } });
+    await page.fill('#text', 'stream to me');
+    await page.press('#text', 'Enter');
+    // The model holds the rest of its reply: the page can only show this while it is being written.
+    const partial = page.locator('.msg.partial');
+    await partial.locator('.body', { hasText: 'the first half' }).waitFor();
+    assert.equal(await partial.locator('.body').textContent(), 'Streaming now: the first half');
+    assert.equal(await partial.locator('strong').textContent(), 'now', 'the partial text is rendered as Markdown');
+    assert.equal(await page.locator('.msg.assistant:not(.partial)', { hasText: 'Streaming' }).count(), 0, 'a committed reply while the model still wrote');
+    assert.equal(await page.locator('#log > .msg').last().getAttribute('class'), 'msg assistant partial', 'the reply being written is the last bubble');
+    if (shots) await page.screenshot({ path: path.join(shots, 'streaming-desktop.png') });
+    release();
+    const committed = page.locator('.msg.assistant:not(.partial)', { hasText: 'the second half' });
+    await committed.waitFor();
+    assert.equal(await partial.count(), 0, 'the provisional bubble is still there next to the committed reply');
+    assert.equal(await page.locator('.msg.assistant', { hasText: 'Streaming' }).count(), 1);
+    assert.equal(await committed.locator('.body').textContent(), 'Streaming now: the first half, and then the second half.');
+    assert.deepEqual(await page.evaluate(() => (window as any).violations), []);
+  });
+
   test('web chat - a message that did not engage the agent is marked; one that did is not', async (t) => {
     const add = await hako.cli(['groups', 'add', 'team']);
     assert.equal(add.code, 0, add.stderr);

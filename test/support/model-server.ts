@@ -8,8 +8,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EventEmitter, once } from 'node:events';
 
+/**
+ * Holds a streamed reply mid-way: the text up to character `at` is written (and flushed),
+ * then nothing more until `until` settles; then the rest. A non-streamed reply ignores it.
+ */
+export interface StreamPause { at: number; until: Promise<unknown> }
+
 export type ScriptedTurn =
-  | { text: string }
+  | { text: string; pause?: StreamPause }
   | { toolCalls: { name: string; args: Record<string, unknown>; id?: string }[]; text?: string }
   | { status: number; error: string }
   | ((req: RecordedRequest) => ScriptedTurn);
@@ -43,12 +49,19 @@ type StaticTurn = Exclude<ScriptedTurn, (req: RecordedRequest) => ScriptedTurn>;
 type ToolCall = { id: string; name: string; args: Record<string, unknown> };
 /** One successful model turn, provider-neutral; the writers below only translate it. */
 type Completion = { id: string; model: string; text: string; calls: ToolCall[]; usage: { input: number; output: number } };
+/** How a stream writes its text: the pause, if any, and who is told of each written piece. */
+type TextWriting = { pause: StreamPause | undefined; written: (piece: string) => void };
 
 const MODEL_ID = 'test-model';
 
-export async function startModelServer(
-  opts: { port?: number; fallback?: (req: RecordedRequest) => ScriptedTurn } = {},
-): Promise<ModelServer> {
+export interface ModelServerOptions {
+  port?: number;
+  fallback?: (req: RecordedRequest) => ScriptedTurn;
+  /** Told right after each piece of a streamed reply's text is written to the socket (the bench's clock). */
+  onTextWritten?: (piece: string, req: RecordedRequest) => void;
+}
+
+export async function startModelServer(opts: ModelServerOptions = {}): Promise<ModelServer> {
   const requests: RecordedRequest[] = [];
   const queue: ScriptedTurn[] = [];
   const arrivals = new EventEmitter();
@@ -117,10 +130,11 @@ export async function startModelServer(
       calls,
       usage: { input: estimateTokens(body), output: estimateTokens(text + JSON.stringify(calls)) },
     };
-    if (p === 'anthropic') return recorded.stream ? streamAnthropic(res, c) : sendJson(res, 200, anthropicMessage(c));
+    const writing: TextWriting = { pause: 'pause' in turn ? turn.pause : undefined, written: (piece) => opts.onTextWritten?.(piece, recorded) };
+    if (p === 'anthropic') return recorded.stream ? streamAnthropic(res, c, writing) : sendJson(res, 200, anthropicMessage(c));
     const options = json['stream_options'];
     const includeUsage = isRecord(options) && options['include_usage'] === true;
-    return recorded.stream ? streamOpenAI(res, c, includeUsage) : sendJson(res, 200, openaiCompletion(c));
+    return recorded.stream ? streamOpenAI(res, c, includeUsage, writing) : sendJson(res, 200, openaiCompletion(c));
   }
 
   const server = createServer((req, res) => {
@@ -191,12 +205,35 @@ function validateTurn(turn: ScriptedTurn): void {
   const ok =
     ('status' in turn && Number.isInteger(turn.status) && turn.status >= 400 && typeof turn.error === 'string') ||
     ('toolCalls' in turn && Array.isArray(turn.toolCalls)) ||
-    ('text' in turn && typeof turn.text === 'string');
+    ('text' in turn && typeof turn.text === 'string' && validPause(turn.text, 'pause' in turn ? turn.pause : undefined));
   if (!ok) {
     throw new TypeError(
-      `model server: a scripted turn must be { text }, { toolCalls, text? }, { status >= 400, error } or a function; got ${JSON.stringify(turn)}`,
+      `model server: a scripted turn must be { text, pause? }, { toolCalls, text? }, { status >= 400, error } or a function (pause: { at: 0…text length, until: a promise }); got ${JSON.stringify(turn)}`,
     );
   }
+}
+
+function validPause(text: string, p: StreamPause | undefined): boolean {
+  if (p === undefined) return true;
+  return Number.isInteger(p.at) && p.at >= 0 && p.at <= text.length && typeof p.until?.then === 'function';
+}
+
+/**
+ * Writes a reply's text as `send` chunks: all at once without a pause (the default, so existing
+ * scripts stream exactly as before), else the text before the pause, a wait, then the rest.
+ */
+async function writeText(text: string, writing: TextWriting, send: (piece: string) => void): Promise<void> {
+  const put = (part: string) => {
+    for (const piece of pieces(part)) {
+      send(piece);
+      writing.written(piece);
+    }
+  };
+  const pause = writing.pause;
+  if (!pause) return put(text);
+  put(text.slice(0, pause.at));
+  await pause.until;
+  put(text.slice(pause.at));
 }
 
 // --- OpenAI Chat Completions -------------------------------------------------------------
@@ -226,7 +263,7 @@ function openaiCompletion(c: Completion) {
   };
 }
 
-function streamOpenAI(res: ServerResponse, c: Completion, includeUsage: boolean): void {
+async function streamOpenAI(res: ServerResponse, c: Completion, includeUsage: boolean, writing: TextWriting): Promise<void> {
   const created = nowSeconds();
   const write = (fields: object): void =>
     writeSSE(res, undefined, { id: c.id, object: 'chat.completion.chunk', created, model: c.model, ...fields });
@@ -234,7 +271,7 @@ function streamOpenAI(res: ServerResponse, c: Completion, includeUsage: boolean)
     write({ choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
   startSSE(res);
   chunk({ role: 'assistant', content: '' });
-  for (const piece of pieces(c.text)) chunk({ content: piece });
+  await writeText(c.text, writing, (piece) => chunk({ content: piece }));
   c.calls.forEach((call, index) => {
     // Only the first delta of a call carries its identity; later ones append to `arguments` by index.
     chunk({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] });
@@ -266,24 +303,21 @@ function anthropicMessage(c: Completion) {
   };
 }
 
-function streamAnthropic(res: ServerResponse, c: Completion): void {
+async function streamAnthropic(res: ServerResponse, c: Completion, writing: TextWriting): Promise<void> {
   const full = anthropicMessage(c);
   const send = (type: string, data: object): void => writeSSE(res, type, { type, ...data });
   startSSE(res);
   send('message_start', {
     message: { ...full, content: [], stop_reason: null, usage: { input_tokens: c.usage.input, output_tokens: 1 } },
   });
-  full.content.forEach((block, index) => {
+  for (const [index, block] of full.content.entries()) {
     const start = block.type === 'text' ? { ...block, text: '' } : { ...block, input: {} };
     send('content_block_start', { index, content_block: start });
     if (index === 0) send('ping', {});
-    const deltas =
-      block.type === 'text'
-        ? pieces(block.text).map((text) => ({ type: 'text_delta', text }))
-        : pieces(JSON.stringify(block.input)).map((partial_json) => ({ type: 'input_json_delta', partial_json }));
-    for (const delta of deltas) send('content_block_delta', { index, delta });
+    if (block.type === 'text') await writeText(block.text, writing, (text) => send('content_block_delta', { index, delta: { type: 'text_delta', text } }));
+    else for (const partial_json of pieces(JSON.stringify(block.input))) send('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json } });
     send('content_block_stop', { index });
-  });
+  }
   send('message_delta', { delta: { stop_reason: full.stop_reason, stop_sequence: null }, usage: { output_tokens: c.usage.output } });
   send('message_stop', {});
   res.end();

@@ -431,3 +431,32 @@ test('model server - waitForRequests resolves on arrival and rejects with a coun
   await waiting;
   await assert.rejects(s.waitForRequests(3, 20), /expected 3 requests within 20ms, got 2/);
 });
+
+test('model server - a paused stream writes the text before `at`, holds the rest until `until` settles, and is a whole reply after; onTextWritten is told each piece', async (t) => {
+  const written: string[] = [];
+  const s = await startModelServer({ onTextWritten: (piece) => written.push(piece) });
+  t.after(() => s.close());
+  const openai = new OpenAI({ apiKey: 'test', baseURL: s.openaiBaseURL, maxRetries: 0 });
+  let release!: () => void;
+  s.script({ text: 'held here, then the rest', pause: { at: 'held here'.length, until: new Promise<void>((r) => { release = r; }) } });
+  const stream = await openai.chat.completions.create({ model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }], stream: true });
+  let text = '';
+  let heldAt: string | undefined;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta.content ?? '';
+    // The model holds the rest: the client can only get this far before the release.
+    if (text === 'held here') {
+      heldAt = written.join('');
+      release();
+    }
+  }
+  assert.equal(heldAt, 'held here', 'the stream never stopped where it was held');
+  assert.equal(text, 'held here, then the rest');
+  assert.equal(written.join(''), 'held here, then the rest');
+});
+
+test('model server - a pause outside the text or without a promise is refused when scripted', async (t) => {
+  const { s } = await start(t);
+  assert.throws(() => s.script({ text: 'short', pause: { at: 6, until: Promise.resolve() } }), /pause: \{ at: 0…text length, until: a promise \}/);
+  assert.throws(() => s.script({ text: 'short', pause: { at: 1, until: 'later' as never } }), /scripted turn must be/);
+});
