@@ -248,3 +248,42 @@ describe('kill -9 of the host during a Discord turn', { timeout: 600_000 }, () =
     });
   }
 });
+
+test('discord host - messages written in a bound DM while the host was stopped are answered after the restart in one turn, in order, once; a first start replays no history', { timeout: 600_000 }, async (t) => {
+  const emu = await DiscordEmulator.start({ username: 'hako', heartbeatMs: 1000 });
+  const model = await startModelServer();
+  const owner = emu.user('Olivia');
+  const dm = emu.dm(owner);
+  emu.message({ channel: dm, text: 'old history from before hako' });
+  // The DM is bound on a first host; the next start is then the first with it bound and no kept id.
+  const binding = await hostWithDiscord(emu, model, owner.id);
+  let h: HakoProcess = binding;
+  t.after(async () => { await h.stop(); h.cleanup(); await model.close(); await emu.close(); });
+  await cli(binding, ['groups', 'set', 'main', '--chat', `discord:${dm.id}`]);
+  await binding.stop();
+  const restart = () => hostWithDiscord(emu, model, owner.id, { home: binding.home, configDir: binding.configDir });
+
+  h = await restart();
+  // Messages are taken in order, the catch-up first: once this one is answered, a replay would have been stored.
+  const hello = emu.message({ channel: dm, text: 'hello after the first start' });
+  await answer(emu, dm, hello, 1, h);
+  await h.settled();
+  assert.ok(!(await h.messages('main')).some((x) => x.text.includes('old history')), 'no history stored');
+  assert.ok(!model.requests.some((r) => r.body.includes('old history')), 'the model never saw the history');
+  await h.stop();
+
+  const down = [emu.message({ channel: dm, text: 'written while hako was stopped, one' }), emu.message({ channel: dm, text: 'written while hako was stopped, two' })];
+  const sentBefore = emu.sent(dm.id).length;
+  const asked = model.requests.length;
+  h = await restart();
+  // Both are caught up before the agent runs, so the host answers them in one turn, as a reply to the newest.
+  await answer(emu, dm, down[1]!, 1, h);
+  await h.settled();
+  const seen = model.requests.slice(asked).map(lastUserText).filter((x) => x.includes('while hako was stopped'));
+  assert.equal(seen.length, 1, `one turn for both: ${JSON.stringify(seen)}`);
+  assert.match(seen[0]!, /written while hako was stopped, one[\s\S]*written while hako was stopped, two/, 'the model saw both, in order');
+  assert.deepEqual(emu.sent(dm.id).slice(sentBefore).map((s) => s.reply_to), [down[1]!.id], `answered once: ${JSON.stringify(emu.sent(dm.id).map((s) => [s.reply_to, s.content.slice(0, 60)]))}`);
+  const stored = (await h.messages('main')).filter((x) => x.role === 'user' && x.text.includes('while hako was stopped'));
+  assert.deepEqual(stored.map((x) => x.text), ['written while hako was stopped, one', 'written while hako was stopped, two'], 'stored once each, in order');
+  await h.waitForLog((e) => e.msg === 'discord: caught up with messages written while hako was away' && e.messages === 2);
+});

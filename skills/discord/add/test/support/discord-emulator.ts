@@ -8,6 +8,9 @@
 // Session, close 4004 for a refused token. Plain JSON, no compression (discord.js asks for
 // zlib-stream only when zlib-sync is installed; the emulator refuses `compress` so that a
 // change there is seen). Attachments are served under `/attachments/…` (the CDN path).
+// GET /channels/{id}/messages pages a channel's history as Discord does: `limit` 1–100
+// (default 50), `after` → the oldest messages after that id, `before` or neither → the
+// newest before it; either way the page is newest first.
 //
 // Invariant: nothing here knows hako; it only speaks Discord's wire format.
 
@@ -34,7 +37,7 @@ export interface SentMessage {
   readonly encoding: 'json' | 'multipart';
 }
 
-export interface RecordedCall { readonly method: string; readonly route: string }
+export interface RecordedCall { readonly method: string; readonly route: string; /** The query string without `?` ('' when none). */ readonly query: string }
 
 const API = '/api/v10';
 const CONTENT_LIMIT = 2000;
@@ -251,9 +254,9 @@ export class DiscordEmulator {
       if (req.method === 'GET' && url.pathname.startsWith('/attachments/')) return this.#download(url.pathname, res);
       if (!url.pathname.startsWith(API + '/')) throw new ApiError(404, { message: '404: Not Found', code: 0 });
       const route = url.pathname.slice(API.length);
-      this.calls.push({ method: req.method ?? '', route });
+      this.calls.push({ method: req.method ?? '', route, query: url.search.slice(1) });
       if (req.headers.authorization !== `Bot ${this.#token}` || this.#revoked) throw new ApiError(401, { message: '401: Unauthorized', code: 0 });
-      const result = await this.#route(req.method ?? '', route, req, body);
+      const result = await this.#route(req.method ?? '', route, req, body, url.searchParams);
       if (result === undefined) {
         res.writeHead(204, this.#rateHeaders()).end();
       } else {
@@ -268,7 +271,7 @@ export class DiscordEmulator {
     }
   }
 
-  async #route(method: string, route: string, req: http.IncomingMessage, body: Buffer): Promise<unknown> {
+  async #route(method: string, route: string, req: http.IncomingMessage, body: Buffer, query: URLSearchParams): Promise<unknown> {
     if (method === 'GET' && route === '/gateway/bot') {
       return { url: this.gatewayUrl, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } };
     }
@@ -286,6 +289,7 @@ export class DiscordEmulator {
     }
     m = /^\/channels\/(\d+)\/messages$/.exec(route);
     if (m && method === 'POST') return this.#createMessage(this.#channel(m[1]!), req, body);
+    if (m && method === 'GET') return this.#history(this.#channel(m[1]!), query);
     throw new ApiError(404, { message: '404: Not Found', code: 0 });
   }
 
@@ -328,6 +332,20 @@ export class DiscordEmulator {
     // Discord echoes the bot's own message over the gateway as well.
     this.#dispatchAll('MESSAGE_CREATE', { ...message, ...(channel.guild_id ? { guild_id: channel.guild_id } : {}), channel_type: channel.type });
     return message;
+  }
+
+  #history(channel: DcChannel, query: URLSearchParams): DcMessage[] {
+    const limit = Number(query.get('limit') ?? 50);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw new ApiError(400, { message: 'Invalid Form Body', code: 50035, errors: { limit: { _errors: [{ code: 'NUMBER_TYPE_MAX', message: 'int value should be less than or equal to 100.' }] } } });
+    }
+    const after = query.get('after');
+    const before = query.get('before');
+    const all = [...this.#messages.values()].filter((x) => x.channel_id === channel.id).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    const page = after !== null
+      ? all.filter((x) => BigInt(x.id) > BigInt(after)).slice(0, limit)
+      : all.filter((x) => before === null || BigInt(x.id) < BigInt(before)).slice(-limit);
+    return page.reverse();
   }
 
   #download(pathname: string, res: http.ServerResponse): void {

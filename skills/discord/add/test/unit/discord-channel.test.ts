@@ -18,6 +18,7 @@ import '../../src/channels/discord/register.ts';
 import { installedChannels } from '../../src/channels/registry.ts';
 import { INTENTS_REFUSED, TOKEN_REFUSED } from '../../src/channels/discord/errors.ts';
 import type { DiscordChannel } from '../../src/channels/discord/channel.ts';
+import { DiscordState } from '../../src/channels/discord/state.ts';
 import { channelConformance } from '../support/channel-conformance.ts';
 import { DiscordEmulator } from '../support/discord-emulator.ts';
 
@@ -35,10 +36,16 @@ async function discordModule() {
   return m;
 }
 
+const ownHomes: string[] = [];
+after(() => { for (const h of ownHomes) fs.rmSync(h, { recursive: true, force: true }); });
+
 async function makeChannel(emu: DiscordEmulator, opts: { home?: string; env?: Record<string, string>; log?: Logger } = {}): Promise<DiscordChannel> {
   const m = await discordModule();
   const env = { DISCORD_BOT_TOKEN: emu.token, DISCORD_API_ROOT: emu.apiRoot, ...opts.env };
-  return await m.create({ env, home: opts.home ?? os.tmpdir(), assistantName: 'hako', log: opts.log ?? recordingLog() }) as DiscordChannel;
+  // A home of its own: the channel keeps its state file there.
+  const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hako-dc-home-'));
+  if (!opts.home) ownHomes.push(home);
+  return await m.create({ env, home, assistantName: 'hako', log: opts.log ?? recordingLog() }) as DiscordChannel;
 }
 
 /** A core stand-in: chats bound to groups (each with a real folder under `home`), every received message kept. */
@@ -68,7 +75,7 @@ function chatContext(home: string, bindings: Record<string, string> = {}, groups
     watchTurns: () => () => {},
     refused: () => {},
     getGroup: (name) => (Object.values(bindings).includes(name) ? group(name) : undefined),
-    listGroups: () => [],
+    listGroups: () => [...new Set(Object.values(bindings))].map((g) => ({ ...group(g), chats: Object.keys(bindings).filter((c) => bindings[c] === g) })),
   };
 }
 
@@ -265,6 +272,77 @@ describe('discord channel against the emulator', { timeout: 60_000 }, () => {
     await channel.send({ id: 'after-typing', group: 'g', address: dm.id, text: 'done' });
     assert.equal(emu.typings(dm.id), 2, 'nothing after stop');
     assert.equal(emu.calls.length, calls + 1);
+  });
+
+  test('discord - a new session takes the messages written since the kept id oldest first, 100 a page, through the same filters, before the live ones; the newest id is kept', async (t) => {
+    const home = tmpHome(t);
+    const owner = emu.user('Pia');
+    const backlog = emu.textChannel('backlog');
+    const last = emu.message({ channel: backlog, from: owner, text: 'taken before the stop' });
+    const state = DiscordState.load({ home, warn: assert.fail });
+    state.advance(backlog.id, last.id);
+    state.save();
+    const missed = Array.from({ length: 250 }, (_, i) => emu.message({ channel: backlog, from: owner, text: `missed ${i}`, mention: i === 7 }));
+    emu.message({ channel: backlog, from: emu.user('Robo', { bot: true }), text: 'beep' });
+    emu.message({ channel: backlog, from: emu.user('Mallory'), attachments: [{ name: 'x.sh', data: Buffer.from('payload') }] });
+    const ctx = chatContext(home, { [`discord:${backlog.id}`]: 'team' });
+    const calls = emu.calls.length;
+    const channel = await started(t, ctx, { home, env: { DISCORD_OWNER_IDS: owner.id } });
+    const live = emu.message({ channel: backlog, from: owner, text: 'live after the start' });
+    const got = await ctx.nextReceived(252);
+    await channel.stop();
+    assert.equal(got.length, 252, 'nothing taken twice, the bot\'s message not at all');
+    assert.deepEqual(got.slice(0, 250).map((r) => [r.text, r.ref, r.direct]), missed.map((m, i) => [i === 7 ? '@hako missed 7' : `missed ${i}`, m.id, i === 7]));
+    assert.deepEqual(got.slice(250).map((r) => r.text), ['[file "x.sh": not saved: the sender may not engage this group]', 'live after the start']);
+    assert.equal(fs.existsSync(path.join(groupPaths(home, 'team').folder, 'inbox')), false, 'the stranger\'s file was not fetched');
+    const pages = emu.calls.slice(calls).filter((c) => c.method === 'GET' && c.route === `/channels/${backlog.id}/messages`).map((c) => Object.fromEntries(new URLSearchParams(c.query)));
+    assert.deepEqual(pages, [{ after: last.id, limit: '100' }, { after: missed[99]!.id, limit: '100' }, { after: missed[199]!.id, limit: '100' }]);
+    assert.equal(DiscordState.load({ home, warn: assert.fail }).last(backlog.id), live.id);
+  });
+
+  test('discord - a first start replays no history: each bound channel\'s newest message (an empty one: 0) is kept as where catching up starts', async (t) => {
+    const home = tmpHome(t);
+    const talk = emu.textChannel('talk');
+    const quiet = emu.textChannel('quiet');
+    const empty = emu.textChannel('empty');
+    const old = emu.user('Otto');
+    emu.message({ channel: talk, from: old, text: 'old history in talk' });
+    emu.message({ channel: quiet, from: old, text: 'old history in quiet, one' });
+    const quietNewest = emu.message({ channel: quiet, from: old, text: 'old history in quiet, two' });
+    const ctx = chatContext(home, { [`discord:${talk.id}`]: 'talk', [`discord:${quiet.id}`]: 'quiet', [`discord:${empty.id}`]: 'empty' });
+    const channel = await started(t, ctx, { home });
+    const live = emu.message({ channel: talk, from: old, text: 'new after the start' });
+    // Taken one at a time: once the live message is in, a replay would have come before it.
+    await ctx.nextReceived(1);
+    await channel.stop();
+    assert.deepEqual(ctx.received.map((r) => r.text), ['new after the start']);
+    const kept = DiscordState.load({ home, warn: assert.fail });
+    assert.deepEqual([kept.last(talk.id), kept.last(quiet.id), kept.last(empty.id)], [live.id, quietNewest.id, '0']);
+  });
+
+  test('discord - a resumed session fetches nothing; a session that could not be resumed (op 9) fetches what was written while none was connected, once', async (t) => {
+    const home = tmpHome(t);
+    const room = emu.textChannel('gap');
+    const from = emu.user('Quinn');
+    const ctx = chatContext(home, { [`discord:${room.id}`]: 'gap' });
+    await started(t, ctx, { home });
+    emu.message({ channel: room, from, text: 'first' });
+    await ctx.nextReceived(1);
+    const fetches = () => emu.calls.filter((c) => c.method === 'GET' && c.route === `/channels/${room.id}/messages`);
+    const before = fetches().length;
+    emu.dropConnections();
+    const dropped = emu.message({ channel: room, from, text: 'during the drop' });
+    await ctx.nextReceived(2);
+    assert.ok(emu.ops.includes(6), 'resumed');
+    assert.equal(fetches().length, before, 'a resumed session replays by itself');
+    emu.invalidateSessions();
+    // No session is left: the gateway never carries this one.
+    emu.message({ channel: room, from, text: 'while no session was connected' });
+    await ctx.nextReceived(3);
+    assert.equal(new URLSearchParams(fetches()[before]!.query).get('after'), dropped.id);
+    emu.message({ channel: room, from, text: 'in the new session' });
+    await ctx.nextReceived(4);
+    assert.deepEqual(ctx.received.map((r) => r.text), ['first', 'during the drop', 'while no session was connected', 'in the new session']);
   });
 
   test('discord - a token reset while connected (close 4004) is one clear line, logged once; no reconnecting; sends fail with it', async (t) => {

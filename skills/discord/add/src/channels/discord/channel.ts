@@ -6,6 +6,13 @@
 // no reconnecting; sends then fail fast with the same line. Dropped gateway connections are resumed by discord.js itself (op 6,
 // the missed events replayed); a login that cannot reach Discord is tried again with
 // backoff.
+//
+// Catch-up: a new gateway session (READY, not RESUMED, which replays by itself) carries only
+// new events, so on each READY the messages written in every bound Discord channel after the
+// newest one already taken in (kept in state.ts) are fetched over REST, oldest first, 100 a
+// page, and go through the same intake as live ones — before any live message of that
+// session. A channel with no kept id yet (the first start) replays nothing: its newest
+// message is only kept as the starting point.
 
 import { readFile } from 'node:fs/promises';
 import type { Client, Message } from 'discord.js';
@@ -16,6 +23,7 @@ import { splitText } from '../split.ts';
 import type { DiscordConfig } from './config.ts';
 import { backoff, classify, INTENTS_REFUSED, scrub, TOKEN_REFUSED, type Failure } from './errors.ts';
 import { fetchAttachment, TooBig } from './files.ts';
+import { DiscordState } from './state.ts';
 import { composeText, mapMessage, parseAddress, parseRef, type DiscordMessage, type DiscordUser, type Mapped } from './inbound.ts';
 
 export const TEXT_LIMIT = 2000;
@@ -29,6 +37,8 @@ const MAX_RATE_WAIT_MS = 60_000;
 const STORE_TRIES = 5;
 /** Messages partly delivered, remembered this long at most. */
 const MEMORY = 500;
+/** Discord's largest page of GET /channels/{id}/messages. */
+const PAGE = 100;
 
 type State =
   | { readonly kind: 'new' }
@@ -54,6 +64,14 @@ export class DiscordChannel implements Channel {
   #typers = new Set<() => void>();
   /** Outbound id → pieces already delivered. */
   #delivered = new Map<string, number>();
+  #kept: DiscordState | undefined;
+  /**
+   * Discord channel id → the newest message id taken in (this run or an earlier one). A
+   * message at or below it is skipped: catch-up fetched it, and the same message arriving
+   * live afterwards must not be taken twice. The starting point of a first start is not in
+   * here: a message written just after READY is newer than nothing taken.
+   */
+  #taken = new Map<string, bigint>();
 
   constructor(o: DiscordChannelOptions) {
     this.#o = o;
@@ -66,6 +84,8 @@ export class DiscordChannel implements Channel {
 
   async start(ctx: ChannelContext): Promise<void> {
     if (this.#state.kind !== 'new') throw new Error(`discord: the channel cannot start again (it is ${this.#state.kind})`);
+    this.#kept = DiscordState.load({ home: this.#o.home, warn: (m) => this.#o.log.warn(m) });
+    for (const [channel, id] of this.#kept.entries()) this.#taken.set(channel, BigInt(id));
     const client = await this.#client();
     this.#state = { kind: 'running', ctx, client };
     try {
@@ -128,6 +148,11 @@ export class DiscordChannel implements Channel {
     });
     const log = this.#o.log;
     client.on(Events.MessageCreate, (m) => this.#take(m));
+    // The raw READY, not ShardReady: ShardReady waits for the guilds, and a live message
+    // taken before the catch-up would be out of order.
+    client.on(Events.Raw, (p: { t?: string | null }) => {
+      if (p.t === 'READY') this.#newSession(client);
+    });
     client.on(Events.ShardDisconnect, (ev) => {
       if (ev.code === 4004) return this.#refuse(TOKEN_REFUSED);
       if (ev.code === 4014) return this.#refuse(INTENTS_REFUSED);
@@ -158,9 +183,82 @@ export class DiscordChannel implements Channel {
     // The identity READY gave, even before login() has resolved.
     const bot: DiscordUser = { id: me.id, username: me.username, globalName: me.globalName, bot: true };
     const plain = toPlain(m);
-    this.#intake = this.#intake.then(() => this.#store(s.ctx, bot, plain)).catch((err: unknown) => {
+    this.#intake = this.#intake.then(() => this.#handle(s.ctx, bot, plain)).catch((err: unknown) => {
       this.#o.log.error('discord: a message could not be taken in', { channel: plain.channelId, reason: scrub(String(err), this.#o.config.token) });
     });
+  }
+
+  /** One message, live or caught up: taken once, then kept as the channel's newest. */
+  async #handle(ctx: ChannelContext, bot: DiscordUser, msg: DiscordMessage): Promise<void> {
+    const taken = this.#taken.get(msg.channelId);
+    if (taken !== undefined && BigInt(msg.id) <= taken) return;
+    await this.#store(ctx, bot, msg);
+    // Kept even when it was not stored (a bot's message, a refused one): fetching it again would change nothing.
+    if (ctx.groupFor(`discord:${msg.channelId}`) === undefined) return;
+    this.#taken.set(msg.channelId, BigInt(msg.id));
+    this.#keep(msg.channelId, msg.id);
+  }
+
+  #keep(channelId: string, messageId: string): void {
+    const kept = this.#kept;
+    if (!kept || !kept.advance(channelId, messageId)) return;
+    try {
+      kept.save();
+    } catch (err) {
+      // The message is stored; only the catch-up after a restart may miss what follows it.
+      this.#o.log.warn('discord: the newest message id could not be kept; messages written while hako is stopped may not be fetched', { file: kept.file, reason: err instanceof Error ? err.message : String(err), hint: 'check that HAKO_HOME/channels/discord is writable and not full' });
+    }
+  }
+
+  /** READY of a new session: the catch-up goes into the intake queue ahead of the session's live messages. */
+  #newSession(client: Client): void {
+    const s = this.#state;
+    if (s.kind !== 'running') return;
+    this.#intake = this.#intake.then(() => this.#catchUp(s.ctx, client)).catch((err: unknown) => {
+      this.#o.log.error('discord: catching up failed', { reason: scrub(String(err), this.#o.config.token) });
+    });
+  }
+
+  async #catchUp(ctx: ChannelContext, client: Client): Promise<void> {
+    const bound = ctx.listGroups().flatMap((g) => g.chats).filter((c) => c.startsWith('discord:')).map((c) => c.slice('discord:'.length));
+    for (const id of bound) {
+      if (this.#state.kind !== 'running') return;
+      if (!parseAddress(id)) continue;
+      try {
+        await this.#catchUpChannel(ctx, client, id);
+      } catch (err) {
+        const f = classify(err, this.#o.config.token);
+        this.#o.log.warn('discord: messages written while hako was stopped could not be fetched', { channel: id, reason: describe(f), hint: 'give the bot the View Channel and Read Message History permissions there; what follows is taken live' });
+      }
+    }
+  }
+
+  async #catchUpChannel(ctx: ChannelContext, client: Client, id: string): Promise<void> {
+    const channel = await client.channels.fetch(id);
+    if (!channel?.isTextBased()) throw new Error(`channel ${id} is not a text channel`);
+    const kept = this.#kept?.last(id);
+    if (kept === undefined) {
+      // A first start replays no history: the newest message (none: "0") is where catching up starts next time.
+      const newest = await channel.messages.fetch({ limit: 1 });
+      this.#keep(id, newest.first()?.id ?? '0');
+      return;
+    }
+    let after = kept;
+    let fetched = 0;
+    for (;;) {
+      const page = await channel.messages.fetch({ after, limit: PAGE });
+      // Discord gives a page newest first.
+      const ordered = [...page.values()].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+      for (const m of ordered) {
+        if (this.#state.kind !== 'running') return;
+        const me = m.client.user;
+        await this.#handle(ctx, { id: me.id, username: me.username, globalName: me.globalName, bot: true }, toPlain(m));
+      }
+      fetched += ordered.length;
+      if (ordered.length < PAGE) break;
+      after = ordered.at(-1)!.id;
+    }
+    if (fetched > 0) this.#o.log.info('discord: caught up with messages written while hako was away', { channel: id, messages: fetched });
   }
 
   async #store(ctx: ChannelContext, bot: DiscordUser, msg: DiscordMessage): Promise<void> {
