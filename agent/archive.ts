@@ -4,8 +4,7 @@
 // folder is the agent's own and may hold anything); one entry is one write, so entries
 // from concurrent writers (sub-agents) do not interleave; never throws into the turn.
 
-import { constants } from 'node:fs';
-import { lstat, mkdir, open } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorText, stderrLogger } from './log.ts';
 import type { Message } from './providers/provider.ts';
@@ -49,33 +48,36 @@ export function archiveFile(groupDir: string, at: Date): string {
 }
 
 /** Makes conversations/ unless it is there; refuses one that is a link or not a folder. */
-async function archiveDir(groupDir: string): Promise<string> {
+function archiveDir(groupDir: string): string {
   const dir = join(groupDir, ARCHIVE_DIR);
   try {
-    await mkdir(dir, { mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
     if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
   }
-  const st = await lstat(dir);
+  const st = lstatSync(dir);
   if (st.isSymbolicLink() || !st.isDirectory()) throw new Error(`${dir} is not a plain folder (a link or a file): move it away so the archive can be written`);
   return dir;
 }
 
 /**
  * Appends one turn's transcript. Contract: never throws and never rejects; a failure is
- * logged to stderr (as the agent's log lines are) and the turn goes on without it.
+ * logged to stderr (as the agent's log lines are) and the turn goes on without it. The
+ * calls are synchronous: a few syscalls on the turn's path, without a thread-pool round
+ * trip for each (see history.ts).
  */
 export async function archiveTurn(groupDir: string, entry: { at: Date; title: string; messages: readonly Message[] }): Promise<void> {
-  let fh;
+  let fd: number | undefined;
   try {
-    await archiveDir(groupDir);
+    archiveDir(groupDir);
     const file = archiveFile(groupDir, entry.at);
-    fh = await open(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-    if (!(await fh.stat()).isFile()) throw new Error(`${file} is not a regular file`);
-    await fh.write(renderEntry(entry));
+    // O_NONBLOCK: a FIFO planted here fails at once (no reader) instead of blocking the agent.
+    fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    if (!fstatSync(fd).isFile()) throw new Error(`${file} is not a regular file`);
+    writeSync(fd, renderEntry(entry));
   } catch (err) {
     stderrLogger('archive_failed', { title: entry.title, error: errorText(err) });
   } finally {
-    await fh?.close().catch(() => {});
+    if (fd !== undefined) try { closeSync(fd); } catch { /* nothing to keep */ }
   }
 }

@@ -29,6 +29,11 @@ export interface AgentConfig {
   readonly proxySocket: string;
   /** 0 = any free port (tests). */
   readonly forwarderPort: number;
+  /**
+   * HAKO_IPC_EVENTS: whether inotify reports the files the host writes into in/ — true under
+   * runc on Linux, false under gVisor; null (unset) when the host cannot tell: the inbox learns it.
+   */
+  readonly ipcEvents: boolean | null;
 }
 
 export type ConfigResult =
@@ -88,6 +93,7 @@ export function readConfig(env: Env): ConfigResult {
     globalDir: env.HAKO_GLOBAL_DIR || CONTAINER_PATHS.global,
     proxySocket: env.HAKO_PROXY_SOCKET || CONTAINER_PATHS.proxySocket,
     forwarderPort: int(env, 'HAKO_FORWARDER_PORT', { fallback: FORWARDER_PORT, min: 0, max: 65535 }, problems),
+    ipcEvents: env.HAKO_IPC_EVENTS ? flag(env, 'HAKO_IPC_EVENTS', false, problems) : null,
   };
   const images = env.HAKO_MODEL_IMAGES || 'auto';
   if (images !== 'auto' && images !== 'on' && images !== 'off') problems.push(`HAKO_MODEL_IMAGES is "${images}"; expected auto, on or off`);

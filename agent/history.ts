@@ -2,8 +2,11 @@
 // corrupt file loads as empty (a corrupt one is kept aside, never silently overwritten);
 // saves are atomic (tmp + rename); trimming cuts only before a user message, so a tool call
 // and its result are never separated. Trimming is only a backstop for compaction (compact.ts).
+// The file is read and written with synchronous calls: it is on the turn's path, a few
+// syscalls on a file in the page cache, and each asynchronous call would cost a thread-pool
+// round trip inside a one-CPU container.
 
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Message, ToolCall } from './providers/provider.ts';
 
@@ -58,7 +61,9 @@ function parseHistory(raw: string): Message[] | string {
 export async function loadHistory(file: string): Promise<LoadedHistory> {
   let raw: string;
   try {
-    raw = await readFile(file, 'utf8');
+    // O_NONBLOCK: a FIFO planted in its place fails the read instead of blocking the agent.
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    try { raw = readFileSync(fd, 'utf8'); } finally { closeSync(fd); }
   } catch (err) {
     if ((err as { code?: unknown }).code === 'ENOENT') return { messages: [] };
     throw err; // unreadable (permissions, I/O): a broken precondition, not a corrupt file
@@ -66,7 +71,7 @@ export async function loadHistory(file: string): Promise<LoadedHistory> {
   const parsed = parseHistory(raw);
   if (typeof parsed !== 'string') return { messages: parsed };
   const movedTo = `${file}.corrupt-${Date.now()}`;
-  await rename(file, movedTo);
+  renameSync(file, movedTo);
   return { messages: [], recovered: { movedTo, reason: parsed } };
 }
 
@@ -102,10 +107,10 @@ function shrinkToolResult(m: Message): Message {
 
 /** Replaces the saved history atomically: a crash leaves the old file or the new one, never a mix. */
 export async function saveHistory(file: string, messages: readonly Message[]): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify({ v: 1, messages }), 'utf8');
-  await rename(tmp, file);
+  writeFileSync(tmp, JSON.stringify({ v: 1, messages }), 'utf8');
+  renameSync(tmp, file);
 }
 
 /**

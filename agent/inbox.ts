@@ -5,7 +5,7 @@
 // where in/ is mounted read-only (the host removes inputs itself) the seen set alone keeps
 // it from being handed out twice — a name leaves that set only once it left the directory.
 
-import { readdir, unlink } from 'node:fs/promises';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { isIpcFileName, parseHostInput, type HostToAgent, type Parsed } from '../protocol/ipc.ts';
 import type { SafetyPollOptions } from '../protocol/poll.ts';
@@ -54,7 +54,7 @@ export class Inbox {
 
   async #pass(found: () => void): Promise<void> {
     if (this.#pending.closed) return;
-    const names = await readdir(this.#dir);
+    const names = readdirSync(this.#dir); // synchronous like the transport's reads: no thread-pool round trip on the wake-up
     const present = new Set(names);
     for (const n of this.#seen) if (!present.has(n)) this.#seen.delete(n);
     const fresh = names.filter((n) => isIpcFileName(n) && !this.#seen.has(n));
@@ -74,6 +74,6 @@ export async function takeInput(path: string): Promise<Parsed<HostToAgent>> {
     const read = await readIpcFile(dirname(path), basename(path), parseHostInput);
     return read.ok ? read : { ok: false, reason: read.reason };
   } finally {
-    await unlink(path).catch(() => { /* read-only in/, already gone, or a directory: the seen set covers it */ });
+    try { unlinkSync(path); } catch { /* read-only in/, already gone, or a directory: the seen set covers it */ }
   }
 }

@@ -4,7 +4,10 @@
 export type Logger = (event: string, fields?: Readonly<Record<string, unknown>>) => void;
 
 export const stderrLogger: Logger = (event, fields = {}) => {
-  process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), event, ...fields })}\n`);
+  // `t`: the same instant in epoch milliseconds with sub-millisecond precision, so a turn's
+  // hops can be lined up with the host's marks (src/core/trace.ts) on one clock.
+  const t = performance.timeOrigin + performance.now();
+  process.stderr.write(`${JSON.stringify({ ts: new Date(t).toISOString(), t: Math.round(t * 1000) / 1000, event, ...fields })}\n`);
 };
 
 export function errorText(err: unknown): string {

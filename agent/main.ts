@@ -8,12 +8,14 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FORWARDER_PORT, MODEL_BASE_URLS, TRANSCRIBE_PATH } from '../protocol/container.ts';
 import { isIpcFileName } from '../protocol/ipc.ts';
+import { POLL_FAST_MS, type SafetyPollOptions } from '../protocol/poll.ts';
 import { readConfig, type AgentConfig } from './config.ts';
 import { startForwarder } from './forwarder.ts';
 import { Inbox, takeInput } from './inbox.ts';
 import { Inputs } from './inputs.ts';
 import { errorText, stderrLogger as log } from './log.ts';
 import { Outbox } from './outbox.ts';
+import { socketFetch } from './proxy-fetch.ts';
 import { providerFor } from './providers/index.ts';
 import { Requests } from './requests.ts';
 import { runBatch } from './turn.ts';
@@ -24,6 +26,20 @@ function modelBaseURL(config: AgentConfig, port: number): string | undefined {
   const url = new URL(MODEL_BASE_URLS[config.model.provider]);
   url.port = String(port);
   return url.toString();
+}
+
+/** The inbox's safety poll where inotify is known to deliver: only a net for a lost event. */
+const TRUSTED_WATCH_POLL_MS = 30_000;
+
+/**
+ * The inbox's safety poll. Where the host says inotify delivers its files (runc) the poll
+ * starts slow, so an idle warm agent wakes only every TRUSTED_WATCH_POLL_MS (each wake-up of
+ * an idle Node costs ~3.5 ms of CPU on a small VM); where it says it does not (gVisor) the
+ * poll stays fast; unsaid, the poll learns it from the first watch event.
+ */
+function inboxPoll(ipcEvents: boolean | null): SafetyPollOptions {
+  if (ipcEvents === null) return {};
+  return ipcEvents ? { startSlow: true, slowMs: TRUSTED_WATCH_POLL_MS } : { slowMs: POLL_FAST_MS };
 }
 
 /**
@@ -66,10 +82,11 @@ async function main(): Promise<number> {
   const provider = await providerFor(`${config.model.provider}/${config.model.model}`, {
     stream: config.stream,
     baseURL: modelBaseURL(config, forwarder.port),
+    fetch: socketFetch(config.proxySocket), // model requests skip the forwarder (proxy-fetch.ts)
   });
   const outbox = new Outbox(outDir);
   const requests = new Requests(outbox, log);
-  const inbox = new Inbox({ dir: inDir, onError: (err) => log('inbox_error', { error: errorText(err) }) });
+  const inbox = new Inbox({ dir: inDir, poll: inboxPoll(config.ipcEvents), onError: (err) => log('inbox_error', { error: errorText(err) }) });
   const inputs = new Inputs({
     inbox,
     dir: inDir,

@@ -1,8 +1,11 @@
 // Builds the system prompt (identity, rules, the instructions skills added, memory files)
 // and a batch's user message — or, for a scheduled task's run, its framed prompt. Memory
 // files are re-read on every batch so edits take effect on the next turn; each is capped.
+// They are read with synchronous calls: a handful of small files on every turn's path, where
+// each asynchronous call was a thread-pool round trip (together most of the time from a
+// batch's arrival to its model request in a warm container).
 
-import { open, readdir } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BatchTask, InboundMessage } from '../protocol/ipc.ts';
 import { MEMORY_MAX_BYTES } from '../protocol/tools.ts';
@@ -34,13 +37,14 @@ export interface PromptOptions {
 
 /** The file's text, capped; null when it is missing, unreadable, or empty. */
 async function readMemory(path: string): Promise<string | null> {
-  let fh;
+  let fd: number | undefined;
   try {
-    fh = await open(path, 'r');
-    const st = await fh.stat();
+    // O_NONBLOCK: a FIFO in the file's place is not a file (below), and never blocks the agent.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
     if (!st.isFile()) return null;
     const buf = Buffer.alloc(Math.min(st.size, MEMORY_MAX_CHARS * 4));
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const bytesRead = readSync(fd, buf, 0, buf.length, 0);
     const text = buf.subarray(0, bytesRead).toString('utf8').trim();
     if (text === '') return null;
     return text.length > MEMORY_MAX_CHARS || st.size > buf.length
@@ -49,7 +53,7 @@ async function readMemory(path: string): Promise<string | null> {
   } catch {
     return null;
   } finally {
-    await fh?.close();
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -98,7 +102,7 @@ export async function buildSystemPrompt(o: PromptOptions): Promise<string> {
 async function readInstructions(dir: string): Promise<string[]> {
   let names: string[];
   try {
-    names = (await readdir(dir)).filter((n) => n.endsWith('.md')).sort();
+    names = readdirSync(dir).filter((n) => n.endsWith('.md')).sort();
   } catch {
     return [];
   }

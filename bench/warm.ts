@@ -64,8 +64,8 @@ export async function run(opts: WarmOptions): Promise<{ figures: Figure[]; notes
     const starts = b.h.logEvents().filter((e) => e.msg === 'container started').length;
     return {
       figures: [
-        sampled('warm.plain', 'warm overhead (no tool)', 'ms', r.plain, { max: 30, text: '≤ 30 ms' }),
-        sampled('warm.tool', 'warm overhead (one tool call)', 'ms', r.tool, { max: 60, text: '≤ 60 ms' }),
+        sampled('warm.plain', 'warm overhead (no tool)', 'ms', r.plain, { max: 8, text: '≤ 8 ms' }),
+        sampled('warm.tool', 'warm overhead (one tool call)', 'ms', r.tool, { max: 15, text: '≤ 15 ms' }),
         sampled('warm.early', `  … its first ${warmup} turns after the cold start (no tool)`, 'ms', r.early, undefined, 'V8 still warming up host and agent code'),
       ],
       notes: [

@@ -2,15 +2,19 @@
 // fs.watch does the work; the poll exists for mounts that deliver no inotify events
 // (gVisor for host-written files, some Docker Desktop set-ups). It ticks every `fastMs`
 // until the watcher is the first to report a new file — proof that events arrive — and
-// then every `slowMs`, since each wake-up of an idle process costs CPU. A new file that
-// the poll finds first, or a watcher error, puts it back to `fastMs`. Either way nothing is
-// missed: the slow pace only bounds how late a file the watcher did not report is picked up.
+// then every `slowMs`, since each wake-up of an idle process costs CPU. An owner that knows
+// events arrive (the host tells the agent so under runc on Linux) starts at `slowMs`; one
+// that knows they do not (gVisor) sets `slowMs` to `fastMs`. A new file that the poll finds
+// first, or a watcher error, puts it back to `fastMs`. Either way nothing is missed: the
+// slow pace only bounds how late a file the watcher did not report is picked up.
 
 export type FoundBy = 'watch' | 'poll';
 
 export interface SafetyPollOptions {
   readonly fastMs?: number;
   readonly slowMs?: number;
+  /** Begin at `slowMs`: the owner knows the watcher delivers here (a file the poll finds first still turns it fast). */
+  readonly startSlow?: boolean;
   /** Let the process exit while only this timer is left (the host); the agent keeps it. */
   readonly unref?: boolean;
 }
@@ -35,7 +39,7 @@ export class SafetyPoll {
     this.#fastMs = o.fastMs ?? POLL_FAST_MS;
     this.#slowMs = Math.max(o.slowMs ?? POLL_SLOW_MS, this.#fastMs);
     this.#unref = o.unref ?? false;
-    this.#intervalMs = this.#fastMs;
+    this.#intervalMs = o.startSlow ? this.#slowMs : this.#fastMs;
   }
 
   get intervalMs(): number {

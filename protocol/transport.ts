@@ -8,9 +8,15 @@
 // regular file of at most MAX_IPC_FILE_BYTES (a link, folder or FIFO is refused, never
 // followed or waited on). A reader never sees a half-written file: writers rename a
 // dot-prefixed temporary into place. Durability is each caller's explicit choice (fsync).
+//
+// A write without an fsync and every read are made with synchronous calls: an IPC file is
+// small and was just written (it is in the page cache), so its syscalls take microseconds,
+// while each asynchronous call is a thread-pool round trip and a wake-up of the event loop
+// — most of what a file hop of a warm turn cost. A write with an fsync stays asynchronous,
+// so a disk's flush never blocks the event loop.
 
 import fs from 'node:fs/promises';
-import { constants, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, renameSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { MAX_IPC_FILE_BYTES, type Parsed } from './ipc.ts';
 import { SafetyPoll, type SafetyPollOptions } from './poll.ts';
@@ -29,11 +35,13 @@ export interface WriteOptions {
 export async function writeFileAtomic(dir: string, name: string, data: string, o: WriteOptions): Promise<void> {
   const tmp = path.join(dir, `.tmp-${name}`);
   // O_EXCL refuses an existing path, so a planted link is never written through.
-  const handle = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, o.mode ?? 0o644);
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  if (!o.fsync) return writeRenameSync(tmp, path.join(dir, name), flags, data, o.mode ?? 0o644);
+  const handle = await fs.open(tmp, flags, o.mode ?? 0o644);
   try {
     try {
       await handle.writeFile(data);
-      if (o.fsync) await handle.sync();
+      await handle.sync();
     } finally {
       await handle.close();
     }
@@ -44,23 +52,43 @@ export async function writeFileAtomic(dir: string, name: string, data: string, o
   }
 }
 
+function writeRenameSync(tmp: string, target: string, flags: number, data: string, mode: number): void {
+  const fd = openSync(tmp, flags, mode);
+  try {
+    try {
+      writeFileSync(fd, data);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, target);
+  } catch (err) {
+    try { unlinkSync(tmp); } catch { /* already gone */ }
+    throw err;
+  }
+}
+
 /** A failed read; `vanished` when the file was gone before it could be opened (someone else took it). */
 export type ReadFailure = { readonly ok: false; readonly reason: string; readonly vanished?: true };
 
 /** Reads `dir/name` as one IPC file — a regular file of at most MAX_IPC_FILE_BYTES holding JSON — and validates it with `parse`. */
 export async function readIpcFile<T>(dir: string, name: string, parse: (json: unknown) => Parsed<T>): Promise<Parsed<T> | ReadFailure> {
   let text: string;
-  let handle: fs.FileHandle | undefined;
+  let fd: number | undefined;
   try {
-    handle = await fs.open(path.join(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    const st = await handle.stat();
+    fd = openSync(path.join(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
     if (!st.isFile()) return { ok: false, reason: 'not a regular file' };
     const tooLarge = (size: string) => ({ ok: false as const, reason: `file is ${size} bytes; the limit is ${MAX_IPC_FILE_BYTES}` });
     if (st.size > MAX_IPC_FILE_BYTES) return tooLarge(String(st.size));
-    // Up to one byte past the limit, so a file grown past it since the stat is refused too
-    // (unzeroed: only the bytes read are ever used).
-    const buf = Buffer.allocUnsafe(MAX_IPC_FILE_BYTES + 1);
-    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    // One byte past the size, so a file grown since the stat is seen; it is then read again
+    // up to one byte past the limit and refused if it grew past that (unzeroed buffers:
+    // only the bytes read are ever used).
+    let buf = Buffer.allocUnsafe(st.size + 1);
+    let bytesRead = readSync(fd, buf, 0, buf.length, 0);
+    if (bytesRead > st.size) {
+      buf = Buffer.allocUnsafe(MAX_IPC_FILE_BYTES + 1);
+      bytesRead = readSync(fd, buf, 0, buf.length, 0);
+    }
     if (bytesRead > MAX_IPC_FILE_BYTES) return tooLarge(`more than ${MAX_IPC_FILE_BYTES}`);
     text = buf.subarray(0, bytesRead).toString('utf8');
   } catch (err) {
@@ -69,7 +97,7 @@ export async function readIpcFile<T>(dir: string, name: string, parse: (json: un
     if (code === 'ENOENT') return { ok: false, reason: 'vanished before it could be read', vanished: true };
     return { ok: false, reason: `unreadable (${code ?? String(err)})` };
   } finally {
-    await handle?.close();
+    if (fd !== undefined) closeSync(fd);
   }
   let json: unknown;
   try {

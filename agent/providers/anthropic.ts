@@ -81,6 +81,7 @@ export class AnthropicProvider implements Provider {
       baseURL: options.baseURL ?? MODEL_BASE_URLS.anthropic,
       apiKey: PLACEHOLDER_API_KEY,
       maxRetries: options.maxRetries ?? 2,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
     });
   }
 

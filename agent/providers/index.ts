@@ -13,13 +13,15 @@ export interface ProviderForOptions {
   /** Overrides the in-container proxy route, e.g. a test server. */
   readonly baseURL?: string;
   readonly maxRetries?: number;
+  /** The SDK's fetch (ProviderOptions.fetch). */
+  readonly fetch?: typeof fetch;
 }
 
 /** Rejects on an invalid model string: validate it first with `parseModel` (config does). */
 export async function providerFor(model: string, options: ProviderForOptions = {}): Promise<Provider> {
   const ref = parseModel(model);
   if (!ref.ok) throw new Error(ref.reason);
-  const opts = { model: ref.value.model, stream: options.stream ?? true, baseURL: options.baseURL, maxRetries: options.maxRetries };
+  const opts = { model: ref.value.model, stream: options.stream ?? true, baseURL: options.baseURL, maxRetries: options.maxRetries, fetch: options.fetch };
   if (ref.value.provider === 'anthropic') return new (await import('./anthropic.ts')).AnthropicProvider(opts);
   return new (await import('./openai.ts')).OpenAIProvider(opts);
 }

@@ -83,6 +83,7 @@ export class OpenAIProvider implements Provider {
       baseURL: options.baseURL ?? MODEL_BASE_URLS.openai,
       apiKey: PLACEHOLDER_API_KEY,
       maxRetries: options.maxRetries ?? 2,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
     });
   }
 

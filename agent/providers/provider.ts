@@ -61,4 +61,6 @@ export interface ProviderOptions {
   readonly baseURL?: string;
   /** SDK retries before a failure is reported (default 2). */
   readonly maxRetries?: number;
+  /** The SDK's fetch (default the global one); in a container, straight to the proxy's socket (proxy-fetch.ts). */
+  readonly fetch?: typeof fetch;
 }

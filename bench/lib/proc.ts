@@ -1,5 +1,5 @@
 // Linux /proc readings for a process: CPU time (user + system) and resident memory, for the
-// host and for its child processes (the `docker run` clients it keeps attached).
+// host and for the processes it started (with the Engine API, none per container).
 
 import fs from 'node:fs';
 
@@ -52,10 +52,17 @@ export function childPids(pid: number): number[] {
   return out;
 }
 
+/** Every process below `pid`: its children, theirs, and so on. */
+export function descendantPids(pid: number): number[] {
+  const out: number[] = [];
+  for (let level = childPids(pid); level.length; level = level.flatMap(childPids)) out.push(...level);
+  return out;
+}
+
 export const MB = 1024 * 1024;
 
 /**
- * Samples RSS of `pid` (and the summed RSS of its children) every `everyMs` until stopped.
+ * Samples RSS of `pid` (and the summed RSS of every process below it) every `everyMs` until stopped.
  * Child scans are costlier, so they run on every `childEvery`-th tick.
  */
 export function sampleMemory(pid: number, everyMs = 100, childEvery = 5) {
@@ -68,7 +75,7 @@ export function sampleMemory(pid: number, everyMs = 100, childEvery = 5) {
     if (r === 0) return;
     host.push(r);
     if (tick++ % childEvery === 0) {
-      const kids = childPids(pid);
+      const kids = descendantPids(pid);
       maxChildren = Math.max(maxChildren, kids.length);
       withChildren.push(r + kids.reduce((s, k) => s + rssBytes(k), 0));
     }

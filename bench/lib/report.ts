@@ -5,8 +5,10 @@ import { round, summarize } from './stats.ts';
 export type Unit = 'ms' | 'MB' | '%' | 'msg/s' | 's' | '×' | 'count';
 
 export interface Target {
-  /** Met when value <= max. */
+  /** Met when value <= max (Infinity with `min` for a floor). */
   readonly max: number;
+  /** Also met only when value >= min: for figures where more is better (messages per second). */
+  readonly min?: number;
   /** How the target reads in the table, e.g. "≤ 30 ms". */
   readonly text: string;
 }
@@ -37,7 +39,9 @@ export interface SuiteResult {
 
 export function sampled(key: string, label: string, unit: Unit, samples: readonly number[], target?: Target, note?: string): Figure {
   const s = summarize(samples);
-  return withTarget({ key, label, unit, median: round(s.median, 1), p95: round(s.p95, 1), n: s.n, samples: samples.map((x) => round(x, 2)), ...(note ? { note } : {}) }, target);
+  // Percentages of a core are small (a target of 0.03 %): one decimal would round them to 0.
+  const digits = unit === '%' ? 3 : 1;
+  return withTarget({ key, label, unit, median: round(s.median, digits), p95: round(s.p95, digits), n: s.n, samples: samples.map((x) => round(x, digits + 1)), ...(note ? { note } : {}) }, target);
 }
 
 export function single(key: string, label: string, unit: Unit, value: number, n: number, target?: Target, note?: string): Figure {
@@ -46,7 +50,7 @@ export function single(key: string, label: string, unit: Unit, value: number, n:
 
 function withTarget(f: Figure, target?: Target): Figure {
   if (!target) return f;
-  return { ...f, target, met: Number.isFinite(f.median) && f.median <= target.max };
+  return { ...f, target, met: Number.isFinite(f.median) && f.median <= target.max && f.median >= (target.min ?? -Infinity) };
 }
 
 function fmt(x: number | null, unit: Unit): string {

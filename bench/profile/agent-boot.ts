@@ -48,14 +48,17 @@ function bootOnce(image: string, n: number): Promise<{ toStart: number; imports:
 
 /** Import time of the agent's main pieces inside the image (same CPU limit, uid and entry flags as a group, so the image's compile cache applies). */
 function importPhases(image: string): Promise<string> {
+  // Wall time and CPU time (user + system, all threads) of each phase: on a loaded machine
+  // the wall time stretches, the CPU time is what the phase costs.
   const script = `
-const t0 = performance.now();
-await import('/app/protocol/ipc.ts'); const t1 = performance.now();
-await import('/app/agent/turn.ts'); const t2 = performance.now();
-await import('/app/agent/providers/openai.ts'); const t3 = performance.now();
-await import('/app/agent/providers/anthropic.ts'); const t4 = performance.now();
-const f = (x) => x.toFixed(0).padStart(4) + ' ms';
-console.log('process start→script ' + f(t0) + ' | first .ts (type stripper) ' + f(t1 - t0) + ' | agent turn+tools ' + f(t2 - t1) + ' | openai SDK ' + f(t3 - t2) + ' | anthropic SDK ' + f(t4 - t3));`;
+const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; };
+const t0 = performance.now(), c0 = cpu();
+await import('/app/protocol/ipc.ts'); const t1 = performance.now(), c1 = cpu();
+await import('/app/agent/turn.ts'); const t2 = performance.now(), c2 = cpu();
+await import('/app/agent/providers/openai.ts'); const t3 = performance.now(), c3 = cpu();
+await import('/app/agent/providers/anthropic.ts'); const t4 = performance.now(), c4 = cpu();
+const f = (t, c) => t.toFixed(0).padStart(4) + ' ms (CPU ' + c.toFixed(0) + ')';
+console.log('process start→script ' + f(t0, c0) + ' | first .ts (type stripper) ' + f(t1 - t0, c1 - c0) + ' | agent turn+tools ' + f(t2 - t1, c2 - c1) + ' | openai SDK ' + f(t3 - t2, c3 - c2) + ' | anthropic SDK ' + f(t4 - t3, c4 - c3));`;
   return new Promise((resolve) => {
     const { uid, gid } = containerUser();
     const c = spawn('docker', ['run', '--rm', '--read-only', '--cpus', '1', '--network', 'none', '--user', `${uid}:${gid}`, '--entrypoint', 'node', image, '--preserve-symlinks', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });

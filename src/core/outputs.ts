@@ -19,6 +19,7 @@ import type { Logger } from './log.ts';
 import type { BatchStore, GroupStore, MessageStore, StoredMessage, Transactional } from './store-contract.ts';
 import { approvalNotice, TaskError, type Actor, type TaskService, type TaskView } from './tasks.ts';
 import type { Turns } from './turn.ts';
+import { mark } from './trace.ts';
 import type { AgentToHost, HostRequest } from '../../protocol/ipc.ts';
 import { groupNameProblem } from '../../protocol/names.ts';
 
@@ -67,7 +68,9 @@ export function createOutputs(opts: OutputsOptions): (group: string, o: AgentToH
       ...(sent.file ? { file: sent.file } : {}),
     });
     failpoint('output-applied');
+    mark(opts.log, 'committed', { group, type: o.type, id: o.id });
     if (stored) opts.publish(stored);
+    mark(opts.log, 'published', { group, type: o.type, id: o.id });
   }
 
   /**

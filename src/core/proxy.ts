@@ -18,6 +18,7 @@ import { TRANSCRIBE_PATH } from '../../protocol/container.ts';
 import type { ProviderConfig, ProviderName, TranscriptionConfig } from './config.ts';
 import { endToEnd, handleConnect, handleHttp, type EgressOptions } from './egress.ts';
 import type { Logger } from './log.ts';
+import { mark } from './trace.ts';
 import { usageParser, type Usage } from './usage.ts';
 import { streamTextParser } from './stream-text.ts';
 
@@ -140,6 +141,7 @@ function portOf(url: URL): number {
 
 function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts: ProxyOptions): void {
   const { provider, providerConfig: cfg } = opts;
+  mark(opts.log, 'proxy_in', { group: opts.group });
   const method = req.method ?? 'GET';
   const path = (req.url ?? '').slice(0, 200);
   const decided = modelTarget(provider, cfg.baseURL, method, req.url ?? '');
@@ -170,13 +172,17 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
   const started = Date.now();
   const upstream = client.request(target, { method, headers: upstreamHeaders(req.headers, provider, cfg, target.host) }, (up) => {
     const status = up.statusCode ?? 502;
+    mark(opts.log, 'proxy_upstream', { group: opts.group });
     opts.onUpstream?.(provider, status < 500 && status !== 429);
     res.writeHead(status, endToEnd(up.headers));
     if (opts.onUsage) tapUsage(up, opts);
     if (opts.onText) tapText(up, opts);
     up.pipe(res);
     up.on('error', () => res.destroy());
-    up.on('end', () => opts.log.debug('model request', { group: opts.group, provider, status: up.statusCode, ms: Date.now() - started }));
+    up.on('end', () => {
+      mark(opts.log, 'proxy_end', { group: opts.group });
+      opts.log.debug('model request', { group: opts.group, provider, status: up.statusCode, ms: Date.now() - started });
+    });
   });
   upstream.setTimeout(10 * 60_000, () => upstream.destroy(new Error('upstream timed out')));
   upstream.on('error', (err) => {

@@ -133,6 +133,7 @@ export function containerSpec(config: Config, image: string, group: Group, model
       HAKO_TURN_TIMEOUT: String(group.limits.turnTimeoutSeconds ?? config.limits.turnTimeoutSeconds),
       HAKO_CONTEXT_TOKENS: String(effectiveContextTokens(config, group.contextTokens, model).tokens),
       HAKO_STREAM: config.agent.stream ? '1' : '0',
+      ...ipcEventsEnv(config.runtime),
       HOME: '/tmp',
       // curl, git and npm go through the forwarder to the group's proxy.
       HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy, NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1',
@@ -144,6 +145,16 @@ export function containerSpec(config: Config, image: string, group: Group, model
     limits: { ...config.limits, ...group.limits },
     ...(config.runtime ? { ociRuntime: config.runtime } : {}),
   };
+}
+
+/**
+ * Tells the agent whether inotify reports the host's writes into its in/ (its poll's pace):
+ * a sandbox runtime (gVisor) keeps its own kernel, which never sees them; runc on Linux
+ * shares the host's; elsewhere (a desktop VM's file sharing) the agent finds out itself.
+ */
+export function ipcEventsEnv(runtime: string | undefined): { HAKO_IPC_EVENTS?: '0' | '1' } {
+  if (runtime && runtime !== 'runc') return { HAKO_IPC_EVENTS: '0' };
+  return process.platform === 'linux' ? { HAKO_IPC_EVENTS: '1' } : {};
 }
 
 /** The group's own provider and its settings: the only model upstream its proxy reaches. */

@@ -23,6 +23,7 @@ import type { GroupQueue } from './queue.ts';
 import type { Runner } from './runner.ts';
 import type { ContainerExit } from './runtime.ts';
 import type { Batch, BatchStore, FailOutcome, Group, GroupStore, TaskStore } from './store-contract.ts';
+import { mark } from './trace.ts';
 import type { BatchFile } from '../../protocol/ipc.ts';
 
 /** Characters of message text one batch may carry (keeps batch files well under the IPC limit). */
@@ -124,6 +125,7 @@ export class Turns {
   /** One turn for the group (the queue's work): take a batch, run it in the group's container, settle it. */
   async serve(groupName: string, signal?: AbortSignal): Promise<void> {
     const { store, config, log } = this.#opts;
+    mark(log, 'serve', { group: groupName });
     const group = store.getGroup(groupName);
     if (!group) return;
     const model = groupModel(group, config);
@@ -138,6 +140,7 @@ export class Turns {
     if (refused) return log.info('turn refused for lack of disk space; messages wait', { group: groupName, reason: refused });
     const batch = store.takeBatch(groupName, BATCH_CHARS);
     if (!batch) return;
+    mark(log, 'taken', { group: groupName, batch: batch.id, messages: batch.messages.map((m) => m.id) });
     const idle = this.#opts.working?.(batch);
     const end = await this.#run(group, model, batch, signal).finally(idle);
     this.settle(groupName, batch.id, end, model);
@@ -154,6 +157,7 @@ export class Turns {
     try {
       await runner.acquire(group, model, signal ? { signal } : {});
       ipc.watch(group.name);
+      mark(logger, 'acquired', { group: group.name, batch: batch.id });
     } catch (err) {
       // A policy refusal will not change by retrying; an engine hiccup may.
       if (err instanceof PolicyError) this.#opts.record('container.refused', group.name, { reason: err.message });
@@ -165,6 +169,7 @@ export class Turns {
     const started = Date.now();
     try {
       await ipc.send(group.name, batchFile(batch));
+      mark(logger, 'sent', { group: group.name, batch: batch.id });
       this.handOver(group.name);
       failpoint('batch-sent');
     } catch (err) {
@@ -180,6 +185,7 @@ export class Turns {
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const end = await ended;
+    mark(logger, 'ended', { group: group.name, batch: batch.id });
     signal?.removeEventListener('abort', onAbort);
     clearTimeout(timer);
     await disk.check(group.name); // over its limit now: the group is told and its next turn refused
@@ -193,6 +199,7 @@ export class Turns {
       this.#opts.record('container.strays', group.name, { batch: batch.id, killed });
     }
     if (killed !== null) await ipc.clearTemporaries(group.name);
+    mark(logger, 'released', { group: group.name, batch: batch.id });
     logger.info('turn ended', { ...log, outcome: end.kind, ms: Date.now() - started, ...(end.kind === 'error' ? { error: end.message } : {}) });
     return end;
   }

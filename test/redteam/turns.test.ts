@@ -102,6 +102,9 @@ describe('a turn that has ended cannot speak', () => {
     const turn = await attack(f, 'team', ['echo "$(grep -l \'"type":"batch"\' /ipc/in/*.json | tail -1)"']);
     const oldBatch = path.basename(turn[0]!.trim(), '.json').split('-').slice(2).join('-');
     assert.ok(oldBatch, turn[0]);
+    // The reply reaches the client before the agent's `done` ends the turn: the host clears
+    // in/ once the turn is closed, so an empty in/ says no turn runs any more.
+    await eventually('the turn is over (its input cleared)', () => fs.readdirSync(ipcDir('team', 'in')).filter((n) => !n.startsWith('.')).length === 0);
     // The container is warm, its turn is over: a process the host did not see writes these.
     const late = [
       { v: 1, id: 'late-nobatch', type: 'send_message', text: 'LATE-NOBATCH' },

@@ -148,7 +148,7 @@ test('config - defaults are the container paths and documented values', () => {
     maxSubagents: 4, turnTimeoutSeconds: 600,
     ipcDir: CONTAINER_PATHS.ipc, workspace: CONTAINER_PATHS.group, globalDir: CONTAINER_PATHS.global,
     proxySocket: CONTAINER_PATHS.proxySocket, forwarderPort: FORWARDER_PORT,
-    contextTokens: 32_768, modelImages: false, transcribeModel: null,
+    contextTokens: 32_768, modelImages: false, transcribeModel: null, ipcEvents: null,
   });
 });
 
@@ -157,17 +157,19 @@ test('config - every variable is read, and every problem is reported with what w
     HAKO_MODEL: 'anthropic/claude', HAKO_GROUP: 'main', HAKO_IS_MAIN: '1', HAKO_ASSISTANT_NAME: 'Andy', HAKO_MAX_STEPS: '5',
     HAKO_STREAM: '0', HAKO_IPC_DIR: '/i', HAKO_WORKSPACE: '/w', HAKO_GLOBAL_DIR: '/g', HAKO_PROXY_SOCKET: '/p.sock', HAKO_FORWARDER_PORT: '0',
     HAKO_MAX_SUBAGENTS: '2', HAKO_TURN_TIMEOUT: '90', HAKO_CONTEXT_TOKENS: '16384', HAKO_MODEL_IMAGES: 'on', HAKO_TRANSCRIBE_MODEL: 'whisper-1',
+    HAKO_IPC_EVENTS: '1',
   });
   assert.ok(ok.ok);
   assert.deepEqual(ok.config, {
     model: { provider: 'anthropic', model: 'claude' }, group: 'main', isMain: true, assistantName: 'Andy', maxSteps: 5,
     stream: false, ipcDir: '/i', workspace: '/w', globalDir: '/g', proxySocket: '/p.sock', forwarderPort: 0,
-    maxSubagents: 2, turnTimeoutSeconds: 90, contextTokens: 16_384, modelImages: true, transcribeModel: 'whisper-1',
+    maxSubagents: 2, turnTimeoutSeconds: 90, contextTokens: 16_384, modelImages: true, transcribeModel: 'whisper-1', ipcEvents: true,
   });
-  const bad = readConfig({ HAKO_MAX_STEPS: 'lots', HAKO_STREAM: 'yes', HAKO_GROUP: 'Bad Name', HAKO_IPC_DIR: '/i' });
+  const bad = readConfig({ HAKO_MAX_STEPS: 'lots', HAKO_STREAM: 'yes', HAKO_GROUP: 'Bad Name', HAKO_IPC_DIR: '/i', HAKO_IPC_EVENTS: 'maybe' });
   assert.ok(!bad.ok);
   assert.equal(bad.ipcDir, '/i');
-  assert.equal(bad.problems.length, 4);
+  assert.equal(bad.problems.length, 5);
+  assert.match(bad.problems.join('\n'), /HAKO_IPC_EVENTS is "maybe"; expected 1 or 0/);
   assert.match(bad.problems.join('\n'), /HAKO_MODEL is not set/);
   assert.match(bad.problems.join('\n'), /HAKO_MAX_STEPS is "lots"; expected a whole number from 1 to 1000 \(default 30\)/);
   assert.match(bad.problems.join('\n'), /HAKO_STREAM is "yes"; expected 1 or 0/);

@@ -30,6 +30,21 @@ test('safety poll - ticks fast, slows once the watcher finds a file first, speed
   assert.equal(ticks, 6, 'stopped');
 });
 
+test('safety poll - an owner that knows the watcher delivers starts slow, and a file the poll finds first still turns it fast', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  let ticks = 0;
+  const poll = new SafetyPoll(() => { ticks++; }, { fastMs: 1000, slowMs: 30_000, startSlow: true });
+  assert.equal(poll.intervalMs, 30_000);
+  poll.start();
+  t.mock.timers.tick(29_999);
+  assert.equal(ticks, 0, 'no tick within the slow period');
+  t.mock.timers.tick(1);
+  assert.equal(ticks, 1);
+  poll.found('poll');
+  assert.equal(poll.intervalMs, 1000);
+  poll.stop();
+});
+
 test('safety poll - the slow period is never shorter than the fast one', () => {
   const poll = new SafetyPoll(() => {}, { fastMs: 500, slowMs: 100 });
   poll.found('watch');
