@@ -25,12 +25,11 @@ import { backoff, classify, INTENTS_REFUSED, scrub, TOKEN_REFUSED, type Failure 
 import { fetchAttachment, TooBig } from './files.ts';
 import { DiscordState } from './state.ts';
 import { composeText, mapMessage, parseAddress, parseRef, type DiscordMessage, type DiscordUser, type Mapped } from './inbound.ts';
+import { Typers } from '../typing.ts';
 
 export const TEXT_LIMIT = 2000;
 /** Discord shows "typing…" for 10 s after each call. */
 const TYPING_EVERY_MS = 8000;
-/** A typing indicator nobody stopped ends by itself after this long. */
-const TYPING_AT_MOST_MS = 30 * 60 * 1000;
 /** A rate limit longer than this fails the send (the host sends it again later) instead of holding the chat. */
 const MAX_RATE_WAIT_MS = 60_000;
 /** Storing a message that failed (a full disk) is tried again this often before it is given up. */
@@ -61,7 +60,7 @@ export class DiscordChannel implements Channel {
   /** Why the gateway is not connected now, while discord.js reconnects. */
   #down: string | undefined;
   #intake: Promise<void> = Promise.resolve();
-  #typers = new Set<() => void>();
+  #typers = new Typers();
   /** Outbound id → pieces already delivered. */
   #delivered = new Map<string, number>();
   #kept: DiscordState | undefined;
@@ -343,22 +342,13 @@ export class DiscordChannel implements Channel {
     const s = this.#state;
     const id = parseAddress(address);
     if (!id || s.kind !== 'running') return () => {};
-    const tick = () => {
+    const tick = (stop: () => void) => {
       if (this.#state.kind !== 'running') return stop();
       void import('discord.js')
         .then(({ Routes }) => s.client.rest.post(Routes.channelTyping(id), { signal: this.#abort.signal }))
         .catch((err: unknown) => this.#o.log.debug('discord: typing indicator failed', { channel: id, reason: classify(err, this.#o.config.token).text }));
     };
-    const timer = setInterval(tick, TYPING_EVERY_MS);
-    const limit = setTimeout(() => stop(), TYPING_AT_MOST_MS);
-    const stop = () => {
-      clearInterval(timer);
-      clearTimeout(limit);
-      this.#typers.delete(stop);
-    };
-    this.#typers.add(stop);
-    tick();
-    return stop;
+    return this.#typers.start(tick, TYPING_EVERY_MS);
   }
 
   problem(): string | undefined {
@@ -397,7 +387,7 @@ export class DiscordChannel implements Channel {
    * attempt, so a channel stopped while Discord is unreachable may keep trying to connect.
    */
   async #halt(s: State): Promise<void> {
-    for (const stop of [...this.#typers]) stop();
+    this.#typers.stopAll();
     this.#abort.abort();
     if (s.kind !== 'running') return;
     await s.client.destroy().catch((err: unknown) => this.#o.log.debug('discord: destroying the client failed', { reason: String(err) }));

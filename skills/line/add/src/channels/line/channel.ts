@@ -16,13 +16,13 @@ import { classify, TOKEN_REFUSED } from './errors.ts';
 import { fetchContent, TooBig } from './files.ts';
 import { ageProblem, mapMessage, parseBody, signatureHolds, type LineEvent, type Mapped, type Verify } from './inbound.ts';
 import { Outbox } from './outbox.ts';
+import { Typers } from '../typing.ts';
 
 /** LINE takes a reply token for about a minute after the event; hako uses it for 50 s and pushes after that. */
 export const REPLY_WINDOW_MS = 50_000;
 /** The loading animation lasts at most 60 s; it is started again before it ends, and ends by itself when a message arrives. */
 const LOADING_SECONDS = 60;
 const LOADING_EVERY_MS = 50_000;
-const LOADING_AT_MOST_MS = 30 * 60 * 1000;
 const PROFILE_TTL_MS = 60 * 60 * 1000;
 const REMEMBER = 1000;
 
@@ -61,7 +61,7 @@ export class LineChannel implements Channel {
   /** Event ids taken by this process, to refuse a replay before fetching anything. */
   #seen = new Set<string>();
   #names = new Map<string, { name: string; at: number }>();
-  #typers = new Set<() => void>();
+  #typers = new Typers();
 
   constructor(o: LineChannelOptions) {
     this.#o = o;
@@ -235,21 +235,12 @@ export class LineChannel implements Channel {
   /** The loading animation, in one-to-one chats only (LINE shows none in groups). */
   typing(address: string): () => void {
     if (this.#state.kind !== 'running' || !/^U[0-9a-f]{32}$/.test(address)) return () => {};
-    const tick = () => {
+    const tick = (stop: () => void) => {
       if (this.#state.kind !== 'running') return stop();
       this.#o.api.showLoadingAnimation({ chatId: address, loadingSeconds: LOADING_SECONDS })
         .catch((err: unknown) => this.#o.log.debug('line: loading animation failed', { chat: address, reason: classify(err).text }));
     };
-    const timer = setInterval(tick, LOADING_EVERY_MS);
-    const limit = setTimeout(() => stop(), LOADING_AT_MOST_MS);
-    const stop = () => {
-      clearInterval(timer);
-      clearTimeout(limit);
-      this.#typers.delete(stop);
-    };
-    this.#typers.add(stop);
-    tick();
-    return stop;
+    return this.#typers.start(tick, LOADING_EVERY_MS);
   }
 
   problem(): string | undefined {
@@ -259,7 +250,7 @@ export class LineChannel implements Channel {
   async stop(): Promise<void> {
     if (this.#state.kind === 'stopped') return;
     this.#state = { kind: 'stopped' };
-    for (const stop of [...this.#typers]) stop();
+    this.#typers.stopAll();
     this.#abort.abort();
   }
 
@@ -274,7 +265,7 @@ export class LineChannel implements Channel {
     if (s.kind !== 'running') return;
     this.#o.log.error(TOKEN_REFUSED);
     this.#state = { kind: 'refused', ctx: s.ctx };
-    for (const stop of [...this.#typers]) stop();
+    this.#typers.stopAll();
     this.#abort.abort();
   }
 }

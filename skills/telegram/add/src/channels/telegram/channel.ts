@@ -18,11 +18,10 @@ import { parseAddress, parseRef, type BotIdentity } from './inbound.ts';
 import { intake } from './intake.ts';
 import { Outbox } from './outbox.ts';
 import { Poller } from './poller.ts';
+import { Typers } from '../typing.ts';
 
 /** Telegram shows "typing…" for 5 s after each chat action. */
 const TYPING_EVERY_MS = 4000;
-/** A typing indicator nobody stopped ends by itself after this long. */
-const TYPING_AT_MOST_MS = 30 * 60 * 1000;
 const PHOTO_MAX = 10 * 1024 * 1024;
 const CAPTION_LIMIT = 1024;
 
@@ -47,7 +46,7 @@ export class TelegramChannel implements Channel {
   #bot: BotIdentity | undefined;
   #abort = new AbortController();
   #outbox: Outbox;
-  #typers = new Set<() => void>();
+  #typers = new Typers();
 
   constructor(o: TelegramChannelOptions) {
     this.#o = o;
@@ -132,21 +131,12 @@ export class TelegramChannel implements Channel {
     const addr = parseAddress(address);
     if (!addr || this.#state.kind !== 'running') return () => {};
     const { api, log, config } = this.#o;
-    const tick = () => {
+    const tick = (stop: () => void) => {
       if (this.#state.kind !== 'running') return stop();
       api.sendChatAction(addr.chatId, 'typing', addr.thread !== undefined ? { message_thread_id: addr.thread } : {}, apiSignal(this.#abort.signal))
         .catch((err: unknown) => log.debug('telegram: typing indicator failed', { chat: addr.chatId, reason: classify(err, config.token).text }));
     };
-    const timer = setInterval(tick, TYPING_EVERY_MS);
-    const limit = setTimeout(() => stop(), TYPING_AT_MOST_MS);
-    const stop = () => {
-      clearInterval(timer);
-      clearTimeout(limit);
-      this.#typers.delete(stop);
-    };
-    this.#typers.add(stop);
-    tick();
-    return stop;
+    return this.#typers.start(tick, TYPING_EVERY_MS);
   }
 
   problem(): string | undefined {
@@ -160,7 +150,7 @@ export class TelegramChannel implements Channel {
     const s = this.#state;
     if (s.kind === 'stopped') return;
     this.#state = { kind: 'stopped' };
-    for (const stop of [...this.#typers]) stop();
+    this.#typers.stopAll();
     this.#abort.abort();
     if (s.kind === 'running') {
       await s.loop;
@@ -185,7 +175,7 @@ export class TelegramChannel implements Channel {
     // The poller logs the refusal itself; a send that meets it first logs it here, once.
     if (s.poller.state.kind !== 'refused') this.#o.log.error(TOKEN_REFUSED);
     this.#state = { kind: 'refused', loop: s.loop };
-    for (const stop of [...this.#typers]) stop();
+    this.#typers.stopAll();
     this.#abort.abort();
   }
 }

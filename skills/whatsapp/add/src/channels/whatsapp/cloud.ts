@@ -13,11 +13,10 @@ import type { CloudConfig } from './config.ts';
 import { classify, Graph, TooBig, TOKEN_REFUSED } from './graph.ts';
 import { ageProblem, parsePayload, signatureValid, toInbound, verification, type CloudMessage } from './inbound.ts';
 import { mask, Outbox, parseAddress } from './outbox.ts';
+import { Typers } from '../typing.ts';
 
 /** The Cloud API dismisses the typing indicator after 25 s: it is shown again before that. */
 const TYPING_EVERY_MS = 20_000;
-/** A typing indicator nobody stopped ends by itself after this long. */
-const TYPING_AT_MOST_MS = 30 * 60 * 1000;
 /** Chats whose last message id is kept for the typing indicator. */
 const LAST_MEMORY = 1000;
 
@@ -45,7 +44,7 @@ export class CloudChannel implements Channel {
   #outbox: Outbox;
   /** Chat address → the id of its last message, which the read mark and typing indicator name. */
   #last = new Map<string, string>();
-  #typers = new Set<() => void>();
+  #typers = new Typers();
 
   constructor(o: CloudChannelOptions) {
     this.#o = o;
@@ -83,7 +82,7 @@ export class CloudChannel implements Channel {
     const to = parseAddress(address);
     const messageId = to ? this.#last.get(to) : undefined;
     if (!messageId || this.#state.kind !== 'running') return () => {};
-    const tick = () => {
+    const tick = (stop: () => void) => {
       if (this.#state.kind !== 'running') return stop();
       this.#graph.call('POST', `/${this.#o.config.phoneNumberId}/messages`, {
         messaging_product: 'whatsapp', status: 'read', message_id: messageId, typing_indicator: { type: 'text' },
@@ -93,16 +92,7 @@ export class CloudChannel implements Channel {
         else this.#o.log.debug('whatsapp: the read mark and typing indicator failed', { to: mask(to!), reason: f.text });
       });
     };
-    const timer = setInterval(tick, TYPING_EVERY_MS);
-    const limit = setTimeout(() => stop(), TYPING_AT_MOST_MS);
-    const stop = () => {
-      clearInterval(timer);
-      clearTimeout(limit);
-      this.#typers.delete(stop);
-    };
-    this.#typers.add(stop);
-    tick();
-    return stop;
+    return this.#typers.start(tick, TYPING_EVERY_MS);
   }
 
   async webhook(req: WebhookRequest): Promise<WebhookReply> {
@@ -138,7 +128,7 @@ export class CloudChannel implements Channel {
   async stop(): Promise<void> {
     if (this.#state.kind === 'stopped') return;
     this.#state = { kind: 'stopped' };
-    for (const stop of [...this.#typers]) stop();
+    this.#typers.stopAll();
     this.#abort.abort();
   }
 
@@ -202,6 +192,6 @@ export class CloudChannel implements Channel {
     if (s.kind !== 'running') return;
     this.#o.log.error(TOKEN_REFUSED);
     this.#state = { kind: 'refused', ctx: s.ctx };
-    for (const stop of [...this.#typers]) stop();
+    this.#typers.stopAll();
   }
 }
