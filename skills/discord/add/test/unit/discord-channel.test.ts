@@ -37,7 +37,14 @@ async function discordModule() {
 }
 
 const ownHomes: string[] = [];
-after(() => { for (const h of ownHomes) fs.rmSync(h, { recursive: true, force: true }); });
+after(() => {
+  for (const h of ownHomes) fs.rmSync(h, { recursive: true, force: true });
+  // discord.js (its @discordjs/ws) can arm a reconnect after a client was destroyed while the
+  // emulator went away, and then retries for ever: the same known library bug the host guards
+  // against in `hako start`. Every test here has finished: the file's process must end too,
+  // or the test runner waits on it. Unref'd, this fires only if such a handle holds it.
+  setTimeout(() => process.exit(), 2000).unref();
+});
 
 async function makeChannel(emu: DiscordEmulator, opts: { home?: string; env?: Record<string, string>; log?: Logger } = {}): Promise<DiscordChannel> {
   const m = await discordModule();
