@@ -58,11 +58,12 @@ export class Intake {
       return false;
     });
     this.#chains.set(channel, handling);
-    void handling.then(() => { if (this.#chains.get(channel) === handling) this.#chains.delete(channel); });
+    // `handling` never rejects (its .catch above): the second handler only satisfies the rule.
+    handling.then(() => { if (this.#chains.get(channel) === handling) this.#chains.delete(channel); }, () => {});
     if (eventId) {
       this.#seen.set(eventId, handling);
       // A failed one may come again and be tried again.
-      void handling.then((done) => { if (!done) this.#seen.delete(eventId); });
+      handling.then((done) => { if (!done) this.#seen.delete(eventId); }, () => {});
       if (this.#seen.size > REMEMBERED) this.#seen.delete(this.#seen.keys().next().value!);
     }
     return handling;

@@ -89,6 +89,7 @@ export class SocketLink {
     return undefined;
   }
 
+  /** Handles one envelope and acknowledges it once its message is stored. Contract: never rejects. */
   async #envelope(e: SlackEnvelope): Promise<void> {
     try {
       if (e.type !== 'events_api' || e.body?.type !== 'event_callback') return await e.ack();
