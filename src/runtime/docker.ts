@@ -51,8 +51,24 @@ export function collectLines(child: ChildProcess, onLog?: (line: string) => void
   return tail;
 }
 
-export function hardenedArgs(spec: ContainerSpec): string[] {
+/** Throws for a spec no runtime may start: one that runs as root, or a mount path with ",". */
+export function refuseBadSpec(spec: ContainerSpec): void {
   if (/^0*:|^root:/.test(spec.user)) throw new Error(`container ${spec.name}: refusing to run as root (user ${spec.user})`);
+  for (const m of spec.mounts) {
+    if (m.host.includes(',') || m.container.includes(',')) throw new Error(`mount path must not contain ",": ${m.host}`);
+  }
+}
+
+/** Null when the engine's runtimes (`names`) include `name`, else how to get it. */
+export function missingRuntime(name: string, names: readonly string[]): string | null {
+  if (names.includes(name)) return null;
+  return name === 'runsc'
+    ? `the engine has no "runsc" runtime (it has: ${names.join(', ')}). To enable gVisor: apt-get install runsc (or see gvisor.dev), add to /etc/docker/daemon.json {"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--host-uds=all"]}}}, then reload the engine (sudo systemctl reload docker, or kill -HUP $(pidof dockerd))`
+    : `the engine has no "${name}" runtime (it has: ${names.join(', ')})`;
+}
+
+export function hardenedArgs(spec: ContainerSpec): string[] {
+  refuseBadSpec(spec);
   const args = [
     'run', '--rm', '--init', '--interactive=false',
     '--name', spec.name,
@@ -72,7 +88,6 @@ export function hardenedArgs(spec: ContainerSpec): string[] {
   if (spec.ociRuntime) args.push('--runtime', spec.ociRuntime);
   for (const [k, v] of Object.entries(spec.labels)) args.push('--label', `${k}=${v}`);
   for (const m of spec.mounts) {
-    if (m.host.includes(',') || m.container.includes(',')) throw new Error(`mount path must not contain ",": ${m.host}`);
     args.push('--mount', `type=bind,source=${m.host},target=${m.container}${m.readonly ? ',readonly' : ''}`);
   }
   for (const [k, v] of Object.entries(spec.env)) args.push('--env', `${k}=${v}`);
@@ -113,10 +128,7 @@ export class DockerRuntime implements Runtime {
     } catch {
       return `could not ask the engine for its runtimes (is it running?)`;
     }
-    if (names.includes(name)) return null;
-    return name === 'runsc'
-      ? `the engine has no "runsc" runtime (it has: ${names.join(', ')}). To enable gVisor: apt-get install runsc (or see gvisor.dev), add to /etc/docker/daemon.json {"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--host-uds=all"]}}}, then reload the engine (sudo systemctl reload docker, or kill -HUP $(pidof dockerd))`
-      : `the engine has no "${name}" runtime (it has: ${names.join(', ')})`;
+    return missingRuntime(name, names);
   }
 
   args(spec: ContainerSpec): readonly string[] {

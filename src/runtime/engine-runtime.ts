@@ -12,7 +12,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { Cancel, ContainerExit, ContainerSpec, RunningContainer, Runtime } from '../core/runtime.ts';
-import { DockerRuntime, hardenedArgs, mountMismatch } from './docker.ts';
+import { DockerRuntime, hardenedArgs, missingRuntime, mountMismatch, refuseBadSpec } from './docker.ts';
 import { currentEndpoint, describeEndpoint, explainNoAnswer } from './engine.ts';
 import { EngineApi, engineAddress, type EngineAddress } from './engine-api.ts';
 import { cgroupProcsFile, killStrays } from './strays.ts';
@@ -35,10 +35,7 @@ export function sizeBytes(size: string): number {
 
 /** The create request for `spec`: the same hardening as `docker run` with hardenedArgs. Pure. */
 export function createBody(spec: ContainerSpec): Record<string, unknown> {
-  if (/^0*:|^root:/.test(spec.user)) throw new Error(`container ${spec.name}: refusing to run as root (user ${spec.user})`);
-  for (const m of spec.mounts) {
-    if (m.host.includes(',') || m.container.includes(',')) throw new Error(`mount path must not contain ",": ${m.host}`);
-  }
+  refuseBadSpec(spec);
   const memory = sizeBytes(spec.limits.memory);
   return {
     Image: spec.image,
@@ -131,15 +128,11 @@ export class EngineRuntime implements Runtime {
     } catch {
       return `could not ask the engine for its runtimes (is it running?)`;
     }
-    if (names.includes(name)) return null;
-    return name === 'runsc'
-      ? `the engine has no "runsc" runtime (it has: ${names.join(', ')}). To enable gVisor: apt-get install runsc (or see gvisor.dev), add to /etc/docker/daemon.json {"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--host-uds=all"]}}}, then reload the engine (sudo systemctl reload docker, or kill -HUP $(pidof dockerd))`
-      : `the engine has no "${name}" runtime (it has: ${names.join(', ')})`;
+    return missingRuntime(name, names);
   }
 
   /** The `docker run` equivalent of the create request, for the audit record and for review. */
   args(spec: ContainerSpec): readonly string[] {
-    createBody(spec);
     return hardenedArgs(spec);
   }
 
