@@ -6,27 +6,18 @@
 
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FORWARDER_PORT, MODEL_BASE_URLS, TRANSCRIBE_PATH } from '../protocol/container.ts';
+import { TRANSCRIBE_PATH } from '../protocol/container.ts';
 import { isIpcFileName } from '../protocol/ipc.ts';
 import { POLL_FAST_MS, type SafetyPollOptions } from '../protocol/poll.ts';
-import { readConfig, type AgentConfig } from './config.ts';
+import { readConfig } from './config.ts';
 import { startForwarder } from './forwarder.ts';
 import { Inbox, takeInput } from './inbox.ts';
 import { Inputs } from './inputs.ts';
 import { errorText, stderrLogger as log } from './log.ts';
 import { Outbox } from './outbox.ts';
-import { socketFetch } from './proxy-fetch.ts';
 import { providerFor } from './providers/index.ts';
 import { Requests } from './requests.ts';
 import { runBatch } from './turn.ts';
-
-/** The proxy route for the provider, on the port the forwarder really bound. */
-function modelBaseURL(config: AgentConfig, port: number): string | undefined {
-  if (port === FORWARDER_PORT) return undefined; // the provider's default
-  const url = new URL(MODEL_BASE_URLS[config.model.provider]);
-  url.port = String(port);
-  return url.toString();
-}
 
 /** The inbox's safety poll where inotify is known to deliver: only a net for a lost event. */
 const TRUSTED_WATCH_POLL_MS = 30_000;
@@ -81,8 +72,7 @@ async function main(): Promise<number> {
   });
   const provider = await providerFor(`${config.model.provider}/${config.model.model}`, {
     stream: config.stream,
-    baseURL: modelBaseURL(config, forwarder.port),
-    fetch: socketFetch(config.proxySocket), // model requests skip the forwarder (proxy-fetch.ts)
+    socketPath: config.proxySocket, // model requests skip the forwarder
   });
   const outbox = new Outbox(outDir);
   const requests = new Requests(outbox, log);

@@ -35,7 +35,7 @@ fail() { echo "build-offline: $*" >&2; exit 1; }
 
 # --- preconditions: say exactly what is missing --------------------------------------
 [[ $(uname -s) == Linux ]] || fail "the offline build needs Linux (mmdebstrap); on other systems use the Dockerfile build"
-declare -A debian_package=([mmdebstrap]=mmdebstrap [docker]=docker.io [tar]=tar [npm]=npm [sha256sum]=coreutils)
+declare -A debian_package=([mmdebstrap]=mmdebstrap [docker]=docker.io [tar]=tar [sha256sum]=coreutils)
 for tool in "${!debian_package[@]}"; do
   command -v "$tool" >/dev/null ||
     fail "'$tool' is not installed (Debian/Ubuntu: apt-get install ${debian_package[$tool]})"
@@ -43,11 +43,10 @@ done
 [[ -x $node_bin ]] || fail "node binary '$node_bin' is not executable"
 node_version=$("$node_bin" --version) || fail "'$node_bin --version' failed"
 [[ ${node_version#v} =~ ^([0-9]+)\. && ${BASH_REMATCH[1]} -ge 24 ]] || fail "node binary '$node_bin' is $node_version; Node 24 or newer is needed"
-[[ -f $repo/package.json && -f $repo/package-lock.json ]] || fail "'$repo' has no package.json and package-lock.json"
 for dir in agent protocol; do
   [[ -d $repo/$dir ]] || fail "'$repo/$dir' is missing"
 done
-[[ -f $repo/container/agent-deps.ts ]] || fail "'$repo/container/agent-deps.ts' is missing"
+[[ -f $repo/container/app-package.json ]] || fail "'$repo/container/app-package.json' is missing"
 [[ -f $repo/container/fill-compile-cache.mjs ]] || fail "'$repo/container/fill-compile-cache.mjs' is missing"
 [[ $source_hash =~ ^[0-9a-f]{16}$ ]] || fail "source hash '$source_hash' is not 16 hex digits"
 
@@ -56,7 +55,7 @@ cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# npm (for `npm ci` below) must run on the Node we ship, not on an older system node.
+# The npm copied below (for the agent's tools) is the one next to the Node we ship.
 PATH="$(dirname "$node_bin"):$PATH"
 export PATH
 
@@ -113,9 +112,10 @@ step 2 "node $node_version from $node_bin"
 install -d "$stage/usr/local/bin"
 install -m 0755 "$node_bin" "$stage/usr/local/bin/node"
 extra=()
-npm_cli=$(readlink -f "$(command -v npm)")
-npm_dir=$(dirname "$(dirname "$npm_cli")")
-if [[ -f $npm_dir/package.json && $(basename "$npm_dir") == npm ]]; then
+npm_cli=$(command -v npm || true)
+[[ -n $npm_cli ]] && npm_cli=$(readlink -f "$npm_cli")
+npm_dir=$(dirname "$(dirname "${npm_cli:-/none/bin/npm}")")
+if [[ -n $npm_cli && -f $npm_dir/package.json && $(basename "$npm_dir") == npm ]]; then
   install -d "$stage/usr/local/lib/node_modules"
   cp -a "$npm_dir" "$stage/usr/local/lib/node_modules/npm"
   ln -s ../lib/node_modules/npm/bin/npm-cli.js "$stage/usr/local/bin/npm"
@@ -127,14 +127,10 @@ else
 fi
 
 # --- 3. the agent app ------------------------------------------------------------------
-step 3 "app: /app (agent, protocol, production dependencies)"
+step 3 "app: /app (agent, protocol; no npm package, as in the Dockerfile)"
 app=$stage/app
 install -d "$app"
-# Only the agent's own dependencies (a chat skill's packages stay out of the containers).
-"$node_bin" "$repo/container/agent-deps.ts" "$repo" "$app"
-(cd "$app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=warn)
-# Type declarations and source maps are never loaded at run time (same as the Dockerfile).
-find "$app/node_modules" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
+install -m 0644 "$repo/container/app-package.json" "$app/package.json"
 tar -C "$repo" --exclude=node_modules -cf - agent protocol | tar -C "$app" -xf -
 install -d -m 0755 "$stage/workspace/group" "$stage/workspace/global" "$stage/ipc" "$stage/run/hako"
 

@@ -1,8 +1,7 @@
 // Runs once while the agent image is built — inside it, as the agent's uid (1000), with
 // NODE_COMPILE_CACHE set — and never at run time. It loads every agent module, both
-// providers (so both SDKs) included, so that the image carries their stripped TypeScript
-// and V8 code cache: an agent's cold start is then mostly Node's own start, not module
-// loading. Node keys the cache by Node version, architecture, V8 flags and uid, and checks
+// providers included, so that the image carries their stripped TypeScript and V8 code
+// cache: an agent's cold start is then mostly Node's own start, not module loading. Node keys the cache by Node version, architecture, V8 flags and uid, and checks
 // each entry against the file's contents, so a stale or foreign entry is simply not used.
 // At run time the root file system is read-only: the cache is only ever read.
 //
@@ -48,4 +47,4 @@ if (run.status !== 2) {
   process.exit(1);
 }
 const entries = readdirSync(dir).length;
-console.log(`compile cache: ${modules.length + 1} agent modules and their dependencies, ${entries} entries in ${dir}`);
+console.log(`compile cache: ${modules.length + 1} agent modules, ${entries} entries in ${dir}`);

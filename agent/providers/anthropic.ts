@@ -1,18 +1,37 @@
-// Provider for the Anthropic Messages API through the official SDK. Translates the neutral
-// Message list to content blocks and back; never throws (see Provider contract).
+// Provider for the Anthropic Messages API on its wire format, over http.ts. Translates the
+// neutral Message list to content blocks and back; never throws (see Provider contract).
 
-import Anthropic, { APIConnectionError, APIUserAbortError } from '@anthropic-ai/sdk';
 import { MODEL_BASE_URLS, PLACEHOLDER_API_KEY } from '../../protocol/container.ts';
 import type { ToolSpec } from '../../protocol/tools.ts';
 import { failure } from './errors.ts';
-import type { Message, ModelRequest, ModelResult, Provider, ProviderOptions, ToolCall } from './provider.ts';
+import { isEventStream, postJson, readText, serverSentEvents, type Endpoint } from './http.ts';
+import { parseArguments, type Message, type ModelRequest, type ModelResult, type Provider, type ProviderOptions, type ToolCall } from './provider.ts';
 
 const MAX_TOKENS = 4096;
+/** The API version the wire shapes below are written against (sent on every request). */
+const API_VERSION = '2023-06-01';
 
-type Block = Anthropic.Messages.ContentBlockParam;
+type Block =
+  | { type: 'text'; text: string }
+  | { type: 'image'; source: { type: 'base64'; media_type: string; data: string } }
+  | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
+  | { type: 'tool_result'; tool_use_id: string; content: string; is_error: boolean };
 type WireMessage = { role: 'user' | 'assistant'; content: Block[] };
-/** agent/media.ts sends only these types (others are converted to JPEG first). */
-type AnthropicImageType = 'image/jpeg' | 'image/png' | 'image/gif' | 'image/webp';
+type WireTool = { name: string; description: string; input_schema: unknown };
+
+/** The parts of a `message` (whole, or as `message_start` begins it) read here. */
+interface AnthropicMessage {
+  content?: { type: string; text?: string; id?: string; name?: string; input?: unknown }[];
+  stop_reason?: string | null;
+}
+/** One streamed event's data; `type` names the event. */
+interface StreamEvent {
+  type: string;
+  index?: number;
+  content_block?: { type: string; text?: string; id?: string; name?: string; input?: unknown };
+  delta?: { type?: string; text?: string; partial_json?: string; stop_reason?: string | null };
+  error?: { type?: string; message?: string };
+}
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -22,7 +41,7 @@ function blocksOf(m: Message): { role: 'user' | 'assistant'; blocks: Block[] } {
   switch (m.role) {
     case 'user': {
       const blocks: Block[] = m.text ? [{ type: 'text', text: m.text }] : [];
-      for (const img of m.images ?? []) blocks.push({ type: 'image', source: { type: 'base64', media_type: img.mime as AnthropicImageType, data: img.base64 } });
+      for (const img of m.images ?? []) blocks.push({ type: 'image', source: { type: 'base64', media_type: img.mime, data: img.base64 } }); // media.ts sends only jpeg, png, gif, webp
       return { role: 'user', blocks };
     }
     case 'assistant': {
@@ -53,53 +72,97 @@ export function toAnthropicMessages(messages: readonly Message[]): WireMessage[]
   return out;
 }
 
-function toAnthropicTool(t: ToolSpec): Anthropic.Messages.Tool {
+function toAnthropicTool(t: ToolSpec): WireTool {
   return { name: t.name, description: t.description, input_schema: { type: 'object', properties: t.parameters.properties, required: [...t.parameters.required] } };
 }
 
-function fromAnthropicMessage(msg: Anthropic.Messages.Message): ModelResult {
+function stopReasonOf(reason: string | null | undefined, hasCalls: boolean): ModelResult['stopReason'] {
+  if (hasCalls || reason === 'tool_use') return 'tool_use';
+  return reason === 'max_tokens' || reason === 'model_context_window_exceeded' ? 'length' : 'stop';
+}
+
+/** The result of a whole (not streamed) message. */
+export function fromAnthropicMessage(msg: AnthropicMessage): ModelResult {
   let text = '';
   const toolCalls: ToolCall[] = [];
-  for (const b of msg.content) {
-    if (b.type === 'text') text += b.text;
-    else if (b.type === 'tool_use') toolCalls.push({ id: b.id, name: b.name, args: b.input });
+  for (const b of msg.content ?? []) {
+    if (b.type === 'text') text += b.text ?? '';
+    else if (b.type === 'tool_use') toolCalls.push({ id: b.id ?? '', name: b.name ?? '', args: b.input ?? {} });
   }
-  const r = msg.stop_reason;
-  const stopReason = toolCalls.length > 0 || r === 'tool_use' ? 'tool_use'
-    : r === 'max_tokens' || r === 'model_context_window_exceeded' ? 'length'
-    : 'stop';
-  return { stopReason, text, toolCalls };
+  return { stopReason: stopReasonOf(msg.stop_reason, toolCalls.length > 0), text, toolCalls };
+}
+
+type OpenBlock = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; json: string } | { type: 'other' };
+
+/** Folds a stream's events into one result; pure, so it is tested on recorded streams. */
+export class AnthropicStream {
+  #blocks: OpenBlock[] = [];
+  #stopReason: string | null | undefined;
+
+  /** One event's data. Throws on an `error` event (e.g. overloaded mid-stream). */
+  push(data: string): void {
+    const e = JSON.parse(data) as StreamEvent;
+    switch (e.type) {
+      case 'content_block_start': {
+        const b = e.content_block;
+        if (e.index === undefined || !b) return;
+        this.#blocks[e.index] = b.type === 'text' ? { type: 'text', text: b.text ?? '' }
+          : b.type === 'tool_use' ? { type: 'tool_use', id: b.id ?? '', name: b.name ?? '', json: '' }
+          : { type: 'other' }; // thinking and the like: not part of the reply
+        return;
+      }
+      case 'content_block_delta': {
+        const block = e.index === undefined ? undefined : this.#blocks[e.index];
+        if (block?.type === 'text' && e.delta?.type === 'text_delta') block.text += e.delta.text ?? '';
+        else if (block?.type === 'tool_use' && e.delta?.type === 'input_json_delta') block.json += e.delta.partial_json ?? '';
+        return;
+      }
+      case 'message_delta':
+        if (e.delta?.stop_reason) this.#stopReason = e.delta.stop_reason;
+        return;
+      case 'error':
+        throw new Error(e.error?.message ?? e.error?.type ?? 'the stream reported an error');
+    }
+  }
+
+  result(): ModelResult {
+    let text = '';
+    const toolCalls: ToolCall[] = [];
+    for (const b of this.#blocks) {
+      if (b?.type === 'text') text += b.text;
+      else if (b?.type === 'tool_use') toolCalls.push({ id: b.id, name: b.name, args: parseArguments(b.json) });
+    }
+    return { stopReason: stopReasonOf(this.#stopReason, toolCalls.length > 0), text, toolCalls };
+  }
 }
 
 export class AnthropicProvider implements Provider {
-  #client: Anthropic;
   #options: ProviderOptions;
+  #endpoint: Endpoint;
 
   constructor(options: ProviderOptions) {
     this.#options = options;
-    this.#client = new Anthropic({
-      baseURL: options.baseURL ?? MODEL_BASE_URLS.anthropic,
-      apiKey: PLACEHOLDER_API_KEY,
-      maxRetries: options.maxRetries ?? 2,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
+    this.#endpoint = { baseURL: options.baseURL ?? MODEL_BASE_URLS.anthropic, ...(options.socketPath ? { socketPath: options.socketPath } : {}) };
   }
 
   async complete(req: ModelRequest): Promise<ModelResult> {
-    const params = {
+    const body = {
       model: this.#options.model,
       max_tokens: MAX_TOKENS,
       system: req.system,
       messages: toAnthropicMessages(req.messages),
       tools: req.tools.map(toAnthropicTool),
+      ...(this.#options.stream ? { stream: true } : {}),
     };
     try {
-      const msg = this.#options.stream
-        ? await this.#client.messages.stream(params, { signal: req.signal }).finalMessage()
-        : await this.#client.messages.create(params, { signal: req.signal });
-      return fromAnthropicMessage(msg);
+      const headers = { 'x-api-key': PLACEHOLDER_API_KEY, 'anthropic-version': API_VERSION };
+      const res = await postJson(this.#endpoint, '/v1/messages', headers, JSON.stringify(body), { signal: req.signal, maxRetries: this.#options.maxRetries ?? 2 });
+      if (!isEventStream(res)) return fromAnthropicMessage(JSON.parse(await readText(res, req.signal)) as AnthropicMessage);
+      const stream = new AnthropicStream();
+      for await (const e of serverSentEvents(res)) stream.push(e.data);
+      return stream.result();
     } catch (err) {
-      return failure('anthropic', err, { isAbort: err instanceof APIUserAbortError, isConnection: err instanceof APIConnectionError }, req.signal);
+      return failure('anthropic', err, req.signal);
     }
   }
 }

@@ -1,15 +1,31 @@
-// Provider for OpenAI-compatible chat completions (OpenAI, Ollama, vLLM, LM Studio, …)
-// through the official SDK. Never throws (see Provider contract); tool-call arguments are
-// parsed defensively because local models often emit broken JSON.
+// Provider for OpenAI-compatible chat completions (OpenAI, Ollama, vLLM, LM Studio, …) on
+// the Chat Completions wire format, over http.ts. Never throws (see Provider contract);
+// tool-call arguments are parsed defensively because local models often emit broken JSON.
 
-import OpenAI, { APIConnectionError, APIUserAbortError } from 'openai';
 import { randomUUID } from 'node:crypto';
 import { MODEL_BASE_URLS, PLACEHOLDER_API_KEY } from '../../protocol/container.ts';
 import type { ToolSpec } from '../../protocol/tools.ts';
 import { failure } from './errors.ts';
-import type { Message, ModelRequest, ModelResult, ModelStopReason, Provider, ProviderOptions, ToolCall } from './provider.ts';
+import { isEventStream, postJson, readText, serverSentEvents, type Endpoint } from './http.ts';
+import { parseArguments, type Message, type ModelRequest, type ModelResult, type ModelStopReason, type Provider, type ProviderOptions, type ToolCall } from './provider.ts';
 
-type WireMessage = OpenAI.Chat.Completions.ChatCompletionMessageParam;
+type ContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
+type WireToolCall = { id: string; type: 'function'; function: { name: string; arguments: string } };
+type WireMessage =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string | ContentPart[] }
+  | { role: 'assistant'; content: string | null; tool_calls?: WireToolCall[] }
+  | { role: 'tool'; tool_call_id: string; content: string };
+type WireTool = { type: 'function'; function: { name: string; description: string; parameters: unknown } };
+
+/** The parts of a `chat.completion` (whole) and a `chat.completion.chunk` (streamed) read here. */
+interface Completion {
+  choices?: { message?: { content?: string | null; tool_calls?: { id?: string; type?: string; function?: { name?: string; arguments?: string } }[] }; finish_reason?: string | null }[];
+}
+interface CompletionChunk {
+  choices?: { delta?: { content?: string | null; tool_calls?: { index: number; id?: string; function?: { name?: string; arguments?: string } }[] }; finish_reason?: string | null }[];
+  error?: { message?: string };
+}
 
 export function toOpenAIMessages(system: string, messages: readonly Message[]): WireMessage[] {
   const out: WireMessage[] = [{ role: 'system', content: system }];
@@ -50,18 +66,8 @@ export function toOpenAIMessages(system: string, messages: readonly Message[]): 
   return out;
 }
 
-function toOpenAITool(t: ToolSpec): OpenAI.Chat.Completions.ChatCompletionFunctionTool {
+function toOpenAITool(t: ToolSpec): WireTool {
   return { type: 'function', function: { name: t.name, description: t.description, parameters: { ...t.parameters, required: [...t.parameters.required] } } };
-}
-
-/** Parsed JSON when valid; the raw string otherwise (the loop reports it to the model). */
-export function parseArguments(raw: string | undefined | null): unknown {
-  if (raw === undefined || raw === null || raw.trim() === '') return {}; // some servers send "" for no arguments
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
 }
 
 interface PartialCall { id?: string; name: string; args: string }
@@ -73,18 +79,59 @@ function finish(text: string, calls: readonly PartialCall[], finishReason: strin
   return { stopReason, text, toolCalls };
 }
 
+/** Folds a stream's chunks into one result; pure, so it is tested on recorded streams. */
+export class OpenAIStream {
+  #text = '';
+  #finishReason: string | null | undefined;
+  // Tool-call deltas carry an index; the id and name come once, arguments in fragments.
+  #calls = new Map<number, PartialCall>();
+  #done = false;
+
+  /** One `data:` payload; nothing counts after `[DONE]`. Throws on an error the stream reports. */
+  push(data: string): void {
+    if (this.#done || data === '[DONE]') {
+      this.#done = true;
+      return;
+    }
+    const chunk = JSON.parse(data) as CompletionChunk;
+    if (chunk.error) throw new Error(chunk.error.message ?? 'the stream reported an error');
+    const choice = chunk.choices?.[0];
+    if (!choice) return; // e.g. the final usage chunk
+    if (choice.delta?.content) this.#text += choice.delta.content;
+    for (const d of choice.delta?.tool_calls ?? []) {
+      const call = this.#calls.get(d.index) ?? { name: '', args: '' };
+      if (d.id) call.id = d.id;
+      if (d.function?.name) call.name += d.function.name;
+      if (d.function?.arguments) call.args += d.function.arguments;
+      this.#calls.set(d.index, call);
+    }
+    if (choice.finish_reason) this.#finishReason = choice.finish_reason;
+  }
+
+  result(): ModelResult {
+    const ordered = [...this.#calls.entries()].sort((a, b) => a[0] - b[0]).map(([, c]) => c);
+    return finish(this.#text, ordered, this.#finishReason);
+  }
+}
+
+/** The result of a whole (not streamed) `chat.completion`. */
+export function fromCompletion(res: Completion): ModelResult {
+  const choice = res.choices?.[0];
+  if (!choice) return { stopReason: 'error', text: '', toolCalls: [], error: 'openai: the response has no choices', retryable: false };
+  const calls: PartialCall[] = [];
+  for (const c of choice.message?.tool_calls ?? []) {
+    if ((c.type ?? 'function') === 'function') calls.push({ id: c.id, name: c.function?.name ?? '', args: c.function?.arguments ?? '' });
+  }
+  return finish(choice.message?.content ?? '', calls, choice.finish_reason);
+}
+
 export class OpenAIProvider implements Provider {
-  #client: OpenAI;
   #options: ProviderOptions;
+  #endpoint: Endpoint;
 
   constructor(options: ProviderOptions) {
     this.#options = options;
-    this.#client = new OpenAI({
-      baseURL: options.baseURL ?? MODEL_BASE_URLS.openai,
-      apiKey: PLACEHOLDER_API_KEY,
-      maxRetries: options.maxRetries ?? 2,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
+    this.#endpoint = { baseURL: options.baseURL ?? MODEL_BASE_URLS.openai, ...(options.socketPath ? { socketPath: options.socketPath } : {}) };
   }
 
   async complete(req: ModelRequest): Promise<ModelResult> {
@@ -92,46 +139,19 @@ export class OpenAIProvider implements Provider {
       model: this.#options.model,
       messages: toOpenAIMessages(req.system, req.messages),
       tools: req.tools.map(toOpenAITool),
+      // Without include_usage a stream reports no tokens, and the host's daily budget could not count them.
+      ...(this.#options.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
     };
     try {
-      return this.#options.stream ? await this.#streamed(body, req.signal) : await this.#whole(body, req.signal);
+      const headers = { authorization: `Bearer ${PLACEHOLDER_API_KEY}` };
+      const res = await postJson(this.#endpoint, '/chat/completions', headers, JSON.stringify(body), { signal: req.signal, maxRetries: this.#options.maxRetries ?? 2 });
+      if (!isEventStream(res)) return fromCompletion(JSON.parse(await readText(res, req.signal)) as Completion);
+      const stream = new OpenAIStream();
+      // Read to the end, not just to [DONE], so the connection can serve the next request.
+      for await (const e of serverSentEvents(res)) stream.push(e.data);
+      return stream.result();
     } catch (err) {
-      return failure('openai', err, { isAbort: err instanceof APIUserAbortError, isConnection: err instanceof APIConnectionError }, req.signal);
+      return failure('openai', err, req.signal);
     }
-  }
-
-  async #whole(body: OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming, signal?: AbortSignal): Promise<ModelResult> {
-    const res = await this.#client.chat.completions.create(body, { signal });
-    const choice = res.choices[0];
-    if (!choice) return { stopReason: 'error', text: '', toolCalls: [], error: 'openai: the response has no choices', retryable: false };
-    const calls: PartialCall[] = [];
-    for (const c of choice.message.tool_calls ?? []) {
-      if (c.type === 'function') calls.push({ id: c.id, name: c.function.name, args: c.function.arguments });
-    }
-    return finish(choice.message.content ?? '', calls, choice.finish_reason);
-  }
-
-  async #streamed(body: OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming, signal?: AbortSignal): Promise<ModelResult> {
-    // Without include_usage a stream reports no tokens, and the host's daily budget could not count them.
-    const stream = await this.#client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, { signal });
-    let text = '';
-    let finishReason: string | null | undefined;
-    // Tool-call deltas carry an index; the id and name come once, arguments in fragments.
-    const calls = new Map<number, PartialCall>();
-    for await (const chunk of stream) {
-      const choice = chunk.choices[0];
-      if (!choice) continue;
-      if (choice.delta.content) text += choice.delta.content;
-      for (const d of choice.delta.tool_calls ?? []) {
-        const call = calls.get(d.index) ?? { name: '', args: '' };
-        if (d.id) call.id = d.id;
-        if (d.function?.name) call.name += d.function.name;
-        if (d.function?.arguments) call.args += d.function.arguments;
-        calls.set(d.index, call);
-      }
-      if (choice.finish_reason) finishReason = choice.finish_reason;
-    }
-    const ordered = [...calls.entries()].sort((a, b) => a[0] - b[0]).map(([, c]) => c);
-    return finish(text, ordered, finishReason);
   }
 }

@@ -48,7 +48,7 @@ export interface ModelRequest {
 export interface Provider {
   /**
    * Contract: never throws and never rejects. Resolves with stopReason 'error' (with
-   * `error` and `retryable`) when the request failed after the SDK's own retries, and with
+   * `error` and `retryable`) when the request failed after its retries, and with
    * 'aborted' when `signal` fired. The provider honours `signal` for the whole request.
    */
   complete(req: ModelRequest): Promise<ModelResult>;
@@ -59,8 +59,22 @@ export interface ProviderOptions {
   readonly model: string;
   readonly stream: boolean;
   readonly baseURL?: string;
-  /** SDK retries before a failure is reported (default 2). */
+  /** Tries after the first before a failure is reported (default 2, as the vendors' clients). */
   readonly maxRetries?: number;
-  /** The SDK's fetch (default the global one); in a container, straight to the proxy's socket (proxy-fetch.ts). */
-  readonly fetch?: typeof fetch;
+  /**
+   * In a container, the group proxy's socket: requests go straight to it, with only the base
+   * URL's path (not through the in-container TCP forwarder, which stays for tools).
+   */
+  readonly socketPath?: string;
 }
+
+/** Parsed JSON when valid; the raw string otherwise (the loop reports it to the model). */
+export function parseArguments(raw: string | undefined | null): unknown {
+  if (raw === undefined || raw === null || raw.trim() === '') return {}; // some servers send "" for no arguments
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+

@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import { agentManifest } from '../../container/agent-deps.ts';
 import { aptInstall, canInstallPackages } from './engine.ts';
 import { findExecutable, runCommand, streamCommand } from './exec.ts';
 
@@ -17,9 +16,9 @@ export const BUILD_LABEL = 'hako.build';
 /** The repository root: this file lives in <root>/src/runtime/. */
 export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
 /**
- * What the image is made of; a change to any of these means a rebuild. Of package.json and
- * package-lock.json only the agent's cut (container/agent-deps.ts) counts: a chat skill's
- * packages never reach the image, so adding one does not make it stale.
+ * What the image is made of; a change to any of these means a rebuild. The agent uses no
+ * npm package (its /app/package.json is container/app-package.json), so package.json and
+ * the lockfile are not among them: adding a chat skill never makes the image stale.
  */
 export const HASHED_PATHS = ['agent', 'protocol', 'container'] as const;
 
@@ -74,8 +73,6 @@ export async function sourceHash(root: string = REPO_ROOT): Promise<string> {
   for (const top of HASHED_PATHS) await collect(root, top, entries);
   entries.sort();
   const hash = createHash('sha256');
-  const deps = agentManifest(await readFile(path.join(root, 'package.json'), 'utf8'), await readFile(path.join(root, 'package-lock.json'), 'utf8'));
-  hash.update(`agent-deps\0${deps.packageJson}\0${deps.lock}\0`);
   for (const rel of entries) {
     const full = path.join(root, rel);
     const stat = await lstat(full);

@@ -1,5 +1,6 @@
-// Both providers against the scripted model server speaking the real wire formats, through the
-// official SDKs: text, tool calls, tool results, streaming or not, and failures as data.
+// Both providers against the scripted model server, which speaks the real wire formats (the
+// official SDKs hold it to them in model-server.test.ts): text, tool calls, tool results,
+// streaming or not, and failures as data.
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,16 +10,16 @@ import { PLACEHOLDER_API_KEY } from '../../protocol/container.ts';
 import { TOOL_SPECS } from '../../protocol/tools.ts';
 import { startModelServer, type ModelServer } from '../support/model-server.ts';
 import { AnthropicProvider } from '../../agent/providers/anthropic.ts';
-import { OpenAIProvider, parseArguments } from '../../agent/providers/openai.ts';
+import { OpenAIProvider } from '../../agent/providers/openai.ts';
 import { parseModel, providerFor } from '../../agent/providers/index.ts';
-import type { Message, Provider } from '../../agent/providers/provider.ts';
+import { parseArguments, type Message, type Provider } from '../../agent/providers/provider.ts';
 
 type Kind = 'anthropic' | 'openai';
 
 async function setup(t: TestContext, kind: Kind, stream: boolean): Promise<{ s: ModelServer; p: Provider }> {
   const s = await startModelServer();
   t.after(() => s.close());
-  // No SDK retries: an error turn must not be hidden behind the next scripted turn.
+  // No retries: an error turn must not be hidden behind the next scripted turn.
   const opts = { model: 'test-model', stream, maxRetries: 0 };
   const p = kind === 'anthropic'
     ? new AnthropicProvider({ ...opts, baseURL: s.anthropicBaseURL })
@@ -144,7 +145,7 @@ for (const kind of ['anthropic', 'openai'] as const) {
   });
 }
 
-test('openai provider - tool arguments that are not valid JSON stay a raw string for the loop to report', () => {
+test('providers - tool arguments that are not valid JSON stay a raw string for the loop to report', () => {
   assert.deepEqual(parseArguments('{"command":"ls"}'), { command: 'ls' });
   assert.deepEqual(parseArguments(''), {});
   assert.deepEqual(parseArguments(undefined), {});
@@ -165,7 +166,7 @@ test('providerFor - parses provider/model, keeping slashes and colons in the mod
   await assert.rejects(providerFor('nope'), /HAKO_MODEL is "nope"/);
 });
 
-test('providerFor - loads only the configured provider\'s SDK, never the other one', () => {
+test('providerFor - loads only the configured provider\'s module and no package: the agent needs node: and its own files only', () => {
   // A fresh process records every module it loads; the agent's cold start pays for each.
   const index = new URL('../../agent/providers/index.ts', import.meta.url).href;
   const loaded = (model: string): string[] => {
@@ -179,12 +180,12 @@ test('providerFor - loads only the configured provider\'s SDK, never the other o
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     return JSON.parse(out) as string[];
   };
-  const openai = loaded('openai/gpt-oss:20b');
-  assert.ok(openai.some((u) => u.includes('/node_modules/openai/')), 'the OpenAI SDK is loaded');
-  assert.ok(!openai.some((u) => u.includes('@anthropic-ai')), 'the Anthropic SDK is not loaded');
-  const anthropic = loaded('anthropic/claude-sonnet-4-5');
-  assert.ok(anthropic.some((u) => u.includes('@anthropic-ai/sdk')), 'the Anthropic SDK is loaded');
-  assert.ok(!anthropic.some((u) => u.includes('/node_modules/openai/')), 'the OpenAI SDK is not loaded');
+  for (const [model, own, other] of [['openai/gpt-oss:20b', 'openai.ts', 'anthropic.ts'], ['anthropic/claude-sonnet-4-5', 'anthropic.ts', 'openai.ts']] as const) {
+    const seen = loaded(model);
+    assert.ok(seen.some((u) => u.endsWith(`/agent/providers/${own}`)), `${own} is loaded for ${model}`);
+    assert.ok(!seen.some((u) => u.endsWith(`/agent/providers/${other}`)), `${other} is not loaded for ${model}`);
+    assert.deepEqual(seen.filter((u) => u.includes('/node_modules/')), [], `no package is loaded for ${model}`);
+  }
 });
 
 function freePort(): Promise<number> {

@@ -8,21 +8,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { chooseOffline, IMAGE_REPO, imageTag, REPO_ROOT, sourceHash, stepPrefixer } from '../../src/runtime/image.ts';
 
-/** A package.json with the agent's two packages and `more` (a skill's). */
-function fakePackage(more: Record<string, string>, agentVersion = '1.0.0') {
-  return { name: 'fake', version: '1.2.3', type: 'module', dependencies: { '@anthropic-ai/sdk': agentVersion, openai: '2.0.0', ...more }, devDependencies: { typescript: '5.0.0' } };
+/** A package.json and its lockfile with `deps` (the host's or a skill's; the agent has none). */
+function fakePackage(deps: Record<string, string>) {
+  return { name: 'fake', version: '1.2.3', type: 'module', dependencies: deps, devDependencies: { typescript: '5.0.0' } };
 }
 
-/** Its lockfile: each package an entry; the sdk needs a helper package. */
-function fakeLock(more: Record<string, string>, agentVersion = '1.0.0') {
-  const entries: Record<string, unknown> = {
-    'node_modules/@anthropic-ai/sdk': { version: agentVersion, integrity: `sha512-sdk${agentVersion}`, dependencies: { 'json-helper': '^1' } },
-    'node_modules/json-helper': { version: '1.4.0', integrity: 'sha512-helper' },
-    'node_modules/openai': { version: '2.0.0', integrity: 'sha512-openai' },
-    'node_modules/typescript': { version: '5.0.0', dev: true },
-  };
-  for (const [name, version] of Object.entries(more)) entries[`node_modules/${name}`] = { version, integrity: `sha512-${name}` };
-  return { name: 'fake', version: '1.2.3', lockfileVersion: 3, requires: true, packages: { '': fakePackage(more, agentVersion), ...entries } };
+function fakeLock(deps: Record<string, string>) {
+  const entries: Record<string, unknown> = { 'node_modules/typescript': { version: '5.0.0', dev: true } };
+  for (const [name, version] of Object.entries(deps)) entries[`node_modules/${name}`] = { version, integrity: `sha512-${name}` };
+  return { name: 'fake', version: '1.2.3', lockfileVersion: 3, requires: true, packages: { '': fakePackage(deps), ...entries } };
 }
 
 const TREE: Record<string, string> = {
@@ -31,8 +25,9 @@ const TREE: Record<string, string> = {
   'protocol/ipc.ts': 'export const V = 1;\n',
   'container/Dockerfile': 'FROM node:24-bookworm-slim\n',
   'container/build-offline.sh': '#!/usr/bin/env bash\n',
-  'package.json': `${JSON.stringify(fakePackage({}))}\n`,
-  'package-lock.json': `${JSON.stringify(fakeLock({}))}\n`,
+  'container/app-package.json': '{ "type": "module" }\n',
+  'package.json': `${JSON.stringify(fakePackage({ croner: '11.0.1' }))}\n`,
+  'package-lock.json': `${JSON.stringify(fakeLock({ croner: '11.0.1' }))}\n`,
   'src/main.ts': 'host code\n',
   'test/unit/a.test.ts': 'a test\n',
 };
@@ -79,25 +74,22 @@ test('sourceHash - changes when a file under agent/ changes, appears or is renam
   assert.notEqual(await sourceHash(renamed), before, 'the path is part of the hash, not just the content');
 });
 
-test('sourceHash - covers protocol/, container/ and the agent\'s own dependencies', async (t) => {
+test('sourceHash - covers protocol/ and container/, the image\'s package.json included', async (t) => {
   const root = await fakeTree(t);
   const seen = new Set([await sourceHash(root)]);
-  for (const rel of ['protocol/ipc.ts', 'container/Dockerfile', 'container/build-offline.sh']) {
+  for (const rel of ['protocol/ipc.ts', 'container/Dockerfile', 'container/build-offline.sh', 'container/app-package.json']) {
     await writeFile(join(root, rel), `changed ${rel}\n`);
     const hash = await sourceHash(root);
     assert.ok(!seen.has(hash), `a change to ${rel} must change the hash`);
     seen.add(hash);
   }
-  await writeFile(join(root, 'package.json'), JSON.stringify(fakePackage({}, '1.1.0')));
-  await writeFile(join(root, 'package-lock.json'), JSON.stringify(fakeLock({}, '1.1.0')));
-  assert.ok(!seen.has(await sourceHash(root)), 'another version of a package the agent imports must change the hash');
 });
 
 test('sourceHash - a chat skill\'s package added to package.json and the lockfile does not make the image stale', async (t) => {
   const root = await fakeTree(t);
   const before = await sourceHash(root);
-  await writeFile(join(root, 'package.json'), JSON.stringify(fakePackage({ grammy: '1.46.0' }), null, 2));
-  await writeFile(join(root, 'package-lock.json'), JSON.stringify(fakeLock({ grammy: '1.46.0' }), null, 2));
+  await writeFile(join(root, 'package.json'), JSON.stringify(fakePackage({ croner: '11.0.1', grammy: '1.46.0' }), null, 2));
+  await writeFile(join(root, 'package-lock.json'), JSON.stringify(fakeLock({ croner: '11.0.1', grammy: '1.46.0' }), null, 2));
   assert.equal(await sourceHash(root), before);
 });
 
