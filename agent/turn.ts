@@ -172,26 +172,29 @@ export async function runBatch(batch: BatchFile, deps: TurnDeps): Promise<LoopRe
     fit: (messages) => fitMessages(messages, plan.messages),
     capToolResult: (text) => capToolResult(text, plan.toolResult),
   }, (e) => logEvent(log, batch.id, e));
-  await archiveTurn(s.workspace, { at: startedAt, title: turnTitle(batch, result.stopReason), messages: result.messages });
-
+  const archive = () => archiveTurn(s.workspace, { at: startedAt, title: turnTitle(batch, result.stopReason), messages: result.messages });
   if (result.stopReason === 'error' || result.stopReason === 'aborted') {
+    await archive();
     const message = (result.stopReason === 'aborted' ? 'the agent was stopped before it finished' : result.error ?? 'model error').slice(0, 4000);
     const name = await outbox.write({ type: 'error', batch: batch.id, message, retryable: result.stopReason === 'aborted' || (result.retryable ?? false) });
     log('output', { batch: batch.id, type: 'error', file: name });
     return result;
   }
-  if (!isolated) {
-    try {
-      await appendHistory(historyFile, history.saved, withoutImages(result.messages));
-    } catch (err) {
-      // The answer still goes out: losing one turn of context beats losing the reply.
-      log('history_save_failed', { batch: batch.id, error: errorText(err) });
-    }
-  }
+  // The reply goes out before the archive and the history are written: the person waits for
+  // it, and the next batch comes only after `done`, so it still reads this turn's history.
   if (result.text.trim() !== '') {
     for (const text of splitText(result.text)) {
       const name = await outbox.write({ type: 'reply', batch: batch.id, text });
       log('output', { batch: batch.id, type: 'reply', file: name });
+    }
+  }
+  await archive();
+  if (!isolated) {
+    try {
+      await appendHistory(historyFile, history.saved, withoutImages(result.messages));
+    } catch (err) {
+      // The turn still ends: losing one turn of context beats holding the group.
+      log('history_save_failed', { batch: batch.id, error: errorText(err) });
     }
   }
   const name = await outbox.write({ type: 'done', batch: batch.id });

@@ -422,15 +422,22 @@ export class HttpChannel implements Channel {
 
   #events(group: string, res: http.ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
-    res.write(': connected\n\n');
+    // Node corks a response's socket on each write until the next tick, and an event is
+    // usually published from the middle of an IPC pass that goes on synchronously for a few
+    // milliseconds more (its audit record, the next file): uncorking sends the event now.
+    const send = (event: string): void => {
+      res.write(event);
+      res.socket?.uncork();
+    };
+    send(': connected\n\n');
     const unsubscribe = this.#ctx!.subscribe((m) => {
-      if (m.group === group) res.write(`id: ${m.id}\nevent: message\ndata: ${JSON.stringify(publicMessage(m))}\n\n`);
+      if (m.group === group) send(`id: ${m.id}\nevent: message\ndata: ${JSON.stringify(publicMessage(m))}\n\n`);
     });
     // "working": a turn of the group started (true) or ended (false).
-    const working = (on: boolean) => res.write(`event: working\ndata: ${JSON.stringify({ working: on })}\n\n`);
+    const working = (on: boolean) => send(`event: working\ndata: ${JSON.stringify({ working: on })}\n\n`);
     // "partial": the model's text so far in the turn's current response; never stored, the
     // committed reply follows as a "message". Only this group's stream gets it, like the rest.
-    const partial = (text: string) => res.write(`event: partial\ndata: ${JSON.stringify({ group, text })}\n\n`);
+    const partial = (text: string) => send(`event: partial\ndata: ${JSON.stringify({ group, text })}\n\n`);
     if (this.#working.has(group)) working(true);
     const shown = this.#partial.get(group);
     if (shown !== undefined) partial(shown);
@@ -439,7 +446,7 @@ export class HttpChannel implements Channel {
       if (text === undefined) working(on);
       else partial(text);
     });
-    const ping = setInterval(() => res.write(': ping\n\n'), 25_000);
+    const ping = setInterval(() => send(': ping\n\n'), 25_000);
     this.#streams.add(res);
     res.on('close', () => {
       clearInterval(ping);

@@ -352,9 +352,12 @@ export class Host {
   }
 
   #budgetProblem(group: string) {
+    const groupBudget = this.store.getGroup(group)?.tokensPerDay ?? null;
+    // Asked before every model request: with no budget at all, today's usage is not read.
+    if (groupBudget === null && this.config.tokensPerDay === null) return null;
     const today = this.#usageToday();
     return budgetProblem({
-      group, groupBudget: this.store.getGroup(group)?.tokensPerDay ?? null, globalBudget: this.config.tokensPerDay,
+      group, groupBudget, globalBudget: this.config.tokensPerDay,
       groupUsed: today.byGroup.get(group) ?? 0, totalUsed: today.total, tz: this.config.tz,
     });
   }

@@ -167,6 +167,7 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
     return sendError(res, 429, `hako refused the model request: ${spent}`, { 'x-should-retry': 'false' });
   }
   if (!record({ ...base, allowed: true })) return sendError(res, 500, 'hako could not record the model request, so it refused it');
+  mark(opts.log, 'proxy_recorded', { group: opts.group });
   const target = decided.url;
   const client = target.protocol === 'https:' ? https : http;
   const started = Date.now();

@@ -108,9 +108,17 @@ export function usageParser(contentType: string | undefined): UsageParser {
   };
 }
 
+/** One formatter per time zone: building one costs about 0.25 ms, and a model request asks twice. */
+const dayFormatters = new Map<string, Intl.DateTimeFormat>();
+
 /** `YYYY-MM-DD` of the instant `ms` in time zone `tz`: the day usage is counted under. */
 export function dayIn(tz: string, ms: number): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
+  let f = dayFormatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' });
+    dayFormatters.set(tz, f);
+  }
+  return f.format(ms);
 }
 
 export interface BudgetFacts {
