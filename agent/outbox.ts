@@ -3,7 +3,7 @@
 // ipcFileName, so the host never sees a half-written file. Every file is validated against
 // the protocol before it is written (a failure is a programmer error).
 
-import { randomUUID } from 'node:crypto';
+import { crypto } from './builtins.ts';
 import { ipcFileName, MAX_IPC_FILE_BYTES, parseAgentOutput, type AgentToHost } from '../protocol/ipc.ts';
 import { writeFileAtomic } from '../protocol/transport.ts';
 
@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../protocol/transport.ts';
 export const REPLY_CHUNK_CHARS = 32_000;
 
 export function newId(): string {
-  return randomUUID();
+  return crypto.randomUUID();
 }
 
 /** An output without its header; distributes over the union so each type keeps its own fields. */

@@ -13,7 +13,8 @@
 // request, a wait between retries and the reading of the body; only connection failures,
 // timeouts and retryable statuses are retried, and never once a response body was taken.
 
-import http from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { http } from '../builtins.ts';
 
 /** Where a provider's requests go: a base URL, and in a container the proxy's socket. */
 export interface Endpoint {
@@ -59,12 +60,12 @@ const agent = new http.Agent({ keepAlive: true });
  * POSTs `body` (JSON text) to `endpoint` + `path` and resolves with the 2xx response, its
  * body unread. Rejects with HttpStatusError, ConnectionError, or the abort reason.
  */
-export async function postJson(endpoint: Endpoint, path: string, headers: Readonly<Record<string, string>>, body: string, options: PostOptions): Promise<http.IncomingMessage> {
+export async function postJson(endpoint: Endpoint, path: string, headers: Readonly<Record<string, string>>, body: string, options: PostOptions): Promise<IncomingMessage> {
   const url = new URL(endpoint.baseURL.replace(/\/+$/, '') + path);
   const all = { ...headers, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(Buffer.byteLength(body)) };
   for (let attempt = 0; ; attempt++) {
     const left = options.maxRetries - attempt;
-    let res: http.IncomingMessage;
+    let res: IncomingMessage;
     try {
       res = await send(endpoint, url, all, body, options.signal);
     } catch (err) {
@@ -81,7 +82,7 @@ export async function postJson(endpoint: Endpoint, path: string, headers: Readon
   }
 }
 
-function send(endpoint: Endpoint, url: URL, headers: Record<string, string>, body: string, signal: AbortSignal | undefined): Promise<http.IncomingMessage> {
+function send(endpoint: Endpoint, url: URL, headers: Record<string, string>, body: string, signal: AbortSignal | undefined): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const target = endpoint.socketPath
       ? { socketPath: endpoint.socketPath, path: `${url.pathname}${url.search}` }
@@ -113,7 +114,7 @@ function shouldRetry(status: number, header: string | string[] | undefined): boo
 }
 
 /** `retry-after-ms`, else `retry-after` (seconds or a date), when present and sane. */
-export function serverWait(headers: http.IncomingHttpHeaders, now = Date.now()): number | undefined {
+export function serverWait(headers: IncomingHttpHeaders, now = Date.now()): number | undefined {
   const ms = Number(headers['retry-after-ms']);
   let wait = Number.isFinite(ms) && headers['retry-after-ms'] !== undefined ? ms : undefined;
   const after = headers['retry-after'];
@@ -162,7 +163,7 @@ export function errorMessage(status: number, body: string): string {
 }
 
 /** The whole body as text. */
-export async function readText(res: http.IncomingMessage, signal?: AbortSignal): Promise<string> {
+export async function readText(res: IncomingMessage, signal?: AbortSignal): Promise<string> {
   let text = '';
   res.setEncoding('utf8');
   for await (const chunk of res) {
@@ -173,7 +174,7 @@ export async function readText(res: http.IncomingMessage, signal?: AbortSignal):
 }
 
 /** The response is an event stream (a server may answer a streamed request with plain JSON). */
-export function isEventStream(res: http.IncomingMessage): boolean {
+export function isEventStream(res: IncomingMessage): boolean {
   return (res.headers['content-type'] ?? '').startsWith('text/event-stream');
 }
 

@@ -2,7 +2,7 @@
 // the Chat Completions wire format, over http.ts. Never throws (see Provider contract);
 // tool-call arguments are parsed defensively because local models often emit broken JSON.
 
-import { randomUUID } from 'node:crypto';
+import { crypto } from '../builtins.ts';
 import { MODEL_BASE_URLS, PLACEHOLDER_API_KEY } from '../../protocol/container.ts';
 import type { ToolSpec } from '../../protocol/tools.ts';
 import { failure } from './errors.ts';
@@ -73,7 +73,7 @@ function toOpenAITool(t: ToolSpec): WireTool {
 interface PartialCall { id?: string; name: string; args: string }
 
 function finish(text: string, calls: readonly PartialCall[], finishReason: string | null | undefined): ModelResult {
-  const toolCalls: ToolCall[] = calls.map((c) => ({ id: c.id || `call_${randomUUID()}`, name: c.name, args: parseArguments(c.args) }));
+  const toolCalls: ToolCall[] = calls.map((c) => ({ id: c.id || `call_${crypto.randomUUID()}`, name: c.name, args: parseArguments(c.args) }));
   // Some compatible servers report "stop" even when they return tool calls.
   const stopReason: ModelStopReason = toolCalls.length > 0 ? 'tool_use' : finishReason === 'length' ? 'length' : 'stop';
   return { stopReason, text, toolCalls };

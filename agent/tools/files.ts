@@ -1,7 +1,8 @@
 // The file tools: read_file, write_file, edit_file. Paths are relative to the workspace
 // (absolute paths are used as given: the container's mounts are the boundary). Reads are bounded.
 
-import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fail, ok, type ToolHandler } from './types.ts';
 
@@ -21,28 +22,34 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * Reads with synchronous calls: four thread-pool round trips (stat, open, read, close) were
+ * ~1.5 ms of a warm tool turn, the read itself ~20 µs. Blocking stays bounded: the open does
+ * not wait (O_NONBLOCK, so a FIFO cannot hang the agent), only a regular file is read, and
+ * at most READ_MAX_BYTES of it.
+ */
 export const readFileTool: ToolHandler = async (args, ctx) => {
   const path = args.path as string;
   const abs = resolveIn(ctx.workspace, path);
+  let fd: number | undefined;
   try {
-    const st = await stat(abs);
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
     if (st.isDirectory()) return fail(`${path}: is a directory (use glob to list it)`);
-    const fh = await open(abs, 'r');
-    try {
-      const buf = Buffer.alloc(Math.min(st.size, READ_MAX_BYTES));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-      const bytes = buf.subarray(0, bytesRead);
-      if (bytes.subarray(0, 8192).includes(0)) return fail(`${path}: binary file (${st.size} bytes), not shown`);
-      const text = bytes.toString('utf8');
-      if (text.length > READ_MAX_CHARS || st.size > READ_MAX_BYTES) {
-        return ok(`${text.slice(0, READ_MAX_CHARS)}\n[… file truncated: showing the first ${READ_MAX_CHARS} characters of ${st.size} bytes]`);
-      }
-      return ok(text.length > 0 ? text : '(empty file)');
-    } finally {
-      await fh.close();
+    if (!st.isFile()) return fail(`${path}: not a regular file (a device, pipe or socket is not read)`);
+    const buf = Buffer.alloc(Math.min(st.size, READ_MAX_BYTES));
+    const bytesRead = buf.length === 0 ? 0 : readSync(fd, buf, 0, buf.length, 0);
+    const bytes = buf.subarray(0, bytesRead);
+    if (bytes.subarray(0, 8192).includes(0)) return fail(`${path}: binary file (${st.size} bytes), not shown`);
+    const text = bytes.toString('utf8');
+    if (text.length > READ_MAX_CHARS || st.size > READ_MAX_BYTES) {
+      return ok(`${text.slice(0, READ_MAX_CHARS)}\n[… file truncated: showing the first ${READ_MAX_CHARS} characters of ${st.size} bytes]`);
     }
+    return ok(text.length > 0 ? text : '(empty file)');
   } catch (err) {
     return fail(`${path}: ${describe(err)}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 };
 

@@ -5,7 +5,7 @@
 // with what to do instead; only main may write global memory (its mount is also read-only
 // everywhere else, so this check is the friendly refusal, not the boundary).
 
-import { randomBytes } from 'node:crypto';
+import { crypto } from '../builtins.ts';
 import { constants } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -80,7 +80,7 @@ async function readNoFollow(file: string): Promise<string> {
 
 /** Replaces `dir/MEMORY.md` by a new file renamed over it: a link there is replaced, never followed. */
 async function writeWhole(dir: string, text: string): Promise<void> {
-  const tmp = join(dir, `.MEMORY.md.remember-${randomBytes(6).toString('hex')}`);
+  const tmp = join(dir, `.MEMORY.md.remember-${crypto.randomBytes(6).toString('hex')}`);
   const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   try {
     await fh.writeFile(text, 'utf8');

@@ -3,7 +3,7 @@
 // upstream itself — the only way a secret placeholder in a header is replaced by its value.
 // Results are text: HTML is reduced to readable text; everything is bounded.
 
-import http from 'node:http';
+import { http } from '../builtins.ts';
 import { fail, ok, type ToolHandler } from './types.ts';
 
 const MAX_RESULT_CHARS = 50_000;

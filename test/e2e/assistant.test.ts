@@ -53,6 +53,9 @@ describe('openai provider, one host', () => {
     assert.ok(name, 'the container stays warm after the turn');
     const info = JSON.parse(execFileSync('docker', ['inspect', name!], { encoding: 'utf8' }))[0];
     assert.equal(info.HostConfig.NetworkMode, 'none');
+    // A network namespace of its own that holds nothing but its loopback (the forwarder's).
+    assert.equal(execFileSync('docker', ['exec', name!, 'ls', '/sys/class/net'], { encoding: 'utf8' }).trim(), 'lo');
+    assert.notEqual(execFileSync('docker', ['exec', name!, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }).trim(), fs.readlinkSync('/proc/self/ns/net'));
     assert.equal(info.HostConfig.ReadonlyRootfs, true);
     assert.deepEqual(info.HostConfig.CapDrop, ['ALL']);
     assert.ok(info.HostConfig.SecurityOpt.includes('no-new-privileges'));

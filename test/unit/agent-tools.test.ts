@@ -128,6 +128,14 @@ test('read_file - missing files, folders and binary files are errors', async (t)
   assert.match((await run('read_file', { path: 'bin' })).text, /binary file \(4 bytes\)/);
 });
 
+test('read_file - a named pipe is refused at once, never waited on; an empty file says so', async (t) => {
+  const { dir, run } = await workspace(t);
+  assert.equal(spawnSync('mkfifo', [join(dir, 'pipe')]).status, 0);
+  await writeFile(join(dir, 'empty.txt'), '');
+  assert.deepEqual(await run('read_file', { path: 'pipe' }), { text: 'pipe: not a regular file (a device, pipe or socket is not read)', isError: true });
+  assert.deepEqual(await run('read_file', { path: 'empty.txt' }), { text: '(empty file)', isError: false });
+});
+
 test('read_file - files over 200 000 characters are cut with a note', async (t) => {
   const { dir, run } = await workspace(t);
   await writeFile(join(dir, 'big.txt'), 'x'.repeat(250_000));

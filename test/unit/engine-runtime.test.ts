@@ -18,6 +18,7 @@ test('engine runtime - every container is created with the hardened settings of 
   assert.equal(h.AutoRemove, true);
   assert.equal(h.Init, true);
   assert.equal(h.NetworkMode, 'none');
+  assert.equal(body.NetworkDisabled, true, 'no network sandbox: a namespace of its own with only a loopback');
   assert.equal(h.ReadonlyRootfs, true);
   assert.deepEqual(h.CapDrop, ['ALL']);
   assert.deepEqual(h.SecurityOpt, ['no-new-privileges']);
