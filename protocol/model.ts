@@ -1,5 +1,5 @@
 // The model string `<provider>/<model>` (HAKO_MODEL, a group's --model): one parser for the
-// host (configuration, per-group settings, the proxy's provider) and the agent (which SDK
+// host (configuration, per-group settings, the proxy's provider) and the agent (which provider
 // to load), so the host never accepts a string the agent then refuses.
 // The model part is everything after the first slash (e.g. `openai/gpt-oss:20b`,
 // `openai/meta-llama/Llama-3.1-8B:free`); surrounding white space is ignored.

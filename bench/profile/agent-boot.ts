@@ -58,7 +58,7 @@ await import('/app/agent/turn.ts'); const t2 = performance.now(), c2 = cpu();
 await import('/app/agent/providers/openai.ts'); const t3 = performance.now(), c3 = cpu();
 await import('/app/agent/providers/anthropic.ts'); const t4 = performance.now(), c4 = cpu();
 const f = (t, c) => t.toFixed(0).padStart(4) + ' ms (CPU ' + c.toFixed(0) + ')';
-console.log('process start→script ' + f(t0, c0) + ' | first .ts (type stripper) ' + f(t1 - t0, c1 - c0) + ' | agent turn+tools ' + f(t2 - t1, c2 - c1) + ' | openai SDK ' + f(t3 - t2, c3 - c2) + ' | anthropic SDK ' + f(t4 - t3, c4 - c3));`;
+console.log('process start→script ' + f(t0, c0) + ' | first .ts (type stripper) ' + f(t1 - t0, c1 - c0) + ' | agent turn+tools ' + f(t2 - t1, c2 - c1) + ' | openai provider ' + f(t3 - t2, c3 - c2) + ' | anthropic provider ' + f(t4 - t3, c4 - c3));`;
   return new Promise((resolve) => {
     const { uid, gid } = containerUser();
     const c = spawn('docker', ['run', '--rm', '--read-only', '--cpus', '1', '--network', 'none', '--user', `${uid}:${gid}`, '--entrypoint', 'node', image, '--preserve-symlinks', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });

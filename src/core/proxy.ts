@@ -163,7 +163,8 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
   const spent = budgetRefusal(opts);
   if (spent) {
     record({ ...base, allowed: false, reason: spent });
-    // Retrying cannot help before the owner acts or the day ends; the SDKs honour this header.
+    // Retrying cannot help before the owner acts or the day ends; the agent's client (and the
+    // vendors' SDKs) honour this header.
     return sendError(res, 429, `hako refused the model request: ${spent}`, { 'x-should-retry': 'false' });
   }
   if (!record({ ...base, allowed: true })) return sendError(res, 500, 'hako could not record the model request, so it refused it');

@@ -67,7 +67,7 @@ describe('the web chat in a real browser', () => {
     model.script({ text: 'hello from the agent' });
     await page.fill('#text', 'hello from the browser');
     await page.press('#text', 'Enter');
-    await page.locator('.msg.assistant', { hasText: 'hello from the agent' }).waitFor();
+    await page.locator('.msg.assistant:not(.partial)', { hasText: 'hello from the agent' }).waitFor();
     if (process.env.HAKO_TEST_SCREENSHOT) await page.screenshot({ path: process.env.HAKO_TEST_SCREENSHOT });
     const cookies = await context.cookies();
     assert.deepEqual(cookies.map((c) => [c.name, c.httpOnly, c.sameSite, c.path]), [[`hako_session_${hako.port}`, true, 'Strict', '/']]);
@@ -174,7 +174,7 @@ describe('the web chat shows messages safely and clearly', () => {
     model.script({ text: hostile });
     const sender = '<img src=x onerror="window.pwned=\'sender\'"><b>Mallory</b>';
     await hako.post('main', 'hi <svg onload="window.pwned=\'user\'">', sender);
-    const reply = page.locator('.msg.assistant', { hasText: 'end of the hostile reply' });
+    const reply = page.locator('.msg.assistant:not(.partial)', { hasText: 'end of the hostile reply' });
     await reply.waitFor();
     const found = await page.evaluate(() => {
       const all = [...document.querySelectorAll('#log *')];
@@ -215,7 +215,7 @@ describe('the web chat shows messages safely and clearly', () => {
     ].join('\n') });
     await page.fill('#text', 'show me markdown');
     await page.press('#text', 'Enter');
-    const reply = page.locator('.msg.assistant', { hasText: 'The plan' });
+    const reply = page.locator('.msg.assistant:not(.partial)', { hasText: 'The plan' });
     await reply.waitFor();
     const seen = await reply.evaluate((m) => {
       const q = (s: string) => m.querySelector(s);
@@ -259,7 +259,7 @@ describe('the web chat shows messages safely and clearly', () => {
     fs.writeFileSync(release, '');
     t.after(() => fs.rmSync(release, { force: true }));
     for (const p of [page, late]) {
-      await p.locator('.msg.assistant', { hasText: 'finished the long job' }).waitFor();
+      await p.locator('.msg.assistant:not(.partial)', { hasText: 'finished the long job' }).waitFor();
       await p.locator('#working').waitFor({ state: 'hidden' });
     }
   });
@@ -302,7 +302,7 @@ describe('the web chat shows messages safely and clearly', () => {
     assert.match(await marked.getAttribute('class') ?? '', /not-engaged/);
     model.script({ text: 'hello team' });
     await hako.post('team', '@hako hello', 'alice');
-    await page.locator('.msg.assistant', { hasText: 'hello team' }).waitFor();
+    await page.locator('.msg.assistant:not(.partial)', { hasText: 'hello team' }).waitFor();
     const engaged = page.locator('.msg', { hasText: '@hako hello' });
     assert.equal(await engaged.locator('.note').count(), 0);
     assert.equal(await engaged.locator('.who').textContent(), 'You (alice)');
@@ -356,7 +356,7 @@ describe('the web chat shows messages safely and clearly', () => {
     assert.match(shown[1]!, /^screenshot-[\dT-]+\.png$/);
     assert.equal((await sent.locator('.body').textContent())!.trim(), 'see attached', 'the [attached: …] lines are shown as files, not as text');
     assert.equal(await page.locator('#pending').isHidden(), true, 'the sent files still wait');
-    await page.locator('.msg.assistant', { hasText: 'got your files' }).waitFor();
+    await page.locator('.msg.assistant:not(.partial)', { hasText: 'got your files' }).waitFor();
     if (shots) await page.screenshot({ path: path.join(shots, 'attachments-sent.png') });
     const day = path.join(groupPaths(hako.home, 'main').folder, 'inbox', new Date().toISOString().slice(0, 10));
     assert.equal(fs.readFileSync(path.join(day, 'call_notes.txt'), 'utf8'), 'call Ada on Monday');
@@ -371,7 +371,7 @@ describe('the web chat shows messages safely and clearly', () => {
     model.script({ text: '## Layout check\n\nA reply with **bold** text, `code` and a list:\n\n- one\n- two' });
     await hako.waitForReplies('main', await hako.post('main', 'check the layout'));
     const { page } = await signedIn(t, hako);
-    await page.locator('.msg.assistant', { hasText: 'Layout check' }).waitFor();
+    await page.locator('.msg.assistant:not(.partial)', { hasText: 'Layout check' }).waitFor();
     for (const [name, width, height] of [['desktop', 1280, 800], ['phone', 375, 740]] as const) {
       await page.setViewportSize({ width, height });
       const box = await page.evaluate(() => {
