@@ -43,6 +43,15 @@ export function attachmentLimits(env: Readonly<Record<string, string | undefined
   return { perFile, total };
 }
 
+/** attachmentLimits for a chat channel's settings: an error starts with the channel's name. */
+export function channelAttachmentLimits(channel: string, env: Readonly<Record<string, string | undefined>>): AttachmentLimits {
+  try {
+    return attachmentLimits(env);
+  } catch (err) {
+    throw new Error(`${channel}: ${(err as Error).message}`);
+  }
+}
+
 /** `512 bytes`, `120 KB`, `3.4 MB`. */
 export function humanSize(bytes: number): string {
   if (bytes < 1024) return bytes === 1 ? '1 byte' : `${bytes} bytes`;

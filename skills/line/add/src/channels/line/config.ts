@@ -3,7 +3,8 @@
 // owner's user ids and the attachment limit. Invariant: no message built here contains a
 // credential.
 
-import { attachmentLimits } from '../attachments.ts';
+import { apiBaseUrl } from '../api-base.ts';
+import { channelAttachmentLimits } from '../attachments.ts';
 
 export interface LineConfig {
   readonly token: string;
@@ -37,28 +38,13 @@ export function lineConfig(env: Readonly<Record<string, string | undefined>>): L
     apiRoot: root('LINE_API_ROOT', env.LINE_API_ROOT, DEFAULT_API_ROOT),
     dataApiRoot: root('LINE_DATA_API_ROOT', env.LINE_DATA_API_ROOT, DEFAULT_DATA_API_ROOT),
     owners: owners(env.LINE_OWNER_IDS),
-    maxBytes: attachmentLimits(env).perFile,
+    maxBytes: channelAttachmentLimits('line', env).perFile,
   };
 }
 
+/** LINE's API bases are origins; the access token travels in every request's Authorization header. */
 function root(name: string, raw: string | undefined, fallback: string): string {
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = raw.trim().replace(/\/+$/, '');
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new Error(`line: ${name} ${JSON.stringify(value)} is not a URL: give the API's base, e.g. ${fallback}`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`line: ${name} must be an http(s) URL, not ${url.protocol}`);
-  // The access token travels in every request's Authorization header: never in clear over a network.
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    throw new Error(`line: ${name} must use https:// (plain http:// only to a loopback address such as 127.0.0.1): the channel access token travels in every request`);
-  }
-  if (url.search || url.hash || url.username || url.password || (url.pathname !== '/' && url.pathname !== '')) {
-    throw new Error(`line: ${name} must be a plain origin such as ${fallback}, without a path, credentials, query or fragment`);
-  }
-  return value;
+  return apiBaseUrl(raw, { channel: 'line', name, what: "the API's base", fallback, secret: 'the channel access token', originOnly: true });
 }
 
 function owners(raw: string | undefined): ReadonlySet<string> {
@@ -66,8 +52,4 @@ function owners(raw: string | undefined): ReadonlySet<string> {
   const bad = ids.find((id) => !USER_ID.test(id));
   if (bad) throw new Error(`line: LINE_OWNER_IDS names ${JSON.stringify(bad)}, which is not a LINE user id (U followed by 32 hexadecimal characters; hako's notice about your chat shows yours)`);
   return new Set(ids.map((id) => `line:${id}`));
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }

@@ -4,7 +4,8 @@
 // base URL, the owner's user ids and the attachment limit.
 // Invariant: no message built here ever contains a token or the signing secret.
 
-import { attachmentLimits, type AttachmentLimits } from '../attachments.ts';
+import { apiBaseUrl } from '../api-base.ts';
+import { channelAttachmentLimits, type AttachmentLimits } from '../attachments.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -50,31 +51,10 @@ export function slackConfig(env: Env): SlackConfig {
   if (mode.kind === 'socket' && !mode.appToken.startsWith('xapp-')) {
     throw new Error(`slack: SLACK_APP_TOKEN does not look like an app-level token (it starts with xapp-; make one with the connections:write scope under Basic Information → App-Level Tokens) ${WHERE}`);
   }
-  let limits: AttachmentLimits;
-  try {
-    limits = attachmentLimits(env);
-  } catch (err) {
-    throw new Error(`slack: ${(err as Error).message}`);
-  }
-  return { mode, apiUrl: apiUrl(env.SLACK_API_URL), ownerIds: ownerIds(env.SLACK_OWNER_IDS), limits };
-}
-
-function apiUrl(raw: string | undefined): string {
-  if (raw === undefined || raw.trim() === '') return DEFAULT_API_URL;
-  const text = raw.trim();
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new Error(`slack: SLACK_API_URL ${JSON.stringify(text)} is not a URL: give the Web API's base, e.g. ${DEFAULT_API_URL}`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`slack: SLACK_API_URL must be an http(s) URL, not ${url.protocol}`);
-  // The bot token travels in every request: never in clear over a network.
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    throw new Error('slack: SLACK_API_URL must use https:// (plain http:// only to a loopback address such as 127.0.0.1): the bot token travels in every request');
-  }
-  if (url.search || url.hash || url.username || url.password) throw new Error('slack: SLACK_API_URL must be a plain base URL, without credentials, query or fragment');
-  return url.href.endsWith('/') ? url.href : `${url.href}/`;
+  const limits = channelAttachmentLimits('slack', env);
+  // Bolt's WebClient wants the base with its trailing slash.
+  const apiUrl = `${apiBaseUrl(env.SLACK_API_URL, { channel: 'slack', name: 'SLACK_API_URL', what: "the Web API's base", fallback: DEFAULT_API_URL.slice(0, -1), secret: 'the bot token' })}/`;
+  return { mode, apiUrl, ownerIds: ownerIds(env.SLACK_OWNER_IDS), limits };
 }
 
 function ownerIds(raw: string | undefined): ReadonlySet<string> {
@@ -82,8 +62,4 @@ function ownerIds(raw: string | undefined): ReadonlySet<string> {
   const bad = ids.find((id) => !/^[UW][A-Z0-9]{2,20}$/.test(id));
   if (bad) throw new Error(`slack: SLACK_OWNER_IDS holds ${JSON.stringify(bad)}, which is not a Slack user id (U… or W…; in Slack: your profile → ⋮ → Copy member ID)`);
   return new Set(ids);
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }

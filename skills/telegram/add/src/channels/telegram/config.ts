@@ -2,6 +2,8 @@
 // HAKO_CONFIG/secrets.env): the bot token, the Bot API base URL and the attachment limit.
 // Invariant: no message built here ever contains the token.
 
+import { apiBaseUrl } from '../api-base.ts';
+
 export interface TelegramConfig {
   readonly token: string;
   /** Without a trailing slash, as grammY wants it. */
@@ -24,35 +26,14 @@ export function telegramConfig(env: Readonly<Record<string, string | undefined>>
   if (!TOKEN.test(token)) {
     throw new Error(`telegram: TELEGRAM_BOT_TOKEN does not look like a bot token (BotFather gives digits, a colon and about 35 letters, digits, - or _): check it ${WHERE}`);
   }
-  return { token, apiRoot: apiRoot(env.TELEGRAM_API_ROOT), maxBytes: maxBytes(env.HAKO_ATTACHMENT_MAX_BYTES) };
+  return {
+    token,
+    apiRoot: apiBaseUrl(env.TELEGRAM_API_ROOT, { channel: 'telegram', name: 'TELEGRAM_API_ROOT', what: "the Bot API server's base", fallback: DEFAULT_API_ROOT, secret: 'the bot token' }),
+    maxBytes: maxBytes(env.HAKO_ATTACHMENT_MAX_BYTES),
+  };
 }
 
-function apiRoot(raw: string | undefined): string {
-  if (raw === undefined || raw.trim() === '') return DEFAULT_API_ROOT;
-  const value = raw.trim().replace(/\/+$/, '');
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new Error(`telegram: TELEGRAM_API_ROOT ${JSON.stringify(value)} is not a URL: give the Bot API server's base, e.g. ${DEFAULT_API_ROOT}`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new Error(`telegram: TELEGRAM_API_ROOT must be an http(s) URL, not ${url.protocol}`);
-  }
-  // The token travels in every request's path: never in clear over a network.
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    throw new Error(`telegram: TELEGRAM_API_ROOT must use https:// (plain http:// only to a loopback address such as 127.0.0.1): the bot token travels in every request`);
-  }
-  if (url.search || url.hash || url.username || url.password) {
-    throw new Error('telegram: TELEGRAM_API_ROOT must be a plain base URL, without credentials, query or fragment');
-  }
-  return value;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
-}
-
+/** Its own default, not the core's 25 MB: the Bot API serves no bigger file. */
 function maxBytes(raw: string | undefined): number {
   if (raw === undefined || raw.trim() === '') return DEFAULT_MAX_BYTES;
   const n = Number(raw.trim());

@@ -4,6 +4,9 @@
 // and, for the Cloud API, its credentials, Graph API base, owner numbers and attachment limit.
 // Invariant: no message built here ever contains a credential's value.
 
+import { apiBaseUrl } from '../api-base.ts';
+import { channelAttachmentLimits } from '../attachments.ts';
+
 export type WhatsAppMode =
   | { readonly kind: 'cloud' }
   | { readonly kind: 'web' }
@@ -25,7 +28,6 @@ export interface CloudConfig {
 /** Graph API versions live about two years; v24.0 (October 2025) is the one Meta's WhatsApp pages document now. */
 export const DEFAULT_GRAPH_URL = 'https://graph.facebook.com/v24.0';
 /** The Cloud API serves media of at most 100 MB (documents); images and audio are far smaller. */
-export const DEFAULT_MAX_BYTES = 25 * 1024 * 1024;
 
 const WHERE = 'in ~/.config/hako/secrets.env (or the environment)';
 const CLOUD_NEEDS = ['WHATSAPP_PHONE_NUMBER_ID', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN'] as const;
@@ -65,30 +67,10 @@ export function cloudConfig(env: Env): CloudConfig {
     phoneNumberId,
     appSecret: env.WHATSAPP_APP_SECRET!.trim(),
     verifyToken: env.WHATSAPP_VERIFY_TOKEN!.trim(),
-    graphUrl: graphUrl(env.WHATSAPP_GRAPH_URL),
+    graphUrl: apiBaseUrl(env.WHATSAPP_GRAPH_URL, { channel: 'whatsapp', name: 'WHATSAPP_GRAPH_URL', what: 'the Graph API base with its version', fallback: DEFAULT_GRAPH_URL, secret: 'the access token' }),
     owners: owners(env.WHATSAPP_OWNER_NUMBERS),
-    maxBytes: maxBytes(env.HAKO_ATTACHMENT_MAX_BYTES),
+    maxBytes: channelAttachmentLimits('whatsapp', env).perFile,
   };
-}
-
-function graphUrl(raw: string | undefined): string {
-  if (raw === undefined || raw.trim() === '') return DEFAULT_GRAPH_URL;
-  const value = raw.trim().replace(/\/+$/, '');
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new Error(`whatsapp: WHATSAPP_GRAPH_URL ${JSON.stringify(value)} is not a URL: give the Graph API base with its version, e.g. ${DEFAULT_GRAPH_URL}`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`whatsapp: WHATSAPP_GRAPH_URL must be an http(s) URL, not ${url.protocol}`);
-  // The access token travels in every request's Authorization header: never in clear over a network.
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    throw new Error('whatsapp: WHATSAPP_GRAPH_URL must use https:// (plain http:// only to a loopback address such as 127.0.0.1): the access token travels in every request');
-  }
-  if (url.search || url.hash || url.username || url.password) {
-    throw new Error('whatsapp: WHATSAPP_GRAPH_URL must be a plain base URL, without credentials, query or fragment');
-  }
-  return value;
 }
 
 function owners(raw: string | undefined): ReadonlySet<string> {
@@ -102,17 +84,4 @@ function owners(raw: string | undefined): ReadonlySet<string> {
     out.add(digits);
   }
   return out;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
-}
-
-function maxBytes(raw: string | undefined): number {
-  if (raw === undefined || raw.trim() === '') return DEFAULT_MAX_BYTES;
-  const n = Number(raw.trim());
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new Error(`whatsapp: HAKO_ATTACHMENT_MAX_BYTES must be a positive whole number of bytes, found ${JSON.stringify(raw)}`);
-  }
-  return n;
 }
