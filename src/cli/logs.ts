@@ -172,7 +172,7 @@ class Tail {
     }
     if (this.#fd === undefined && st && this.#open() && this.#fromScratch) {
       // Rotated more than once before this poll saw the file: the rotated ones come first.
-      out += this.#rotatedBelow(MAX_ROTATED + 1);
+      out += this.#rotatedBefore(this.#ino);
       this.#fromScratch = false;
     }
     if (this.#fd !== undefined) out += this.#read();
@@ -190,6 +190,33 @@ class Tail {
       } catch { /* not there */ }
     }
     return ''; // rotated out of reach already: nothing left to read
+  }
+
+  /**
+   * The rotated files older than the file `ino` just opened as the live one, oldest first.
+   * The logger may rotate that very file while this runs: then it is among the rotated ones
+   * (and the files after it are newer), so reading stops there, and the next poll goes on
+   * from it (#rotatedSince). Each file is matched by the inode of what was opened, not by name.
+   */
+  #rotatedBefore(ino: number): string {
+    let text = '';
+    for (let j = MAX_ROTATED; j >= 1; j--) {
+      let fd: number;
+      try {
+        fd = fs.openSync(logFile(this.#dir, j), 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      try {
+        if (fs.fstatSync(fd).ino === ino) break;
+        const more = fs.readFileSync(fd, 'utf8');
+        text += more && !more.endsWith('\n') ? more + '\n' : more;
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    return text;
   }
 
   /** hako.log.K-1 … hako.log.1, oldest first, each ending in a newline. */
@@ -293,7 +320,9 @@ export async function run(args: string[]): Promise<number> {
         console.error(`hako: ${safeLine(where)}; waiting for it…`);
       }
       const out = printer();
-      out.print(recent(dir, live ?? '', lines, filter).map(format));
+      // With no log at all when this began, every line is new and comes from following: read
+      // now, the files a host started meanwhile would be printed twice.
+      if (live !== undefined || rotated !== undefined) out.print(recent(dir, live ?? '', lines, filter).map(format));
       if (parsed.values.follow) await follow(tail, keep, out);
       return 0;
     } finally {

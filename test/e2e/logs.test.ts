@@ -2,7 +2,7 @@
 // turns run, `hako logs -f` follows it across the rotations without losing or repeating a
 // line, and the recent lines are printed (human view or JSON) with or without a host.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -119,8 +119,13 @@ test('hako logs - a line that is not JSON is shown as it is, and agent text in f
   for (const out of [r.stdout, json.stdout]) assert.doesNotMatch(out, UNSAFE);
 });
 
-test('hako logs -f - started before there is any log, prints every line from the first, even after rotations it did not see happen', async (t) => {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-logwait-'));
+/**
+ * `hako logs -f --json` on a fresh HAKO_HOME with no log yet, once it says it waits. `until(i)`
+ * waits for the line {"i": i} (then `settleMs` more), stops it with SIGINT, and returns every
+ * printed i in order.
+ */
+async function waitingFollower(t: TestContext, prefix: string): Promise<{ home: string; err: () => string; until: (last: number, settleMs?: number) => Promise<number[]> }> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.after(() => fs.rmSync(home, { recursive: true, force: true }));
   const follower = spawn(process.execPath, [path.join(ROOT, 'bin', 'hako.mjs'), 'logs', '-f', '--json'], { env: { ...process.env, HAKO_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => { if (follower.exitCode === null) follower.kill('SIGKILL'); });
@@ -128,14 +133,40 @@ test('hako logs -f - started before there is any log, prints every line from the
   let err = '';
   follower.stdout.on('data', (c) => { out += c; });
   await new Promise<void>((resolve) => follower.stderr.on('data', (c) => { err += c; if (err.includes('waiting for it')) resolve(); }));
-  assert.match(err, /no log yet: looked for .*hako\.log/);
+  return {
+    home,
+    err: () => err,
+    async until(last, settleMs = 0) {
+      const deadline = Date.now() + 10_000;
+      while (!out.includes(`"i":${last}}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, settleMs));
+      follower.kill('SIGINT');
+      assert.equal(await new Promise((r) => follower.once('exit', r)), 0);
+      return out.trimEnd().split('\n').map((l) => (JSON.parse(l) as { i: number }).i);
+    },
+  };
+}
+
+test('hako logs -f - started before there is any log, prints every line from the first, even after rotations it did not see happen', async (t) => {
+  const f = await waitingFollower(t, 'hako-logwait-');
+  assert.match(f.err(), /no log yet: looked for .*hako\.log/);
   // All at once, between two of its polls: three rotations it never sees happen.
-  const log = createLogger({ dir: path.join(home, 'logs'), console: false, maxBytes: 1024 });
+  const log = createLogger({ dir: path.join(f.home, 'logs'), console: false, maxBytes: 1024 });
   for (let i = 0; i < 80; i++) log.info('line', { i });
-  assert.ok(fs.existsSync(path.join(home, 'logs', 'hako.log.3')));
-  const deadline = Date.now() + 10_000;
-  while (!out.includes('"i":79') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  follower.kill('SIGINT');
-  assert.equal(await new Promise((r) => follower.once('exit', r)), 0);
-  assert.deepEqual(out.trimEnd().split('\n').map((l) => (JSON.parse(l) as { i: number }).i), Array.from({ length: 80 }, (_, i) => i));
+  assert.ok(fs.existsSync(path.join(f.home, 'logs', 'hako.log.3')));
+  assert.deepEqual(await f.until(79), Array.from({ length: 80 }, (_, i) => i));
+});
+
+test('hako logs -f - regression: a live file that is rotated while the follower opens it is printed once, not also as a rotated file', async (t) => {
+  // The state the race leaves: the file just opened as hako.log is by then hako.log.1 too
+  // (a hard link stands for the rename), with an older hako.log.2 below it.
+  const f = await waitingFollower(t, 'hako-lograce-');
+  const dir = path.join(f.home, 'logs');
+  fs.mkdirSync(dir, { mode: 0o700 });
+  const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `{"i":${from + k}}\n`).join('');
+  fs.writeFileSync(path.join(dir, 'hako.log.2'), lines(0, 5));
+  fs.writeFileSync(path.join(dir, 'next'), lines(5, 10));
+  fs.linkSync(path.join(dir, 'next'), path.join(dir, 'hako.log.1'));
+  fs.renameSync(path.join(dir, 'next'), path.join(dir, 'hako.log'));
+  assert.deepEqual(await f.until(9, 600), Array.from({ length: 10 }, (_, i) => i), 'two more polls after the last line: nothing came twice');
 });
