@@ -4,7 +4,7 @@
 import { MODEL_BASE_URLS, PLACEHOLDER_API_KEY } from '../../protocol/container.ts';
 import type { ToolSpec } from '../../protocol/tools.ts';
 import { failure } from './errors.ts';
-import { isEventStream, postJson, readText, serverSentEvents, type Endpoint } from './http.ts';
+import { postJson, readReply, type Endpoint, type EventFold } from './http.ts';
 import { parseArguments, type Message, type ModelRequest, type ModelResult, type Provider, type ProviderOptions, type ToolCall } from './provider.ts';
 
 const MAX_TOKENS = 4096;
@@ -95,7 +95,7 @@ export function fromAnthropicMessage(msg: AnthropicMessage): ModelResult {
 type OpenBlock = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; json: string } | { type: 'other' };
 
 /** Folds a stream's events into one result; pure, so it is tested on recorded streams. */
-export class AnthropicStream {
+export class AnthropicStream implements EventFold<ModelResult> {
   #blocks: OpenBlock[] = [];
   #stopReason: string | null | undefined;
 
@@ -157,10 +157,7 @@ export class AnthropicProvider implements Provider {
     try {
       const headers = { 'x-api-key': PLACEHOLDER_API_KEY, 'anthropic-version': API_VERSION };
       const res = await postJson(this.#endpoint, '/v1/messages', headers, JSON.stringify(body), { signal: req.signal, maxRetries: this.#options.maxRetries ?? 2 });
-      if (!isEventStream(res)) return fromAnthropicMessage(JSON.parse(await readText(res, req.signal)) as AnthropicMessage);
-      const stream = new AnthropicStream();
-      for await (const e of serverSentEvents(res)) stream.push(e.data);
-      return stream.result();
+      return await readReply(res, req.signal, (json) => fromAnthropicMessage(json as AnthropicMessage), new AnthropicStream());
     } catch (err) {
       return failure('anthropic', err, req.signal);
     }

@@ -173,9 +173,21 @@ export async function readText(res: IncomingMessage, signal?: AbortSignal): Prom
   return text;
 }
 
-/** The response is an event stream (a server may answer a streamed request with plain JSON). */
-export function isEventStream(res: IncomingMessage): boolean {
-  return (res.headers['content-type'] ?? '').startsWith('text/event-stream');
+/** Folds a streamed reply's events (their `data`) into one result. */
+export interface EventFold<T> {
+  push(data: string): void;
+  result(): T;
+}
+
+/**
+ * A 2xx reply's body as one result: folded event by event when it is an event stream, else
+ * parsed whole as JSON (a server may answer a streamed request with plain JSON). A stream is
+ * read to its end, not just to its last event, so the connection can serve the next request.
+ */
+export async function readReply<T>(res: IncomingMessage, signal: AbortSignal | undefined, whole: (json: unknown) => T, fold: EventFold<T>): Promise<T> {
+  if (!(res.headers['content-type'] ?? '').startsWith('text/event-stream')) return whole(JSON.parse(await readText(res, signal)));
+  for await (const e of serverSentEvents(res)) fold.push(e.data);
+  return fold.result();
 }
 
 export interface ServerSentEvent {

@@ -6,7 +6,7 @@ import { crypto } from '../builtins.ts';
 import { MODEL_BASE_URLS, PLACEHOLDER_API_KEY } from '../../protocol/container.ts';
 import type { ToolSpec } from '../../protocol/tools.ts';
 import { failure } from './errors.ts';
-import { isEventStream, postJson, readText, serverSentEvents, type Endpoint } from './http.ts';
+import { postJson, readReply, type Endpoint, type EventFold } from './http.ts';
 import { parseArguments, type Message, type ModelRequest, type ModelResult, type ModelStopReason, type Provider, type ProviderOptions, type ToolCall } from './provider.ts';
 
 type ContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
@@ -80,7 +80,7 @@ function finish(text: string, calls: readonly PartialCall[], finishReason: strin
 }
 
 /** Folds a stream's chunks into one result; pure, so it is tested on recorded streams. */
-export class OpenAIStream {
+export class OpenAIStream implements EventFold<ModelResult> {
   #text = '';
   #finishReason: string | null | undefined;
   // Tool-call deltas carry an index; the id and name come once, arguments in fragments.
@@ -145,11 +145,7 @@ export class OpenAIProvider implements Provider {
     try {
       const headers = { authorization: `Bearer ${PLACEHOLDER_API_KEY}` };
       const res = await postJson(this.#endpoint, '/chat/completions', headers, JSON.stringify(body), { signal: req.signal, maxRetries: this.#options.maxRetries ?? 2 });
-      if (!isEventStream(res)) return fromCompletion(JSON.parse(await readText(res, req.signal)) as Completion);
-      const stream = new OpenAIStream();
-      // Read to the end, not just to [DONE], so the connection can serve the next request.
-      for await (const e of serverSentEvents(res)) stream.push(e.data);
-      return stream.result();
+      return await readReply(res, req.signal, (json) => fromCompletion(json as Completion), new OpenAIStream());
     } catch (err) {
       return failure('openai', err, req.signal);
     }
