@@ -35,10 +35,11 @@ export function apiBaseUrl(raw: string | undefined, s: ApiBaseSetting): string {
   if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
     throw new Error(`${s.channel}: ${s.name} must use https:// (plain http:// only to a loopback address such as 127.0.0.1): ${s.secret} travels in every request`);
   }
-  if (s.originOnly && (url.search || url.hash || url.username || url.password || (url.pathname !== '/' && url.pathname !== ''))) {
+  const extras = url.search || url.hash || url.username || url.password;
+  if (s.originOnly && (extras || (url.pathname !== '/' && url.pathname !== ''))) {
     throw new Error(`${s.channel}: ${s.name} must be a plain origin such as ${s.fallback}, without a path, credentials, query or fragment`);
   }
-  if (url.search || url.hash || url.username || url.password) {
+  if (extras) {
     throw new Error(`${s.channel}: ${s.name} must be a plain base URL, without credentials, query or fragment`);
   }
   return value;

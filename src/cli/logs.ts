@@ -96,12 +96,16 @@ export function asJson(e: Entry): string {
   return e.kind === 'json' ? safeJson(JSON.stringify(e.value)) : safeLine(e.text);
 }
 
+function unreadable(file: string, err: unknown): Error {
+  return new Error(`cannot read ${file}: ${(err as Error).message} (hako logs needs read access to HAKO_HOME/logs: run it as the user that runs hako)`);
+}
+
 function readIfThere(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`cannot read ${file}: ${(err as Error).message} (hako logs needs read access to HAKO_HOME/logs: run it as the user that runs hako)`);
+    throw unreadable(file, err);
   }
 }
 
@@ -172,7 +176,7 @@ class Tail {
     }
     if (this.#fd === undefined && st && this.#open() && this.#fromScratch) {
       // Rotated more than once before this poll saw the file: the rotated ones come first.
-      out += this.#rotatedBefore(this.#ino);
+      out += this.#rotated(MAX_ROTATED, this.#ino);
       this.#fromScratch = false;
     }
     if (this.#fd !== undefined) out += this.#read();
@@ -186,45 +190,37 @@ class Tail {
   #rotatedSince(): string {
     for (let k = 1; k <= MAX_ROTATED; k++) {
       try {
-        if (fs.statSync(logFile(this.#dir, k)).ino === this.#ino) return this.#rotatedBelow(k);
+        if (fs.statSync(logFile(this.#dir, k)).ino === this.#ino) return this.#rotated(k - 1);
       } catch { /* not there */ }
     }
     return ''; // rotated out of reach already: nothing left to read
   }
 
   /**
-   * The rotated files older than the file `ino` just opened as the live one, oldest first.
-   * The logger may rotate that very file while this runs: then it is among the rotated ones
-   * (and the files after it are newer), so reading stops there, and the next poll goes on
-   * from it (#rotatedSince). Each file is matched by the inode of what was opened, not by name.
+   * hako.log.`from` … hako.log.1, oldest first, each ending in a newline; with `stopAt`, only
+   * those older than the file of that inode. The logger may rotate the file just opened as
+   * the live one while this runs: it is then among the rotated ones (the files after it are
+   * newer), so reading stops there and the next poll goes on from it (#rotatedSince). Files
+   * are matched by the inode of what was opened, not by name.
    */
-  #rotatedBefore(ino: number): string {
+  #rotated(from: number, stopAt?: number): string {
     let text = '';
-    for (let j = MAX_ROTATED; j >= 1; j--) {
+    for (let j = from; j >= 1; j--) {
+      const file = logFile(this.#dir, j);
       let fd: number;
       try {
-        fd = fs.openSync(logFile(this.#dir, j), 'r');
+        fd = fs.openSync(file, 'r');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
+        throw unreadable(file, err);
       }
       try {
-        if (fs.fstatSync(fd).ino === ino) break;
+        if (fs.fstatSync(fd).ino === stopAt) break;
         const more = fs.readFileSync(fd, 'utf8');
         text += more && !more.endsWith('\n') ? more + '\n' : more;
       } finally {
         fs.closeSync(fd);
       }
-    }
-    return text;
-  }
-
-  /** hako.log.K-1 … hako.log.1, oldest first, each ending in a newline. */
-  #rotatedBelow(k: number): string {
-    let text = '';
-    for (let j = k - 1; j >= 1; j--) {
-      const more = readIfThere(logFile(this.#dir, j)) ?? '';
-      text += more && !more.endsWith('\n') ? more + '\n' : more;
     }
     return text;
   }
