@@ -3,17 +3,19 @@
 // and the same for a turn with one tool call (read_file), interleaved so both share the
 // noise. The container's first turns after its cold start are slower while V8 warms up the
 // host's and the agent's code; they are reported on their own row, and the target figures
-// are taken after them.
+// are taken after them. Then the floor (floor.ts): the same plain turn through the same
+// processes, crossings and fsyncs with the least code, so each run shows what is hako's.
 
-import { progress, sleep, startBench, timedTurn, TOOL_MARKER, type Bench } from './lib/harness.ts';
-import { sampled, type Figure } from './lib/report.ts';
+import { GAP_MS, progress, sleep, startBench, timedTurn, TOOL_MARKER, type Bench } from './lib/harness.ts';
+import { measureFloor } from './floor.ts';
+import { sampled, single, type Figure } from './lib/report.ts';
+import { median } from './lib/stats.ts';
 
 export interface WarmOptions {
   readonly quick: boolean;
 }
 
-/** Pause after a reply before the next message, so its `done` is applied and the container is idle-warm. */
-export const GAP_MS = 150;
+export { GAP_MS } from './lib/harness.ts';
 
 export interface WarmSamples {
   /** Plain turns among the first `warmup` turns after the cold start. */
@@ -57,22 +59,27 @@ export async function run(opts: WarmOptions): Promise<{ figures: Figure[]; notes
   const tool = opts.quick ? 10 : 40;
   progress('starting a host (main group only)');
   const b = await startBench({ env: { HAKO_IDLE_TIMEOUT: '3600' } });
+  let r: WarmSamples;
+  let notes: string[];
   try {
-    const r = await warmTurns(b, 'main', warmup, plain, tool);
+    r = await warmTurns(b, 'main', warmup, plain, tool);
     const modelRequests = b.model.requests.length;
     const expected = 1 + warmup + Math.floor(warmup / 2) + plain + 2 * tool;
     const starts = b.h.logEvents().filter((e) => e.msg === 'container started').length;
-    return {
-      figures: [
-        sampled('warm.plain', 'warm overhead (no tool)', 'ms', r.plain, { max: 8, text: '≤ 8 ms' }),
-        sampled('warm.tool', 'warm overhead (one tool call)', 'ms', r.tool, { max: 15, text: '≤ 15 ms' }),
-        sampled('warm.early', `  … its first ${warmup} turns after the cold start (no tool)`, 'ms', r.early, undefined, 'V8 still warming up host and agent code'),
-      ],
-      notes: [
-        `one container served all ${1 + warmup + plain + tool} turns (container starts: ${starts}); model requests ${modelRequests}, expected ${expected} (a tool turn makes two)`,
-      ],
-    };
+    notes = [`one container served all ${1 + warmup + plain + tool} turns (container starts: ${starts}); model requests ${modelRequests}, expected ${expected} (a tool turn makes two)`];
   } finally {
     await b.close();
   }
+  progress('the floor: the same turn with the least code (bench/floor.ts)');
+  const floor = await measureFloor(plain);
+  return {
+    figures: [
+      sampled('warm.plain', 'warm overhead (no tool)', 'ms', r.plain, { max: 8, text: '≤ 8 ms' }),
+      sampled('warm.tool', 'warm overhead (one tool call)', 'ms', r.tool, { max: 15, text: '≤ 15 ms' }),
+      sampled('warm.early', `  … its first ${warmup} turns after the cold start (no tool)`, 'ms', r.early, undefined, 'V8 still warming up host and agent code'),
+      sampled('warm.floor', '  floor: the same turn, least code (no tool)', 'ms', floor.samples, undefined, 'same processes, crossings and fsyncs (bench/floor.ts)'),
+      single('warm.overFloor', '  warm overhead ÷ floor (medians, no tool)', '×', median(r.plain) / median(floor.samples), plain),
+    ],
+    notes: [...notes, `floor: ${floor.note}; its hops: ${floor.hops.map((h) => `${h.label} ${h.ms.toFixed(2)}`).join(', ')}`],
+  };
 }

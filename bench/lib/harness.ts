@@ -30,6 +30,9 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /** The marker that makes the bench model answer with one tool call before its text. */
 export const TOOL_MARKER = 'please-use-a-tool';
 
+/** Pause after a reply before the next message, so its `done` is applied and the container is idle-warm. */
+export const GAP_MS = 150;
+
 /**
  * The bench model: answers at once. A user text containing TOOL_MARKER gets one
  * `read_file MEMORY.md` call first; a tool result is answered with "done" (the echo default).
