@@ -6,25 +6,27 @@
 //
 //   probe (this process): HTTP client (POST + a kept-open SSE stream over TCP) and the
 //     scripted model server (test/support/model-server.ts, the bench's model, streamed);
-//   host (a node child): HTTP on TCP; SQLite in WAL mode, every commit NORMAL, the `202`
-//     after an fdatasync of the WAL in the thread pool while the turn runs (like
-//     src/core/wal-sync.ts), plus an audit connection (FULL, one record per model request,
+//   host (a node child): HTTP on TCP; SQLite in WAL mode, the accepted message committed
+//     with synchronous = FULL before the batch is handed over and the rest NORMAL (like
+//     src/core/store.ts), plus an audit connection (FULL, one record per model request,
 //     made when its headers arrive, before it is forwarded); a proxy on a Unix socket that
 //     forwards with http.request and pipes the body and the answer through; batch files
 //     written + renamed into in/, replies read from out/ on fs.watch;
 //   agent (node in hako-agent, with exactly the runner's docker flags and mounts): fs.watch on
 //     /ipc/in, history.json read, the request (history + ~2 kB system prompt + 16 tools, ~8 kB)
-//     streamed through the proxy socket, the reply renamed into /ipc/out, history rewritten.
+//     streamed through the proxy socket (a tool call: the file read, the request again), the
+//     reply renamed into /ipc/out, history rewritten.
 //
 // Left out on purpose versus hako: authentication, validation of every message and file,
 // logging, the queue and its scheduling, disk admission, budgets and usage/text taps, batch
 // and output transactions beyond one insert each, memory files, the archive, partial events,
-// `done`/status files, the agent's provider client and its agent loop. The turns mirror
-// figure 1: one untimed first turn, 20 warm-up turns, then the measured plain turns
-// interleaved with as many untimed ones as figure 1 has tool turns (2 : 3), so the
-// conversation grows the same way; 150 ms after each reply.
+// `done`/status files, the agent's provider client and its agent loop (its tool call is one
+// file read and a second request). The turns are figure 1's: one untimed first turn, 20
+// warm-up turns (every second with a tool call), then plain and tool turns alternating, so
+// the conversation grows the same way; 150 ms after each reply.
 //
-//   node bench/floor.ts [--turns N]   (N measured turns, default 60; prints the hops too)
+//   node bench/floor.ts [--turns N]   (N measured plain turns, default 60, and 2/3 as many
+//                                      with a tool call; prints the plain turns' hops too)
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -36,7 +38,7 @@ import { parseArgs } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
 import { startModelServer } from '../test/support/model-server.ts';
 import { imageTag } from '../src/runtime/image.ts';
-import { Api, benchModel, GAP_MS, runnerDockerArgs, sleep } from './lib/harness.ts';
+import { Api, benchModel, GAP_MS, runnerDockerArgs, sleep, TOOL_MARKER } from './lib/harness.ts';
 import { median, percentile } from './lib/stats.ts';
 
 const wall = (): number => performance.timeOrigin + performance.now();
@@ -72,25 +74,18 @@ function host(dir: string, modelUrl: string, inDir: string, outDir: string, sock
     req.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text: string; sender: string };
       const ts = new Date().toISOString();
+      // Like the store: the accepted message's commit alone is fsynced (synchronous = FULL).
+      db.exec('PRAGMA synchronous = FULL');
       const id = String(insertMessage.run('user', body.sender, body.text, ts).lastInsertRowid);
+      db.exec('PRAGMA synchronous = NORMAL');
       marks['message committed'] = wall();
       publish({ id, role: 'user', sender: body.sender, text: body.text, ts });
       const name = `batch-${id}.json`;
       fs.writeFileSync(path.join(inDir, `.${name}.tmp`), JSON.stringify({ id: `b${id}`, messages: [{ id, sender: body.sender, text: body.text, ts }] }));
       fs.renameSync(path.join(inDir, `.${name}.tmp`), path.join(inDir, name));
       marks['batch renamed'] = wall();
-      const accepted = (): void => {
-        res.writeHead(202, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id }));
-      };
-      // Like the host's WalSync: an fdatasync of the WAL in the thread pool while the turn runs; the 202 waits for it.
-      const turn = marks;
-      void fs.promises.open(`${file}-wal`, 'r').then(async (wal) => {
-        await wal.datasync();
-        await wal.close();
-        turn['message synced'] = wall();
-        accepted();
-      });
+      res.writeHead(202, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id }));
     });
   }).listen(0, '127.0.0.1', function (this: http.Server) {
     process.stdout.write(`port ${(this.address() as { port: number }).port}\n`);
@@ -149,33 +144,58 @@ function agent(fs: typeof import('node:fs'), http: typeof import('node:http')): 
     seen.add(name);
     busy = true;
     const batch = JSON.parse(fs.readFileSync(`/ipc/in/${name}`, 'utf8')) as { id: string; messages: { sender: string; text: string; ts: string }[] };
-    let history: { role: string; content: string }[] = [];
+    let history: object[] = [];
     try { history = JSON.parse(fs.readFileSync(HISTORY, 'utf8')); } catch { /* the first turn */ }
     const user = { role: 'user', content: batch.messages.map((m) => `[${m.ts}] ${m.sender}: ${m.text}`).join('\n') };
-    const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'system', content: SYSTEM }, ...history, user], tools: TOOLS, stream: true, stream_options: { include_usage: true } });
+    const turn: object[] = [user];
     const marks: Record<string, number> = { 'agent woke': woke };
-    const req = http.request({ socketPath: '/run/hako/proxy.sock', path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let sse = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { sse += c; });
-      res.on('end', () => {
-        let text = '';
-        for (const line of sse.split('\n')) {
-          if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
-          text += (JSON.parse(line.slice(6)) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '';
-        }
-        marks['agent got the whole answer'] = wall();
-        marks['reply writing'] = wall(); // the file carries the marks, so the last is taken before it is written
-        fs.writeFileSync(`/ipc/out/.reply-${batch.id}.tmp`, JSON.stringify({ batch: batch.id, text, marks }));
-        fs.renameSync(`/ipc/out/.reply-${batch.id}.tmp`, `/ipc/out/reply-${batch.id}.json`);
-        fs.writeFileSync(`${HISTORY}.tmp`, JSON.stringify([...history, user, { role: 'assistant', content: text }]));
-        fs.renameSync(`${HISTORY}.tmp`, HISTORY);
-        busy = false;
-        if (again) { again = false; pass(wall()); }
+    const done = (text: string): void => {
+      marks['agent got the whole answer'] ??= wall();
+      marks['reply writing'] ??= wall(); // the file carries the marks, so the last is taken before it is written
+      fs.writeFileSync(`/ipc/out/.reply-${batch.id}.tmp`, JSON.stringify({ batch: batch.id, text, marks }));
+      fs.renameSync(`/ipc/out/.reply-${batch.id}.tmp`, `/ipc/out/reply-${batch.id}.json`);
+      fs.writeFileSync(`${HISTORY}.tmp`, JSON.stringify([...history, ...turn, { role: 'assistant', content: text }]));
+      fs.renameSync(`${HISTORY}.tmp`, HISTORY);
+      busy = false;
+      if (again) { again = false; pass(wall()); }
+    };
+    // One model request; a tool call (read a file of the group folder) is answered and asked again.
+    const ask = (): void => {
+      const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'system', content: SYSTEM }, ...history, ...turn], tools: TOOLS, stream: true, stream_options: { include_usage: true } });
+      const req = http.request({ socketPath: '/run/hako/proxy.sock', path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let sse = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { sse += c; });
+        res.on('end', () => {
+          let text = '';
+          const calls: { id: string; name: string; args: string }[] = [];
+          for (const line of sse.split('\n')) {
+            if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
+            type Delta = { content?: string; tool_calls?: { index: number; id?: string; function?: { name?: string; arguments?: string } }[] };
+            const delta = (JSON.parse(line.slice(6)) as { choices: { delta: Delta }[] }).choices[0]?.delta;
+            text += delta?.content ?? '';
+            for (const c of delta?.tool_calls ?? []) {
+              const call = calls[c.index] ??= { id: '', name: '', args: '' };
+              call.id ||= c.id ?? '';
+              call.name ||= c.function?.name ?? '';
+              call.args += c.function?.arguments ?? '';
+            }
+          }
+          if (calls.length === 0) return done(text);
+          marks['agent got the whole answer'] ??= wall();
+          turn.push({ role: 'assistant', content: text || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args } })) });
+          for (const c of calls) {
+            let result: string;
+            try { result = fs.readFileSync(`/workspace/group/${(JSON.parse(c.args) as { path: string }).path}`, 'utf8'); } catch (err) { result = `error: ${(err as Error).message}`; }
+            turn.push({ role: 'tool', tool_call_id: c.id, content: result });
+          }
+          ask();
+        });
       });
-    });
-    req.end(body);
-    marks['model request sent'] = wall();
+      req.end(body);
+      marks['model request sent'] ??= wall();
+    };
+    ask();
   };
   fs.watch('/ipc/in', () => pass(wall()));
   process.stdout.write('ready\n');
@@ -183,18 +203,24 @@ function agent(fs: typeof import('node:fs'), http: typeof import('node:http')): 
 
 // ---- the probe ----
 
-const ORDER = ['POST sent', 'host got POST', 'message committed', 'batch renamed', 'message synced', 'agent woke', 'model request sent', 'proxy got request', 'audit committed', 'model headers back', 'agent got the whole answer', 'reply writing', 'host woke', 'reply committed', 'event received'];
+const ORDER = ['POST sent', 'host got POST', 'message committed', 'batch renamed', 'agent woke', 'model request sent', 'proxy got request', 'audit committed', 'model headers back', 'agent got the whole answer', 'reply writing', 'host woke', 'reply committed', 'event received'];
 
 export interface FloorResult {
-  /** POST → reply event of each measured turn, ms. */
-  readonly samples: number[];
+  /** POST → reply event of each measured plain turn, ms. */
+  readonly plain: number[];
+  /** The same for the turns with one tool call (two model requests). */
+  readonly tool: number[];
   /** Median ms from the POST to each mark, in order. */
   readonly hops: { readonly label: string; readonly ms: number; readonly n: number }[];
   readonly note: string;
 }
 
-/** Runs the floor's turns (`turns` measured) and returns their times and hops. */
-export async function measureFloor(turns: number): Promise<FloorResult> {
+/**
+ * Runs figure 1's turns against the floor: a first turn, 20 warm-up turns (every second one
+ * with a tool call), then `plain` and `tool` measured turns, alternating; returns their
+ * times and the plain turns' hops.
+ */
+export async function measureFloor(plain: number, tool: number): Promise<FloorResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-bench-floor-'));
   const model = await startModelServer({ fallback: benchModel });
   const image = imageTag();
@@ -224,16 +250,17 @@ export async function measureFloor(turns: number): Promise<FloorResult> {
       const t0 = performance.now();
       await client.post('main', text);
       const { msg, at } = await stream.waitFor((m) => m.role === 'assistant', from, 30_000);
-      if (!msg.text.startsWith('echo: [') || !msg.text.endsWith(`: ${text}`)) throw new Error(`unexpected reply ${JSON.stringify(msg.text)}`);
+      const expected = text.includes(TOOL_MARKER) ? msg.text === 'done' : msg.text.startsWith('echo: [') && msg.text.endsWith(`: ${text}`);
+      if (!expected) throw new Error(`unexpected reply ${JSON.stringify(msg.text)} to ${JSON.stringify(text)}`);
       await sleep(GAP_MS);
       return { ms: at - t0, marks: { ...(msg as unknown as { marks: Marks }).marks, 'POST sent': performance.timeOrigin + t0, 'event received': performance.timeOrigin + at } };
     };
     await turn('first message');
-    for (let i = 0; i < 20; i++) await turn(`warm-up ${i}`);
-    const fillers = Math.round((turns * 40) / 60); // figure 1's tool turns, untimed here
+    for (let i = 0; i < 20; i++) await turn(i % 2 === 1 ? `${TOOL_MARKER} warm-up ${i}` : `warm-up ${i}`);
     const samples: { ms: number; marks: Marks }[] = [];
-    for (let i = 0, p = 0, t = 0; p < turns || t < fillers; i++) {
-      if (t < fillers && (p >= turns || i % 2 === 1)) await turn(`filler ${t++}`);
+    const toolMs: number[] = [];
+    for (let i = 0, p = 0, t = 0; p < plain || t < tool; i++) {
+      if (t < tool && (p >= plain || i % 2 === 1)) toolMs.push((await turn(`${TOOL_MARKER} sample ${t++}`)).ms);
       else samples.push(await turn(`sample ${p++}`));
     }
     stream.close();
@@ -242,7 +269,7 @@ export async function measureFloor(turns: number): Promise<FloorResult> {
     const history = (JSON.parse(fs.readFileSync(path.join(paths.folder, 'history.json'), 'utf8')) as unknown[]).length;
     const hops = ORDER.map((label) => ({ label, at: samples.filter((s) => s.marks[label] !== undefined).map((s) => s.marks[label]! - s.marks['POST sent']!) }))
       .filter((r) => r.at.length > 0).map((r) => ({ label: r.label, ms: median(r.at), n: r.at.length })).sort((x, y) => x.ms - y.ms);
-    return { samples: ms, hops, note: `model requests ${model.requests.length}, history ${history} messages, request ${model.requests[0]!.body.length} → ${model.requests.at(-1)!.body.length} bytes` };
+    return { plain: ms, tool: toolMs, hops, note: `model requests ${model.requests.length}, history ${history} messages, request ${model.requests[0]!.body.length} → ${model.requests.at(-1)!.body.length} bytes` };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -274,12 +301,13 @@ if (import.meta.main) {
   } else {
     const turns = Number(values.turns);
     if (!Number.isInteger(turns) || turns < 1) throw new Error(`--turns must be a whole number ≥ 1, got ${values.turns}`);
-    const r = await measureFloor(turns);
-    console.log(`floor of figure 1: median ${median(r.samples).toFixed(2)} ms, p95 ${percentile(r.samples, 95).toFixed(2)} ms, n ${r.samples.length} (${r.note})`);
+    const r = await measureFloor(turns, Math.round((turns * 40) / 60));
+    const line = (ms: number[]) => `median ${median(ms).toFixed(2)} ms, p95 ${percentile(ms, 95).toFixed(2)} ms, n ${ms.length}`;
+    console.log(`floor of figure 1: no tool ${line(r.plain)}; one tool call ${line(r.tool)} (${r.note})`);
     console.log('median ms from the POST to each mark, in order of the medians (step from the row before)');
     let prev = 0;
     for (const h of r.hops) {
-      console.log(`  ${h.ms.toFixed(2).padStart(7)}  (+${(h.ms - prev).toFixed(2).padStart(5)})  ${h.label}${h.n < r.samples.length ? `  [n ${h.n}]` : ''}`);
+      console.log(`  ${h.ms.toFixed(2).padStart(7)}  (+${(h.ms - prev).toFixed(2).padStart(5)})  ${h.label}${h.n < r.plain.length ? `  [n ${h.n}]` : ''}`);
       prev = h.ms;
     }
   }

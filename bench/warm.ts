@@ -71,14 +71,16 @@ export async function run(opts: WarmOptions): Promise<{ figures: Figure[]; notes
     await b.close();
   }
   progress('the floor: the same turn with the least code (bench/floor.ts)');
-  const floor = await measureFloor(plain);
+  const floor = await measureFloor(plain, tool);
   return {
     figures: [
       sampled('warm.plain', 'warm overhead (no tool)', 'ms', r.plain, { max: 8, text: '≤ 8 ms' }),
       sampled('warm.tool', 'warm overhead (one tool call)', 'ms', r.tool, { max: 15, text: '≤ 15 ms' }),
       sampled('warm.early', `  … its first ${warmup} turns after the cold start (no tool)`, 'ms', r.early, undefined, 'V8 still warming up host and agent code'),
-      sampled('warm.floor', '  floor: the same turn, least code (no tool)', 'ms', floor.samples, undefined, 'same processes, crossings and fsyncs (bench/floor.ts)'),
-      single('warm.overFloor', '  warm overhead ÷ floor (medians, no tool)', '×', median(r.plain) / median(floor.samples), plain),
+      sampled('warm.floor', '  floor: the same turn, least code (no tool)', 'ms', floor.plain, undefined, 'same processes, crossings and fsyncs (bench/floor.ts)'),
+      sampled('warm.floorTool', '  floor: the same turn, least code (one tool call)', 'ms', floor.tool, undefined, 'same processes, crossings and fsyncs (bench/floor.ts)'),
+      single('warm.overFloor', '  warm overhead ÷ floor (medians, no tool)', '×', median(r.plain) / median(floor.plain), plain),
+      single('warm.overFloorTool', '  warm overhead ÷ floor (medians, one tool call)', '×', median(r.tool) / median(floor.tool), tool),
     ],
     notes: [...notes, `floor: ${floor.note}; its hops: ${floor.hops.map((h) => `${h.label} ${h.ms.toFixed(2)}`).join(', ')}`],
   };

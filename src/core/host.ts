@@ -103,10 +103,6 @@ export class Host {
     this.ipc = new Ipc({
       home: opts.config.home, log: opts.log,
       onOutput: async (g, o) => {
-        // A turn may start before its messages are on disk (router.ts); nothing it answers
-        // is committed or sent before they are, so a power cut cannot keep a reply whose
-        // message was lost (and whose sender was never told it was accepted).
-        await this.store.syncsSettled();
         await apply(g, o);
         record('ipc.apply', g, { type: o.type, id: o.id, ...('batch' in o && o.batch ? { batch: o.batch } : {}) });
       },

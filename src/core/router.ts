@@ -28,7 +28,7 @@ export function shouldEngage(group: Group, m: Pick<ChatInbound, 'text' | 'direct
 }
 
 export interface RouterOptions {
-  readonly store: Pick<GroupStore, 'getGroup' | 'mainGroup' | 'groupForChat' | 'noteUnknownChat'> & Pick<MessageStore, 'addUserMessage' | 'messageByRef' | 'sync'>;
+  readonly store: Pick<GroupStore, 'getGroup' | 'mainGroup' | 'groupForChat' | 'noteUnknownChat'> & Pick<MessageStore, 'addUserMessage' | 'messageByRef'>;
   readonly assistantName: string;
   readonly maxChars: number;
   /** Called after storing, so subscribers (SSE) see each message once. */
@@ -52,13 +52,8 @@ function storeOrRefuse(insert: () => StoredMessage): StoredMessage {
 }
 
 export function createRouter(opts: RouterOptions) {
-  /**
-   * Checks, stores, publishes and, when it engages, queues one message of a known group;
-   * resolves once the message is on disk. The sync runs while the turn starts: the agent may
-   * read the message before the disk has confirmed it, but nobody is told it was accepted
-   * before (a power cut in between loses both the message and the unacknowledged turn).
-   */
-  async function take(group: Group, m: Pick<ChatInbound, 'sender' | 'senderId' | 'trusted' | 'text' | 'direct'> & { chat?: string; ref?: string }): Promise<AcceptResult> {
+  /** Checks, stores, publishes and, when it engages, queues one message of a known group. */
+  function take(group: Group, m: Pick<ChatInbound, 'sender' | 'senderId' | 'trusted' | 'text' | 'direct'> & { chat?: string; ref?: string }): AcceptResult {
     if (typeof m.text !== 'string' || m.text.trim() === '') throw new InputError(400, 'message text is empty');
     if (m.text.length > opts.maxChars) throw new InputError(413, `message is ${m.text.length} characters; the limit is ${opts.maxChars}`);
     const engaged = shouldEngage(group, m, opts.assistantName);
@@ -66,21 +61,11 @@ export function createRouter(opts: RouterOptions) {
       group: group.name, sender: m.sender, text: m.text, engage: engaged,
       ...(m.chat ? { chat: m.chat, senderId: m.senderId } : {}), ...(m.ref ? { ref: m.ref } : {}),
     }));
-    const onDisk = durable(message.id);
     opts.onStored(message);
-    const problem = engaged ? opts.modelProblem(group) : null;
-    if (engaged) opts.enqueue(group.name);
-    await onDisk;
+    if (!engaged) return { message, engaged };
+    const problem = opts.modelProblem(group);
+    opts.enqueue(group.name);
     return problem ? { message, engaged, warning: `${problem} (the message is kept)` } : { message, engaged };
-  }
-
-  /** The store's sync, with what failed and what it means for the sender. */
-  async function durable(id: string): Promise<void> {
-    try {
-      await opts.store.sync();
-    } catch (err) {
-      throw new Error(`message ${id} was stored, but the disk did not confirm it (${(err as Error).message}); a power cut may lose it (check the disk that holds hako's data)`);
-    }
   }
 
   return {
@@ -97,10 +82,7 @@ export function createRouter(opts: RouterOptions) {
       if (m.ref !== undefined && m.ref.length > MAX_REF) throw new InputError(400, `a message reference of ${m.ref.length} characters is over ${MAX_REF}`);
       // A platform hands a message over again when hako died before confirming it: kept once.
       const known = m.ref === undefined ? undefined : opts.store.messageByRef(m.chat, m.ref);
-      if (known) {
-        await durable(known.id); // its first delivery may still wait for the disk; the platform is told after
-        return { kind: 'stored', message: known, engaged: false, duplicate: true };
-      }
+      if (known) return { kind: 'stored', message: known, engaged: false, duplicate: true };
       const bound = opts.store.groupForChat(m.chat);
       const group = bound ? opts.store.getGroup(bound) : m.mainIfUnbound ? opts.store.mainGroup() : undefined;
       if (!group) {
@@ -108,7 +90,7 @@ export function createRouter(opts: RouterOptions) {
         if (told) opts.unknownChat(m);
         return { kind: 'unbound', told };
       }
-      return { kind: 'stored', ...await take(group, m) };
+      return { kind: 'stored', ...take(group, m) };
     },
   };
 }

@@ -3,11 +3,11 @@
 // narrowest one they need; src/core/store.ts implements them all over SQLite, and a second
 // implementation (PostgreSQL for several hosts, an in-memory fake) implements the same.
 //
-// Contract shared by every method: synchronous (but the two sync ones); when it returns, its
-// effect is committed (a crash of the process loses none of it; a power cut, what no `sync`
-// has covered yet), and a call that throws changed nothing. It throws for the broken
-// precondition its contract names, or when the database cannot be used (disk full, locked
-// past the busy timeout); "nothing there" is undefined, null or [], never a throw. The store makes the ids of messages, batches, tasks and runs. A networked
+// Contract shared by every method: synchronous; when it returns, its effect is committed
+// (a crash of the process loses none of it), and a call that throws changed nothing. It
+// throws for the broken precondition its contract names, or when the database cannot be
+// used (disk full, locked past the busy timeout); "nothing there" is undefined, null or [],
+// never a throw. The store makes the ids of messages, batches, tasks and runs. A networked
 // database would make these calls promises: the contracts (atomicity, compare-and-set,
 // exactly-once outputs) carry over unchanged.
 
@@ -167,18 +167,9 @@ export interface MessageStore {
   /**
    * Contract: stores an inbound message, 'pending' when it engages the agent, else 'context'
    * (given with the next turn). Throws when a message with the same chat and ref is stored
-   * (`messageByRef` finds it first). Committed when it returns, like every method; on disk
-   * (safe from a power cut) only once a `sync()` asked for after it has resolved.
+   * (`messageByRef` finds it first).
    */
   addUserMessage(m: { group: string; sender: string; text: string; engage: boolean; chat?: string; senderId?: string; ref?: string }): StoredMessage;
-  /**
-   * Contract: resolves once every commit made before the call is on disk, so it survives a
-   * power cut; rejects with the disk's error. Does not block: the caller may go on (e.g. start
-   * the turn) while it runs. Rejects when called inside a transaction.
-   */
-  sync(): Promise<void>;
-  /** Contract: resolves when every `sync()` asked for so far has ended (never rejects; asks for none). */
-  syncsSettled(): Promise<void>;
   /** Contract: the message a chat channel handed in with this chat and ref, if stored. */
   messageByRef(chat: string, ref: string): StoredMessage | undefined;
   /** Contract: oldest first, at most `limit` (1000); undefined when `afterId` is not a message of the group. */

@@ -12,7 +12,6 @@ import { failOutcome } from './store-contract.ts';
 import type { Batch, BatchStore, FailOptions, FailOutcome, Group, GroupStore, MessageState, MessageStore, Role, RunState, StoredMessage, Task, TaskRun, TaskState, TaskStore, Transactional, UsageStore } from './store-contract.ts';
 import { MIGRATIONS, migrate } from './store-schema.ts';
 import { copyBeforeMigration } from './snapshot.ts';
-import { WalSync } from './wal-sync.ts';
 
 export type * from './store-contract.ts';
 export { MIGRATIONS } from './store-schema.ts';
@@ -84,15 +83,11 @@ const now = () => new Date().toISOString();
 export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, UsageStore, Transactional {
   readonly #db: DatabaseSync;
   readonly #stmts = new Map<string, StatementSync>();
-  /** Syncs commits to disk; none for an in-memory database. */
-  readonly #disk: WalSync | undefined;
   #depth = 0;
 
   constructor(file: string) {
     this.#db = new DatabaseSync(file);
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
-    const mode = String((this.#db.prepare('PRAGMA journal_mode').get() as Row).journal_mode);
-    this.#disk = mode === 'memory' ? undefined : new WalSync(file, mode === 'wal');
     const from = this.schemaVersion;
     // An upgrade keeps the database as it was: a fresh one (0) or a newer one (refused by migrate) needs no copy.
     if (from > 0 && from < MIGRATIONS.length) {
@@ -230,19 +225,29 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, U
 
   addUserMessage: MessageStore['addUserMessage'] = (m) => {
     const id = randomUUID();
-    this.#run(
+    this.#durably(() => this.#run(
       'INSERT INTO messages (id, group_name, role, sender, text, ts, state, chat, sender_id, ref, engaged) VALUES (?, ?, \'user\', ?, ?, ?, ?, ?, ?, ?, ?)',
       id, m.group, m.sender, m.text, now(), m.engage ? 'pending' : 'context', m.chat ?? null, m.senderId ?? null, m.ref ?? null, m.engage ? 1 : 0,
-    );
+    ));
     return this.getMessage(id)!;
   };
 
-  sync: MessageStore['sync'] = () => {
-    if (this.#depth > 0) return Promise.reject(new Error('Store.sync inside a transaction: its commit has not happened yet (call it after the transaction)'));
-    return this.#disk?.sync() ?? Promise.resolve();
-  };
-
-  syncsSettled: MessageStore['syncsSettled'] = () => this.#disk?.settled() ?? Promise.resolve();
+  /**
+   * Runs `fn` (one commit) with the WAL synced before it returns (synchronous = FULL): an
+   * accepted message is acknowledged to its sender, so it must survive a power cut. The
+   * other commits keep NORMAL (they survive a crash of the process; a power cut at worst
+   * re-runs a turn from the messages kept here). Inside an outer transaction the outer
+   * commit decides.
+   */
+  #durably<T>(fn: () => T): T {
+    if (this.#depth > 0) return fn();
+    this.#db.exec('PRAGMA synchronous = FULL');
+    try {
+      return fn();
+    } finally {
+      this.#db.exec('PRAGMA synchronous = NORMAL');
+    }
+  }
 
   messageByRef: MessageStore['messageByRef'] = (chat, ref) => this.#one(toMessage, 'SELECT * FROM messages WHERE chat = ? AND ref = ?', chat, ref);
 

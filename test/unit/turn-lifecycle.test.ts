@@ -9,7 +9,6 @@ import path from 'node:path';
 import { loadConfig } from '../../src/core/config.ts';
 import { Host } from '../../src/core/host.ts';
 import { silentLogger } from '../../src/core/log.ts';
-import { groupPaths } from '../../src/core/paths.ts';
 import { prepareGroupDirs } from '../../src/core/runner.ts';
 import type { StoredMessage } from '../../src/core/store-contract.ts';
 import { FakeRuntime } from '../support/fake-runtime.ts';
@@ -53,31 +52,6 @@ test('turn lifecycle - a message is answered by the agent in a (fake) container'
   assert.equal(runtime.started.length, 1);
   assert.equal(host.store.counts('main').answered, 1);
   assert.match(JSON.stringify(model.requests.at(-1)?.json), /hi/, 'the message reached the model through the group\'s proxy');
-});
-
-test('turn lifecycle - the turn starts while the disk confirms the message; its reply is applied only once the disk has', async (t) => {
-  const { host, model } = await startHost(t);
-  const disk = Promise.withResolvers<void>();
-  host.store.sync = () => disk.promise;
-  host.store.syncsSettled = () => disk.promise;
-  model.script({ text: 'answered' });
-  const turnRequests = () => model.requests.filter((r) => r.method === 'POST').length; // not the start-up probe
-  const events: string[] = [];
-  host.context.subscribe((m) => events.push(`${m.role} ${m.text}`));
-  const accepted = host.context.accept({ group: 'main', sender: 'owner', text: 'hi', direct: false }).then(() => events.push('accepted'));
-  try {
-    const out = groupPaths(host.config.home, 'main').ipcOut;
-    for (let i = 0; i < 500 && !fs.readdirSync(out).some((f) => !f.startsWith('.')); i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(turnRequests(), 1, 'the agent asked the model before the disk confirmed');
-    await new Promise((r) => setTimeout(r, 200)); // time for the host to see the reply file
-    assert.deepEqual(events, ['user hi'], 'neither acknowledged nor answered yet');
-    assert.ok(fs.readdirSync(out).some((f) => !f.startsWith('.')), 'the reply waits in out/');
-  } finally {
-    disk.resolve();
-  }
-  await accepted;
-  await host.queue.idle();
-  assert.deepEqual(events.slice(1).sort(), ['accepted', 'assistant answered'], 'both once the disk confirmed (in either order: the 202 and the reply travel apart)');
 });
 
 test('turn lifecycle - a container that exits mid-turn is retried in a new container and answered once', async (t) => {
