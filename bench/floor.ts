@@ -13,7 +13,8 @@
 //     forwards with http.request and pipes the body and the answer through; batch files
 //     written + renamed into in/, replies read from out/ on fs.watch;
 //   agent (node in hako-agent, with exactly the runner's docker flags and mounts): fs.watch on
-//     /ipc/in, history.json read, the request (history + ~2 kB system prompt + 16 tools, ~8 kB)
+//     /ipc/in, history.json read (at most 200 messages, like hako's), the request (history +
+//     ~2 kB system prompt + 16 tools, ~8 kB)
 //     streamed through the proxy socket (a tool call: the file read, the request again), the
 //     reply renamed into /ipc/out, history rewritten.
 //
@@ -154,7 +155,14 @@ function agent(fs: typeof import('node:fs'), http: typeof import('node:http')): 
       marks['reply writing'] ??= wall(); // the file carries the marks, so the last is taken before it is written
       fs.writeFileSync(`/ipc/out/.reply-${batch.id}.tmp`, JSON.stringify({ batch: batch.id, text, marks }));
       fs.renameSync(`/ipc/out/.reply-${batch.id}.tmp`, `/ipc/out/reply-${batch.id}.json`);
-      fs.writeFileSync(`${HISTORY}.tmp`, JSON.stringify([...history, ...turn, { role: 'assistant', content: text }]));
+      // Kept to the last 200 messages, cut before a user message, as hako's agent keeps it.
+      let kept = [...history, ...turn, { role: 'assistant', content: text }] as { role?: string }[];
+      if (kept.length > 200) {
+        let from = kept.length - 200;
+        while (from < kept.length && kept[from]!.role !== 'user') from++;
+        kept = kept.slice(from);
+      }
+      fs.writeFileSync(`${HISTORY}.tmp`, JSON.stringify(kept));
       fs.renameSync(`${HISTORY}.tmp`, HISTORY);
       busy = false;
       if (again) { again = false; pass(wall()); }
