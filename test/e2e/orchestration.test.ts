@@ -138,13 +138,20 @@ describe('kill -9 of the host', () => {
   for (const point of ['batch-sent', 'output-applied', 'before-done', 'before-delivery']) {
     test(`killed at "${point}": after a restart the message is answered exactly once`, async (t) => {
       const model = await startModelServer();
-      const crashing = await HakoProcess.start({ env: openaiEnv(model, { HAKO_FAILPOINT: point }) });
-      t.after(() => crashing.cleanup());
+      // One cleanup, registered before anything can fail: a failure at any step must leave no
+      // host running and no model server listening, or the test file never exits.
+      const made: { crashing?: HakoProcess; h?: HakoProcess } = {};
+      t.after(async () => {
+        await made.h?.stop();
+        await made.crashing?.stop('SIGKILL');
+        await model.close();
+        made.crashing?.cleanup();
+      });
+      const crashing = made.crashing = await HakoProcess.start({ env: openaiEnv(model, { HAKO_FAILPOINT: point }) });
       const id = await crashing.post('main', `survive ${point}`);
       const end = await crashing.exited();
       assert.equal(end.signal, 'SIGKILL', `the host died at ${point}`);
-      const h = await HakoProcess.start({ home: crashing.home, configDir: crashing.configDir, env: openaiEnv(model) });
-      t.after(async () => { await h.stop(); await model.close(); });
+      const h = made.h = await HakoProcess.start({ home: crashing.home, configDir: crashing.configDir, env: openaiEnv(model) });
       await h.waitForReplies('main', id);
       await h.settled();
       const r = replies(await h.messages('main', id));
