@@ -22,9 +22,8 @@
 // logging, the queue and its scheduling, disk admission, budgets and usage/text taps, batch
 // and output transactions beyond one insert each, memory files, the archive, partial events,
 // `done`/status files, the agent's provider client and its agent loop (its tool call is one
-// file read and a second request). The turns are figure 1's: one untimed first turn, 20
-// warm-up turns (every second with a tool call), then plain and tool turns alternating, so
-// the conversation grows the same way; 150 ms after each reply.
+// file read and a second request). The turns are figure 1's (figure1Turns in
+// lib/harness.ts), so the conversation grows the same way.
 //
 //   node bench/floor.ts [--turns N]   (N measured plain turns, default 60, and 2/3 as many
 //                                      with a tool call; prints the plain turns' hops too)
@@ -39,7 +38,7 @@ import { parseArgs } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
 import { startModelServer } from '../test/support/model-server.ts';
 import { imageTag } from '../src/runtime/image.ts';
-import { Api, benchModel, GAP_MS, runnerDockerArgs, sleep, TOOL_MARKER } from './lib/harness.ts';
+import { Api, benchModel, figure1Turns, runnerDockerArgs, TOOL_MARKER, type TurnKind } from './lib/harness.ts';
 import { median, percentile } from './lib/stats.ts';
 
 const wall = (): number => performance.timeOrigin + performance.now();
@@ -223,12 +222,8 @@ export interface FloorResult {
   readonly note: string;
 }
 
-/**
- * Runs figure 1's turns against the floor: a first turn, 20 warm-up turns (every second one
- * with a tool call), then `plain` and `tool` measured turns, alternating; returns their
- * times and the plain turns' hops.
- */
-export async function measureFloor(plain: number, tool: number): Promise<FloorResult> {
+/** Runs figure 1's turns (figure1Turns) against the floor; returns their times and the measured plain turns' hops. */
+export async function measureFloor(warmup: number, plain: number, tool: number): Promise<FloorResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-bench-floor-'));
   const model = await startModelServer({ fallback: benchModel });
   const image = imageTag();
@@ -248,36 +243,29 @@ export async function measureFloor(plain: number, tool: number): Promise<FloorRe
   try {
     hostProc = spawn(process.execPath, [import.meta.filename, '--host', dir, model.url, paths.ipcIn, paths.ipcOut, paths.proxySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
     const port = Number(await firstLine(hostProc, /^port (\d+)$/));
-    const at = args.indexOf(image);
-    const container = spawn('docker', [...args.slice(0, at), '-v', `${script}:/floor/agent.mjs:ro`, '--entrypoint', 'node', image, '/floor/agent.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const imageAt = args.indexOf(image);
+    const container = spawn('docker', [...args.slice(0, imageAt), '-v', `${script}:/floor/agent.mjs:ro`, '--entrypoint', 'node', image, '/floor/agent.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await firstLine(container, /^(ready)$/);
     const client = new Api(port, 'unused');
     const stream = await client.events('main');
-    const turn = async (text: string): Promise<{ ms: number; marks: Marks }> => {
+    const hopsOf: Marks[] = []; // the marks of each measured plain turn
+    const turn = async (text: string, kind: TurnKind): Promise<number> => {
       const from = stream.received.length;
       const t0 = performance.now();
       await client.post('main', text);
       const { msg, at } = await stream.waitFor((m) => m.role === 'assistant', from, 30_000);
       const expected = text.includes(TOOL_MARKER) ? msg.text === 'done' : msg.text.startsWith('echo: [') && msg.text.endsWith(`: ${text}`);
       if (!expected) throw new Error(`unexpected reply ${JSON.stringify(msg.text)} to ${JSON.stringify(text)}`);
-      await sleep(GAP_MS);
-      return { ms: at - t0, marks: { ...(msg as unknown as { marks: Marks }).marks, 'POST sent': performance.timeOrigin + t0, 'event received': performance.timeOrigin + at } };
+      if (kind === 'plain') hopsOf.push({ ...(msg as unknown as { marks: Marks }).marks, 'POST sent': performance.timeOrigin + t0, 'event received': performance.timeOrigin + at });
+      return at - t0;
     };
-    await turn('first message');
-    for (let i = 0; i < 20; i++) await turn(i % 2 === 1 ? `${TOOL_MARKER} warm-up ${i}` : `warm-up ${i}`);
-    const samples: { ms: number; marks: Marks }[] = [];
-    const toolMs: number[] = [];
-    for (let i = 0, p = 0, t = 0; p < plain || t < tool; i++) {
-      if (t < tool && (p >= plain || i % 2 === 1)) toolMs.push((await turn(`${TOOL_MARKER} sample ${t++}`)).ms);
-      else samples.push(await turn(`sample ${p++}`));
-    }
+    const r = await figure1Turns(turn, warmup, plain, tool, 'floor: ');
     stream.close();
     client.close();
-    const ms = samples.map((s) => s.ms);
     const history = (JSON.parse(fs.readFileSync(path.join(paths.folder, 'history.json'), 'utf8')) as unknown[]).length;
-    const hops = ORDER.map((label) => ({ label, at: samples.filter((s) => s.marks[label] !== undefined).map((s) => s.marks[label]! - s.marks['POST sent']!) }))
-      .filter((r) => r.at.length > 0).map((r) => ({ label: r.label, ms: median(r.at), n: r.at.length })).sort((x, y) => x.ms - y.ms);
-    return { plain: ms, tool: toolMs, hops, note: `model requests ${model.requests.length}, history ${history} messages, request ${model.requests[0]!.body.length} → ${model.requests.at(-1)!.body.length} bytes` };
+    const hops = ORDER.map((label) => ({ label, at: hopsOf.filter((m) => m[label] !== undefined).map((m) => m[label]! - m['POST sent']!) }))
+      .filter((h) => h.at.length > 0).map((h) => ({ label: h.label, ms: median(h.at), n: h.at.length })).sort((x, y) => x.ms - y.ms);
+    return { plain: r.plain, tool: r.tool, hops, note: `model requests ${model.requests.length}, history ${history} messages, request ${model.requests[0]!.body.length} → ${model.requests.at(-1)!.body.length} bytes` };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -309,7 +297,7 @@ if (import.meta.main) {
   } else {
     const turns = Number(values.turns);
     if (!Number.isInteger(turns) || turns < 1) throw new Error(`--turns must be a whole number ≥ 1, got ${values.turns}`);
-    const r = await measureFloor(turns, Math.round((turns * 40) / 60));
+    const r = await measureFloor(20, turns, Math.round((turns * 40) / 60));
     const line = (ms: number[]) => `median ${median(ms).toFixed(2)} ms, p95 ${percentile(ms, 95).toFixed(2)} ms, n ${ms.length}`;
     console.log(`floor of figure 1: no tool ${line(r.plain)}; one tool call ${line(r.tool)} (${r.note})`);
     console.log('median ms from the POST to each mark, in order of the medians (step from the row before)');

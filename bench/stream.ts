@@ -4,9 +4,8 @@
 // is the model server → the group's proxy (which forwards the bytes to the container and reads
 // the text as they pass) → host → HTTP channel → the client; the agent is not on it.
 
-import { progress, sleep, startBench, timedTurn } from './lib/harness.ts';
+import { GAP_MS, progress, sleep, startBench, timedTurn } from './lib/harness.ts';
 import { sampled, type Figure } from './lib/report.ts';
-import { GAP_MS } from './warm.ts';
 
 export interface StreamOptions {
   readonly quick: boolean;

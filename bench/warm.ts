@@ -3,10 +3,10 @@
 // and the same for a turn with one tool call (read_file), interleaved so both share the
 // noise. The container's first turns after its cold start are slower while V8 warms up the
 // host's and the agent's code; they are reported on their own row, and the target figures
-// are taken after them. Then the floor (floor.ts): the same plain turn through the same
+// are taken after them. Then the floor (floor.ts): the same turns through the same
 // processes, crossings and fsyncs with the least code, so each run shows what is hako's.
 
-import { GAP_MS, progress, sleep, startBench, timedTurn, TOOL_MARKER, type Bench } from './lib/harness.ts';
+import { figure1Turns, progress, startBench, timedTurn, type Bench, type WarmSamples } from './lib/harness.ts';
 import { measureFloor } from './floor.ts';
 import { sampled, single, type Figure } from './lib/report.ts';
 import { median } from './lib/stats.ts';
@@ -15,39 +15,11 @@ export interface WarmOptions {
   readonly quick: boolean;
 }
 
-export { GAP_MS } from './lib/harness.ts';
-
-export interface WarmSamples {
-  /** Plain turns among the first `warmup` turns after the cold start. */
-  readonly early: number[];
-  readonly plain: number[];
-  readonly tool: number[];
-}
-
-/**
- * One cold turn (not recorded), `warmup` turns alternating plain/tool (their plain times are
- * `early`), then `plain` + `tool` measured turns, alternating.
- */
+/** Figure 1's turns against hako's `group` on the bench's host (see figure1Turns). */
 export async function warmTurns(b: Bench, group: string, warmup: number, plain: number, tool: number, label = ''): Promise<WarmSamples> {
   const stream = await b.api.events(group);
   try {
-    await timedTurn(b.api, stream, group, 'first message: starts the container');
-    await sleep(GAP_MS);
-    const out: WarmSamples = { early: [], plain: [], tool: [] };
-    for (let i = 0; i < warmup; i++) {
-      if (i % 2 === 1) await timedTurn(b.api, stream, group, `${TOOL_MARKER} warm-up ${i}`);
-      else out.early.push(await timedTurn(b.api, stream, group, `warm-up ${i}`));
-      await sleep(GAP_MS);
-    }
-    const total = plain + tool;
-    for (let i = 0, p = 0, t = 0; p < plain || t < tool; i++) {
-      const useTool = t < tool && (p >= plain || i % 2 === 1);
-      if (useTool) out.tool.push(await timedTurn(b.api, stream, group, `${TOOL_MARKER} sample ${t++}`));
-      else out.plain.push(await timedTurn(b.api, stream, group, `sample ${p++}`));
-      if ((p + t) % 20 === 0) progress(`${label}warm turns ${p + t}/${total}`);
-      await sleep(GAP_MS);
-    }
-    return out;
+    return await figure1Turns((text) => timedTurn(b.api, stream, group, text), warmup, plain, tool, label);
   } finally {
     stream.close();
   }
@@ -71,7 +43,7 @@ export async function run(opts: WarmOptions): Promise<{ figures: Figure[]; notes
     await b.close();
   }
   progress('the floor: the same turn with the least code (bench/floor.ts)');
-  const floor = await measureFloor(plain, tool);
+  const floor = await measureFloor(warmup, plain, tool);
   return {
     figures: [
       sampled('warm.plain', 'warm overhead (no tool)', 'ms', r.plain, { max: 8, text: '≤ 8 ms' }),

@@ -292,6 +292,42 @@ export class EventStream {
   }
 }
 
+/** Figure 1's samples: plain turns of the warm-up, then the measured plain and tool turns (ms). */
+export interface WarmSamples {
+  /** Plain turns among the first `warmup` turns after the cold start. */
+  readonly early: number[];
+  readonly plain: number[];
+  readonly tool: number[];
+}
+
+export type TurnKind = 'first' | 'warm-up' | 'plain' | 'tool';
+
+/**
+ * Figure 1's turns, for any runner of one turn (hako's or the floor's): one first turn (not
+ * recorded), `warmup` turns alternating plain/tool (their plain times are `early`), then
+ * `plain` + `tool` measured turns, alternating; GAP_MS after each. A tool turn's text holds
+ * TOOL_MARKER. `turn` returns the turn's time in ms.
+ */
+export async function figure1Turns(turn: (text: string, kind: TurnKind) => Promise<number>, warmup: number, plain: number, tool: number, label = ''): Promise<WarmSamples> {
+  await turn('first message: starts the container', 'first');
+  await sleep(GAP_MS);
+  const out: WarmSamples = { early: [], plain: [], tool: [] };
+  for (let i = 0; i < warmup; i++) {
+    if (i % 2 === 1) await turn(`${TOOL_MARKER} warm-up ${i}`, 'warm-up');
+    else out.early.push(await turn(`warm-up ${i}`, 'warm-up'));
+    await sleep(GAP_MS);
+  }
+  const total = plain + tool;
+  for (let i = 0, p = 0, t = 0; p < plain || t < tool; i++) {
+    const useTool = t < tool && (p >= plain || i % 2 === 1);
+    if (useTool) out.tool.push(await turn(`${TOOL_MARKER} sample ${t++}`, 'tool'));
+    else out.plain.push(await turn(`sample ${p++}`, 'plain'));
+    if ((p + t) % 20 === 0) progress(`${label}warm turns ${p + t}/${total}`);
+    await sleep(GAP_MS);
+  }
+  return out;
+}
+
 /**
  * One timed turn: the clock starts just before the POST and stops when the group's event
  * stream delivers the assistant reply; the reply is then confirmed through

@@ -8,17 +8,11 @@
 //
 // NODE_OPTIONS in the environment reaches the host (e.g. --cpu-prof --cpu-prof-dir=DIR).
 
-import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { sleep, startBench, timedTurn, TOOL_MARKER } from '../lib/harness.ts';
+import { figure1Turns, GAP_MS, sleep, startBench, timedTurn, TOOL_MARKER } from '../lib/harness.ts';
+import { cpuMs } from '../lib/proc.ts';
+import { median } from '../lib/stats.ts';
 import { containerCpuMs } from '../footprint.ts';
-import { GAP_MS } from '../warm.ts';
-
-/** utime + stime of a process, in ms (Linux clock ticks of 10 ms). */
-function processCpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 async function containerMs(home: string): Promise<number> {
   const all = [...(await containerCpuMs(home)).values()];
@@ -33,14 +27,10 @@ if (!Number.isInteger(turns) || turns < 10) throw new Error(`--turns must be a w
 const b = await startBench({ env: { HAKO_IDLE_TIMEOUT: '3600', ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}) } });
 try {
   const stream = await b.api.events('main');
-  await timedTurn(b.api, stream, 'main', 'first message: starts the container');
-  for (let i = 0; i < 20; i++) {
-    await timedTurn(b.api, stream, 'main', i % 2 ? `${TOOL_MARKER} warm-up ${i}` : `warm-up ${i}`);
-    await sleep(GAP_MS);
-  }
+  await figure1Turns((text) => timedTurn(b.api, stream, 'main', text), 20, 0, 0); // the first turn and figure 1's warm-up
   const pid = b.h.child.pid!;
   for (const tool of [false, true]) {
-    const host0 = processCpuMs(pid);
+    const host0 = cpuMs(pid);
     const box0 = await containerMs(b.h.home);
     const bench0 = process.cpuUsage();
     const times: number[] = [];
@@ -50,8 +40,7 @@ try {
     }
     const bench = process.cpuUsage(bench0);
     const per = (ms: number) => `${(ms / turns).toFixed(2)} ms`;
-    times.sort((x, y) => x - y);
-    console.log(`${tool ? 'one tool call' : 'no tool'} (n ${turns}): median ${times[times.length >> 1]!.toFixed(2)} ms; CPU per turn: host ${per(processCpuMs(pid) - host0)}, container ${per(await containerMs(b.h.home) - box0)}, bench ${per((bench.user + bench.system) / 1000)}`);
+    console.log(`${tool ? 'one tool call' : 'no tool'} (n ${turns}): median ${median(times).toFixed(2)} ms; CPU per turn: host ${per(cpuMs(pid) - host0)}, container ${per(await containerMs(b.h.home) - box0)}, bench ${per((bench.user + bench.system) / 1000)}`);
   }
   stream.close();
 } finally {
