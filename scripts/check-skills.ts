@@ -38,6 +38,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/**
+ * How tests are run, as `npm test` runs them: one file at a time; a test that never settles
+ * fails after 5 minutes, and a file whose tests are done exits even if a handle is left
+ * open, so a broken test cannot hang the run.
+ */
+const NODE_TEST = ['--test', '--test-concurrency=1', '--test-timeout=300000', '--test-force-exit'];
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const say = (s: string) => console.log(`check-skills: ${s}`);
 
@@ -147,7 +153,7 @@ async function checkSkill(dir: string, skill: Skill): Promise<string> {
     const listed = (await hako(['skill', 'list'])).out;
     if (!new RegExp(`^${skill.name} +added `, 'm').test(listed)) throw new Failure(`after the add, "hako skill list" does not show ${skill.name} as added:\n${listed}`);
     say(`${skill.name}: tests ${skill.manifest.tests.join(' ')}`);
-    const tests = await sh(`${skill.name}: its tests`, process.execPath, ['--test', '--test-concurrency=1', ...skill.manifest.tests], { cwd: dir });
+    const tests = await sh(`${skill.name}: its tests`, process.execPath, [...NODE_TEST, ...skill.manifest.tests], { cwd: dir });
     const remove = await removeClean(dir, hako, skill.name, false);
     return `add ${secs(add.ms)}, tests ${secs(tests.ms)}, remove ${secs(remove)}; git status clean (total ${secs(Date.now() - t0)})`;
   } finally {
@@ -169,7 +175,7 @@ async function checkTogether(dir: string, skills: readonly Skill[]): Promise<str
     say(`all ${skills.length} added: typecheck`);
     const tc = await sh('npm run typecheck with every skill added', 'npm', ['run', '--silent', 'typecheck'], { cwd: dir });
     say(`all ${skills.length} added: the core's unit tests`);
-    const tests = await sh('the unit tests with every skill added', process.execPath, ['--test', '--test-concurrency=1', 'test/unit/**/*.test.ts'], { cwd: dir });
+    const tests = await sh('the unit tests with every skill added', process.execPath, [...NODE_TEST, 'test/unit/**/*.test.ts'], { cwd: dir });
     for (const [i, s] of [...skills].reverse().entries()) await removeClean(dir, hako, s.name, i < skills.length - 1);
     return `typecheck ${secs(tc.ms)}, unit tests ${secs(tests.ms)}; removed in reverse order, git status clean (total ${secs(Date.now() - t0)})`;
   } finally {
