@@ -62,6 +62,8 @@ const agent = new http.Agent({ keepAlive: true });
  */
 export async function postJson(endpoint: Endpoint, path: string, headers: Readonly<Record<string, string>>, body: string, options: PostOptions): Promise<IncomingMessage> {
   const url = new URL(endpoint.baseURL.replace(/\/+$/, '') + path);
+  // A setting, not an outage: refused at once instead of after the retries' waits.
+  if (url.protocol !== 'http:' && !endpoint.socketPath) throw new Error(`${url.protocol} is not spoken here: the container reaches its model only through the host's proxy (${endpoint.baseURL})`);
   const all = { ...headers, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(Buffer.byteLength(body)) };
   for (let attempt = 0; ; attempt++) {
     const left = options.maxRetries - attempt;
@@ -87,10 +89,6 @@ function send(endpoint: Endpoint, url: URL, headers: Record<string, string>, bod
     const target = endpoint.socketPath
       ? { socketPath: endpoint.socketPath, path: `${url.pathname}${url.search}` }
       : { host: url.hostname, port: url.port || 80, path: `${url.pathname}${url.search}` };
-    if (url.protocol !== 'http:' && !endpoint.socketPath) {
-      reject(new ConnectionError(`${url.protocol} is not spoken here: the container reaches its model only through the host's proxy`));
-      return;
-    }
     const req = http.request({ ...target, method: 'POST', headers, agent, ...(signal ? { signal } : {}) }, resolve);
     req.setTimeout(TIMEOUT_MS, () => req.destroy(new ConnectionError(`no answer within ${TIMEOUT_MS / 60_000} min (timed out)`)));
     req.on('error', (err) => {

@@ -102,6 +102,14 @@ test('postJson - x-should-retry: false stops retries of a 503; a socket nobody l
   await assert.rejects(postJson({ baseURL: 'http://127.0.0.1/openai', socketPath: path.join(dir, 'missing.sock') }, '/x', {}, '{}', { maxRetries: 0 }), ConnectionError);
 });
 
+test('postJson - an https: base URL without the proxy\'s socket is refused at once, never retried as an outage', async () => {
+  const call = postJson({ baseURL: 'https://api.example.com/v1' }, '/chat/completions', {}, '{}', { maxRetries: 2 });
+  // A retry would first wait 0.375–0.5 s on a timer: the answer must come before any timer.
+  const first = await Promise.race([call.then(() => 'resolved', (err: unknown) => err), new Promise((r) => setImmediate(() => r('still waiting')))]);
+  assert.ok(first instanceof Error && !(first instanceof ConnectionError), `expected a plain Error, got ${String(first)}`);
+  assert.match(first.message, /^https: is not spoken here: the container reaches its model only through the host's proxy \(https:\/\/api\.example\.com\/v1\)$/);
+});
+
 test('postJson - the signal aborts a wait between retries at once', async (t) => {
   const base = await tcpServer(t, (req, res) => {
     req.resume();
