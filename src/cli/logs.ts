@@ -100,22 +100,31 @@ function unreadable(file: string, err: unknown): Error {
   return new Error(`cannot read ${file}: ${(err as Error).message} (hako logs needs read access to HAKO_HOME/logs: run it as the user that runs hako)`);
 }
 
-function readIfThere(file: string): string | undefined {
+const linesOf = (text: string) => text.split('\n').filter((l) => l !== '');
+
+/** A file's text and the inode it was read from (one open, so both are of the same file). */
+function readWithIno(file: string): { text: string; ino: number } | undefined {
+  let fd: number;
   try {
-    return fs.readFileSync(file, 'utf8');
+    fd = fs.openSync(file, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw unreadable(file, err);
   }
+  try {
+    return { ino: fs.fstatSync(fd).ino, text: fs.readFileSync(fd, 'utf8') };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
-
-const linesOf = (text: string) => text.split('\n').filter((l) => l !== '');
 
 /**
  * The newest `n` matching lines (oldest first): from `live` (the live file's text, read by
- * the caller) and then the rotated files, newest first, until there are enough.
+ * the caller from inode `liveIno`) and then the rotated files, newest first, until there are
+ * enough. A rotation after the live file was read makes it hako.log.1: a rotated file of
+ * that inode is skipped, so no line is shown twice.
  */
-export function recent(dir: string, live: string, n: number, f: Filter): Entry[] {
+export function recent(dir: string, live: string, n: number, f: Filter, liveIno?: number): Entry[] {
   const picked: Entry[] = [];
   let text: string | undefined = live;
   for (let i = 1; text !== undefined && picked.length < n; i++) {
@@ -124,7 +133,8 @@ export function recent(dir: string, live: string, n: number, f: Filter): Entry[]
       const e = parseLine(lines[j]!);
       if (matches(e, f)) picked.push(e);
     }
-    text = i <= MAX_ROTATED ? readIfThere(logFile(dir, i)) : undefined;
+    const rotated = i <= MAX_ROTATED ? readWithIno(logFile(dir, i)) : undefined;
+    text = rotated && (rotated.ino === liveIno ? '' : rotated.text);
   }
   return picked.reverse();
 }
@@ -149,8 +159,13 @@ class Tail {
   /** Opens the file if it is there and returns its whole lines; polling goes on from there. */
   start(): string | undefined {
     if (this.#open()) return this.#read();
-    this.#fromScratch = readIfThere(logFile(this.#dir, 1)) === undefined;
+    this.#fromScratch = readWithIno(logFile(this.#dir, 1)) === undefined;
     return undefined;
+  }
+
+  /** The inode of the live file opened, if one is. */
+  get ino(): number | undefined {
+    return this.#fd === undefined ? undefined : this.#ino;
   }
 
   /** A last line not finished yet (the logger writes whole lines: only a crash leaves one). */
@@ -206,21 +221,10 @@ class Tail {
   #rotated(from: number, stopAt?: number): string {
     let text = '';
     for (let j = from; j >= 1; j--) {
-      const file = logFile(this.#dir, j);
-      let fd: number;
-      try {
-        fd = fs.openSync(file, 'r');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw unreadable(file, err);
-      }
-      try {
-        if (fs.fstatSync(fd).ino === stopAt) break;
-        const more = fs.readFileSync(fd, 'utf8');
-        text += more && !more.endsWith('\n') ? more + '\n' : more;
-      } finally {
-        fs.closeSync(fd);
-      }
+      const file = readWithIno(logFile(this.#dir, j));
+      if (!file) continue;
+      if (file.ino === stopAt) break;
+      text += file.text && !file.text.endsWith('\n') ? file.text + '\n' : file.text;
     }
     return text;
   }
@@ -306,7 +310,7 @@ export async function run(args: string[]): Promise<number> {
     try {
       const started = tail.start();
       const live = started === undefined || parsed.values.follow ? started : started + tail.unfinished;
-      const rotated = live === undefined ? readIfThere(logFile(dir, 1)) : undefined;
+      const rotated = live === undefined ? readWithIno(logFile(dir, 1))?.text : undefined;
       if (live === undefined && rotated === undefined) {
         const where = `no log yet: looked for ${logFile(dir)} (HAKO_HOME=${home}); hako writes it once it starts (hako start), or set HAKO_HOME to the home the running hako uses`;
         if (!parsed.values.follow) {
@@ -318,7 +322,7 @@ export async function run(args: string[]): Promise<number> {
       const out = printer();
       // With no log at all when this began, every line is new and comes from following: read
       // now, the files a host started meanwhile would be printed twice.
-      if (live !== undefined || rotated !== undefined) out.print(recent(dir, live ?? '', lines, filter).map(format));
+      if (live !== undefined || rotated !== undefined) out.print(recent(dir, live ?? '', lines, filter, tail.ino).map(format));
       if (parsed.values.follow) await follow(tail, keep, out);
       return 0;
     } finally {

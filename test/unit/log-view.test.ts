@@ -63,3 +63,19 @@ test('logs view - the recent lines are read across rotated files, newest last', 
   assert.deepEqual(all, Array.from({ length: all.length }, (_, k) => 60 - all.length + k), 'asking for more gives every kept line, each once');
   assert.deepEqual(nums(recent(dir, live, 0, {})), []);
 });
+
+test('logs view - a rotation after the live file was read shows no line twice', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-logview-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const log = createLogger({ dir, console: false, maxBytes: 1024, keep: 5 });
+  for (let i = 0; i < 30; i++) log.info('line', { i });
+  const file = path.join(dir, 'hako.log');
+  const live = fs.readFileSync(file, 'utf8');
+  const liveIno = fs.statSync(file).ino;
+  // The host rotates between `hako logs` reading the live file and reading hako.log.1.
+  for (let n = 4; n >= 1; n--) if (fs.existsSync(`${file}.${n}`)) fs.renameSync(`${file}.${n}`, `${file}.${n + 1}`);
+  fs.renameSync(file, `${file}.1`);
+  const all = recent(dir, live, 1000, {}, liveIno).map((e) => (e.kind === 'json' ? e.value.i : e.text)) as number[];
+  assert.deepEqual(all, Array.from({ length: all.length }, (_, k) => 30 - all.length + k), 'every kept line once, in order');
+  assert.ok(all.length > live.split('\n').length, 'the older rotated files are still read');
+});
