@@ -105,10 +105,12 @@ export function limitProblem(name: keyof Limits, value: unknown): string | null 
  */
 export type HttpExposure = 'loopback' | 'behind-tls' | 'insecure';
 
-/** Whether `address` (as given to listen) is reachable only from this machine. */
+/** Whether `address` (a host or an address to listen on) is this machine only: 127.0.0.0/8, ::1 (any spelling) or localhost. */
 export function isLoopback(address: string): boolean {
   const a = address.toLowerCase().replace(/^\[|\]$/g, '');
-  return a === 'localhost' || a === '::1' || (net.isIPv4(a) && a.startsWith('127.')) || /^::ffff:127\./.test(a);
+  if (a === 'localhost') return true;
+  if (net.isIPv4(a)) return a.startsWith('127.');
+  return net.isIPv6(a) && (a === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(a) || /^::ffff:127\./.test(a));
 }
 
 /**

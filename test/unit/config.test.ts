@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig, modelProblem } from '../../src/core/config.ts';
+import { ConfigError, isLoopback, loadConfig, modelProblem } from '../../src/core/config.ts';
 import { parseModel } from '../../protocol/model.ts';
 
 const base = { HAKO_HOME: '/srv/hako', HAKO_CONFIG: '/etc/hako' };
@@ -44,4 +44,13 @@ test('model - a missing key is named; a local OpenAI-compatible server needs non
   assert.match(modelProblem(loadConfig(base), 'openai/gpt') ?? '', /needs OPENAI_API_KEY/);
   assert.equal(modelProblem(loadConfig({ ...base, OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1' }), 'openai/gpt-oss:20b'), null);
   assert.equal(modelProblem(loadConfig({ ...base, ANTHROPIC_API_KEY: 'k' }), 'anthropic/claude'), null);
+});
+
+test('config - loopback is 127.0.0.0/8, ::1 in any spelling and the name localhost; nothing that only looks like them', () => {
+  for (const a of ['127.0.0.1', '127.8.9.10', 'localhost', 'LOCALHOST', '::1', '[::1]', '0:0:0:0:0:0:0:1', '0000:0000:0000:0000:0000:0000:0000:0001', '::ffff:127.0.0.1']) {
+    assert.equal(isLoopback(a), true, a);
+  }
+  for (const a of ['128.0.0.1', '0.0.0.0', '::', '10.0.0.5', 'fe80::1', '::ffff:10.0.0.1', 'localhost.example.com', '127.0.0.1.nip.io', '']) {
+    assert.equal(isLoopback(a), false, a);
+  }
 });

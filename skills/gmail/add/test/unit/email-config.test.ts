@@ -3,7 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isLoopback, parseEmailConfig, parseEndpoint } from '../../src/channels/email/config.ts';
+import { isLoopback } from '../../src/core/config.ts';
+import { parseEmailConfig, parseEndpoint } from '../../src/channels/email/config.ts';
 
 const base = {
   HAKO_EMAIL_IMAP: 'imaps://imap.gmail.com:993',

@@ -4,9 +4,9 @@
 // (the upgrade is demanded, never opportunistic) work with any host; plain `imap://` /
 // `smtp://` are accepted only to a loopback address (a local bridge, the tests), because
 // anywhere else the password and every message would cross the network readable.
-// Pure: no I/O, no library import.
+// Pure: no I/O, no library import; loopback is the core's rule (isLoopback), one for all.
 
-import net from 'node:net';
+import { isLoopback } from '../../core/config.ts';
 import { normalizeAddress } from './address.ts';
 
 export type Security = 'tls' | 'starttls' | 'plain';
@@ -60,15 +60,6 @@ const DEFAULT_PORTS: Record<string, { port: number; security: Security }> = {
   smtps: { port: 465, security: 'tls' },
   smtp: { port: 587, security: 'plain' },
 };
-
-/** Whether `host` is a loopback address: 127.0.0.0/8, ::1 or the name localhost. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost') return true;
-  if (net.isIPv4(h)) return h.startsWith('127.');
-  if (net.isIPv6(h)) return h === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(h) || /^::ffff:127\./.test(h);
-  return false;
-}
 
 /** Parses HAKO_EMAIL_IMAP / HAKO_EMAIL_SMTP and applies the TLS rule. */
 export function parseEndpoint(variable: string, value: string, protocol: 'imap' | 'smtp'): Endpoint {
