@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isLoopback } from '../../src/core/config.ts';
-import { parseEmailConfig, parseEndpoint } from '../../src/channels/email/config.ts';
+import { EmailConfigError, parseEmailConfig, parseEndpoint } from '../../src/channels/email/config.ts';
 
 const base = {
   HAKO_EMAIL_IMAP: 'imaps://imap.gmail.com:993',
@@ -89,4 +89,10 @@ test('email config - numbers are checked: the poll interval and the size limits'
   assert.throws(() => parseEmailConfig({ ...base, HAKO_EMAIL_POLL_SECONDS: '0' }), /HAKO_EMAIL_POLL_SECONDS="0" is not a positive number of seconds/);
   assert.throws(() => parseEmailConfig({ ...base, HAKO_EMAIL_POLL_SECONDS: '2' }), /HAKO_EMAIL_POLL_SECONDS=2 is below 10 seconds/);
   assert.equal(parseEmailConfig({ ...base, HAKO_ATTACHMENT_MAX_BYTES: '1000' }).attachmentMaxBytes, 1000);
+  assert.equal(parseEmailConfig(base).attachmentMaxBytes, 25 * 1024 * 1024);
+  // Read as every channel reads it: a whole number of bytes, the same words as the others.
+  for (const bad of ['0', '1.5', '1e6', '25MB']) {
+    assert.throws(() => parseEmailConfig({ ...base, HAKO_ATTACHMENT_MAX_BYTES: bad }), (err: unknown) =>
+      err instanceof EmailConfigError && /^email: HAKO_ATTACHMENT_MAX_BYTES must be a positive whole number of bytes/.test(err.message));
+  }
 });

@@ -28,9 +28,10 @@ describe('telegram config', () => {
     assert.throws(() => telegramConfig({ TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_API_ROOT: 'https://u:p@x.example' }), /without credentials/);
   });
 
-  test('config - HAKO_ATTACHMENT_MAX_BYTES is a positive whole number', () => {
+  test('config - HAKO_ATTACHMENT_MAX_BYTES is read as every channel reads it; a self-hosted Bot API may be given more than 20 MB', () => {
     assert.equal(telegramConfig({ TELEGRAM_BOT_TOKEN: TOKEN, HAKO_ATTACHMENT_MAX_BYTES: '1000' }).maxBytes, 1000);
-    for (const bad of ['0', '-1', '1.5', '20MB']) assert.throws(() => telegramConfig({ TELEGRAM_BOT_TOKEN: TOKEN, HAKO_ATTACHMENT_MAX_BYTES: bad }), /positive whole number/);
+    assert.equal(telegramConfig({ TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_API_ROOT: 'https://bots.example.com', HAKO_ATTACHMENT_MAX_BYTES: String(50 * 1024 * 1024) }).maxBytes, 50 * 1024 * 1024);
+    for (const bad of ['0', '-1', '1.5', '20MB']) assert.throws(() => telegramConfig({ TELEGRAM_BOT_TOKEN: TOKEN, HAKO_ATTACHMENT_MAX_BYTES: bad }), /^Error: telegram: HAKO_ATTACHMENT_MAX_BYTES must be a positive whole number of bytes/);
   });
 });
 

@@ -7,6 +7,7 @@
 // Pure: no I/O, no library import; loopback is the core's rule (isLoopback), one for all.
 
 import { isLoopback } from '../../core/config.ts';
+import { channelAttachmentLimits } from '../attachments.ts';
 import { normalizeAddress } from './address.ts';
 
 export type Security = 'tls' | 'starttls' | 'plain';
@@ -109,6 +110,15 @@ function positiveNumber(env: Env, variable: string, fallback: number, unit: stri
   return n;
 }
 
+/** HAKO_ATTACHMENT_MAX_BYTES as every channel reads it (src/channels/attachments.ts). */
+function attachmentMaxBytes(env: Env): number {
+  try {
+    return channelAttachmentLimits('email', env).perFile;
+  } catch (err) {
+    throw new EmailConfigError((err as Error).message);
+  }
+}
+
 /** Reads and validates every setting; throws EmailConfigError naming the variable to fix. */
 export function parseEmailConfig(env: Env): EmailConfig {
   const need = (k: string): string => {
@@ -149,7 +159,7 @@ export function parseEmailConfig(env: Env): EmailConfig {
     mailbox: env.HAKO_EMAIL_MAILBOX?.trim() || 'INBOX',
     // Not more often than every 10 s: the poll is only the fallback for a silent IDLE.
     pollMs: Math.round(positiveNumber(env, 'HAKO_EMAIL_POLL_SECONDS', 300, 'seconds', 10) * 1000),
-    attachmentMaxBytes: Math.floor(positiveNumber(env, 'HAKO_ATTACHMENT_MAX_BYTES', 25 * 1024 * 1024, 'bytes')),
+    attachmentMaxBytes: attachmentMaxBytes(env),
     messageMaxBytes: Math.floor(positiveNumber(env, 'HAKO_EMAIL_MAX_MESSAGE_BYTES', 40 * 1024 * 1024, 'bytes')),
     authservId,
   };
