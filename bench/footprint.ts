@@ -25,11 +25,16 @@ export interface FootprintOptions {
   readonly quick: boolean;
 }
 
+/** Full ids of the running containers of this state folder. */
+export async function containerIds(home: string): Promise<string[]> {
+  const { stdout } = await exec('docker', ['ps', '-q', '--no-trunc', '--filter', `label=${LABEL_HOME}=${home}`]);
+  return stdout.split('\n').filter(Boolean);
+}
+
 /** CPU time (ms) of each running container of this state folder, from cgroup v1 or v2. */
 export async function containerCpuMs(home: string): Promise<Map<string, number>> {
-  const { stdout } = await exec('docker', ['ps', '-q', '--no-trunc', '--filter', `label=${LABEL_HOME}=${home}`]);
   const out = new Map<string, number>();
-  for (const id of stdout.split('\n').filter(Boolean)) {
+  for (const id of await containerIds(home)) {
     const v1 = [`/sys/fs/cgroup/cpu,cpuacct/docker/${id}/cpuacct.usage`, `/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`];
     const v2 = [`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, `/sys/fs/cgroup/docker/${id}/cpu.stat`];
     for (const f of v1) if (fs.existsSync(f)) { out.set(id, Number(fs.readFileSync(f, 'utf8')) / 1e6); break; }

@@ -16,12 +16,11 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { promisify } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { figure1Turns, GAP_MS, sleep, startBench, timedTurn, TOOL_MARKER } from '../lib/harness.ts';
 import { median } from '../lib/stats.ts';
-import { LABEL_HOME } from '../../src/core/runner.ts';
 import { cgroupProcsFile } from '../../src/runtime/strays.ts';
+import { containerIds } from '../footprint.ts';
 
 const exec = promisify(execFile);
 
@@ -56,7 +55,9 @@ try {
     windows.push({ tool, from, to: from + ms });
     await sleep(GAP_MS);
   }
-  const id = (await exec('docker', ['ps', '-q', '--no-trunc', '--filter', `label=${LABEL_HOME}=${b.h.home}`])).stdout.trim();
+  const ids = await containerIds(b.h.home);
+  if (ids.length !== 1) throw new Error(`expected the one container of group main, found ${ids.length}`);
+  const id = ids[0]!;
   const initPid = Number((await exec('docker', ['inspect', '-f', '{{.State.Pid}}', id])).stdout.trim());
   const procs = cgroupProcsFile(initPid, id);
   if (!procs) throw new Error(`cannot find the cgroup of container ${id.slice(0, 12)} (pid ${initPid})`);
@@ -99,17 +100,19 @@ for (const line of stdout.split('\n')) {
 }
 
 const perTurn = (samples: number, n: number) => (samples / hz / n) * 1000;
-const table = (title: string, t: Tally, n: number, wallMs: number) => {
+/** One kind of turn: its tally and the times (ms) of its turns. */
+const table = (title: string, t: Tally, times: readonly number[]) => {
+  const n = times.length;
+  const wallMs = median(times);
   console.log(`\n${title}: n ${n}, median ${wallMs.toFixed(2)} ms; CPU ms per turn (${os.cpus().length} cores: ${(os.cpus().length * wallMs).toFixed(1)} core-ms in the median turn)`);
   const rows = [...t.entries()].sort((a, b) => b[1] - a[1]).filter(([, s]) => perTurn(s, n) >= 0.05);
   for (const [k, s] of rows) console.log(`  ${perTurn(s, n).toFixed(2).padStart(6)}  ${k}`);
   const busy = [...t.entries()].filter(([k]) => k !== 'idle').reduce((a, [, s]) => a + s, 0);
-  const span = windows.filter((x) => x.tool === title.startsWith('one')).reduce((a, x) => a + x.to - x.from, 0) / n;
-  console.log(`  busy cores on the path, on average: ${(perTurn(busy, n) / span).toFixed(2)}`);
+  const meanMs = times.reduce((a, x) => a + x, 0) / n;
+  console.log(`  busy cores on the path, on average: ${(perTurn(busy, n) / meanMs).toFixed(2)}`);
 };
-const plain = windows.filter((x) => !x.tool).map((x) => x.to - x.from);
-const tool = windows.filter((x) => x.tool).map((x) => x.to - x.from);
-table('no tool', onPath.plain, plain.length, median(plain));
-table('one tool call', onPath.tool, tool.length, median(tool));
+const timesOf = (tool: boolean) => windows.filter((x) => x.tool === tool).map((x) => x.to - x.from);
+table('no tool', onPath.plain, timesOf(false));
+table('one tool call', onPath.tool, timesOf(true));
 console.log(`\nin the ${GAP_MS} ms after each turn (CPU ms per turn; the host applies \`done\` and releases the container there):`);
 for (const [k, s] of [...inGap.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`  ${perTurn(s, windows.length).toFixed(2).padStart(6)}  ${k}`);
