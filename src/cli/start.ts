@@ -65,7 +65,7 @@ export async function run(args: string[]): Promise<number> {
     const env = channelEnv(config.configDir);
     const modules = await installedChannels();
     const secrets = [config.providers.anthropic.apiKey, config.providers.openai.apiKey, ...channelSecretValues(modules, env)].filter((s): s is string => !!s);
-    const log = createLogger({ dir: homePaths(config.home).logs, secrets, level: process.env.HAKO_LOG_LEVEL === 'debug' ? 'debug' : 'info', maxBytes: logMaxBytes(process.env.HAKO_LOG_MAX_BYTES) });
+    const log = createLogger({ dir: homePaths(config.home).logs, secrets, level: config.logLevel, maxBytes: logMaxBytes(process.env.HAKO_LOG_MAX_BYTES) });
     const runtime = await hostRuntime();
     const problem = await runtime.available();
     if (problem) throw new Error(problem);

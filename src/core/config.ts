@@ -50,6 +50,8 @@ export interface Config {
   readonly runtime: string | undefined;
   /** Model tokens (input + output) all groups together may use per owner's day (HAKO_TOKENS_PER_DAY); null: no limit. */
   readonly tokensPerDay: number | null;
+  /** HAKO_LOG_LEVEL: `debug` also logs each hop of a turn and the agent's progress lines; anything else is `info`. */
+  readonly logLevel: 'debug' | 'info';
   /** Passed to the agent: model calls per turn, whether to stream them, sub-agents per spawn_agents call. */
   readonly agent: { readonly maxSteps: number; readonly stream: boolean; readonly maxSubagents: number; readonly images: ImageSetting };
   /** Tokens one model request may use, answer included (HAKO_CONTEXT_TOKENS); null: the model's default (defaultContextTokens). */
@@ -283,6 +285,7 @@ export function loadConfig(env: Env = process.env): Config {
     diskReserve: diskReserve(env.HAKO_DISK_RESERVE || '512m'),
     runtime: env.HAKO_RUNTIME || undefined,
     tokensPerDay: tokenBudget(env.HAKO_TOKENS_PER_DAY, 'HAKO_TOKENS_PER_DAY'),
+    logLevel: env.HAKO_LOG_LEVEL === 'debug' ? 'debug' : 'info',
     agent: { maxSteps: int(env, 'HAKO_MAX_STEPS', 30, 1, 1000), stream: env.HAKO_STREAM !== '0', maxSubagents: int(env, 'HAKO_MAX_SUBAGENTS', 4, 0, 16), images: imageSetting(env.HAKO_MODEL_IMAGES) },
     contextTokens: contextTokens(env.HAKO_CONTEXT_TOKENS, 'HAKO_CONTEXT_TOKENS'),
     transcription: transcription(env),

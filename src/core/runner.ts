@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { CONTAINER_PATHS, FORWARDER_PORT } from '../../protocol/container.ts';
 import { effectiveContextTokens, type Config } from './config.ts';
 import { parseModel } from '../../protocol/model.ts';
-import type { Logger } from './log.ts';
+import { LEVELS, type Level, type Logger } from './log.ts';
 import { groupPaths, homePaths } from './paths.ts';
 import { startGroupProxy, type GroupProxy, type ModelDecision } from './proxy.ts';
 import type { Usage } from './usage.ts';
@@ -133,6 +133,8 @@ export function containerSpec(config: Config, image: string, group: Group, model
       HAKO_TURN_TIMEOUT: String(group.limits.turnTimeoutSeconds ?? config.limits.turnTimeoutSeconds),
       HAKO_CONTEXT_TOKENS: String(effectiveContextTokens(config, group.contextTokens, model).tokens),
       HAKO_STREAM: config.agent.stream ? '1' : '0',
+      // The agent writes its per-turn progress lines only when the host would keep them.
+      HAKO_LOG_LEVEL: config.logLevel,
       ...ipcEventsEnv(config.runtime),
       HOME: '/tmp',
       // curl, git and npm go through the forwarder to the group's proxy.
@@ -155,6 +157,21 @@ export function containerSpec(config: Config, image: string, group: Group, model
 export function ipcEventsEnv(runtime: string | undefined): { HAKO_IPC_EVENTS?: '0' | '1' } {
   if (runtime && runtime !== 'runc') return { HAKO_IPC_EVENTS: '0' };
   return process.platform === 'linux' ? { HAKO_IPC_EVENTS: '1' } : {};
+}
+
+/**
+ * The level an agent's output line is relayed at: the level its JSON line names (agent/log.ts),
+ * else debug. Raw output (a tool's stray write, a crash's stack) stays at debug: an exit that
+ * matters is logged with the last lines of the output anyway.
+ */
+export function agentLineLevel(line: string): Level {
+  if (!line.startsWith('{')) return 'debug';
+  try {
+    const level = (JSON.parse(line) as { level?: unknown }).level;
+    return typeof level === 'string' && Object.hasOwn(LEVELS, level) ? level as Level : 'debug';
+  } catch {
+    return 'debug';
+  }
 }
 
 /** The group's own provider and its settings: the only model upstream its proxy reaches. */
@@ -251,7 +268,7 @@ export class Runner {
     });
     this.#opts.onStart?.(group.name, runtime.args(spec));
     const started = Date.now();
-    const container = runtime.run(spec, { signal, onLog: (line) => log.debug('agent', { group: group.name, container: spec.name, line: line.slice(0, 2000) }) });
+    const container = runtime.run(spec, { signal, onLog: (line) => log[agentLineLevel(line)]('agent', { group: group.name, container: spec.name, line: line.slice(0, 2000) }) });
     log.info('container started', { group: group.name, container: spec.name });
     let ended = false;
     const exited = container.exited.then(async (exit) => {

@@ -82,6 +82,8 @@ test('hako logs -f - follows the running host\'s log across rotations, every lin
   assert.ok(seen.length >= kept.length, `followed ${seen.length} lines, ${kept.length} kept`);
   assert.deepEqual(seen.slice(seen.length - kept.length), kept, 'the kept lines, each once, in order, at the end of what was followed');
   assert.deepEqual(new Set(seen.map((l) => JSON.stringify(l))).size, seen.length, 'no line twice');
+  const agentLine = (event: string) => kept.find((l) => (l as { msg: string }).msg === 'agent' && String((l as { line: unknown }).line).includes(`"event":"${event}"`)) as { level: string } | undefined;
+  assert.equal(agentLine('batch_start')?.level, 'debug', 'at debug level the agent\'s progress lines are relayed, at debug');
 
   // With the host stopped: the recent lines, human view, read across the rotated files.
   const live = fs.readFileSync(path.join(h.home, 'logs', 'hako.log'), 'utf8').split('\n').filter(Boolean).length;
@@ -97,6 +99,21 @@ test('hako logs -f - follows the running host\'s log across rotations, every lin
   const main = await h.cli(['logs', '--group', 'main', '--level', 'info', '-n', '3']);
   assert.equal(main.code, 0, main.stderr);
   for (const l of main.stdout.trimEnd().split('\n')) assert.match(l, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (info |warn |error) \[main\] /, l);
+});
+
+test('hako logs - at the default level the agent\'s start is relayed at info, and its progress lines are not even written', async (t) => {
+  const model = await startModelServer();
+  const h = await HakoProcess.start({ env: { HAKO_MODEL: 'openai/test-model', OPENAI_BASE_URL: model.openaiBaseURL, HAKO_LOG_LEVEL: 'info' } });
+  t.after(async () => { await h.stop(); await model.close(); h.cleanup(); });
+  const id = await h.post('main', 'hello');
+  await h.waitForReplies('main', id, 1);
+  const started = await h.waitForLog((e) => e.msg === 'agent' && String(e.line).includes('"event":"agent_start"'));
+  assert.equal(started.level, 'info');
+  await h.stop(); // every line the container wrote has reached the log
+  const relayed = h.logEvents().filter((e) => e.msg === 'agent').map((e) => JSON.parse(String(e.line)) as { event: string; level: string });
+  assert.ok(relayed.length > 0);
+  for (const l of relayed) assert.notEqual(l.level, 'debug', `${l.event} was written at the default level`);
+  assert.ok(!h.logEvents().some((e) => e.level === 'debug'), 'no debug line at all');
 });
 
 test('hako logs - a line that is not JSON is shown as it is, and agent text in fields never drives the terminal', async (t) => {

@@ -84,6 +84,8 @@ async function startAgent(t: TestContext, env: Record<string, string> = {}, befo
       HAKO_GLOBAL_DIR: globalDir,
       HAKO_PROXY_SOCKET: join(root, 'proxy.sock'),
       HAKO_FORWARDER_PORT: '0',
+      // As a host at debug level asks: every progress line (agent/log.ts).
+      HAKO_LOG_LEVEL: 'debug',
       ...env,
     },
   });
@@ -221,6 +223,26 @@ test('agent main - invalid inputs are skipped and consumed; batches run one at a
   const startB2 = a.logs.findIndex((l) => l.event === 'batch_start' && l.batch === 'b2');
   assert.ok(doneB1 < startB2);
   assert.deepEqual(await readdir(a.inDir), ['.tmp-000000000000001-000000-x.json']);
+});
+
+test('agent main - at the host\'s default level the agent writes no progress lines, only its start, warnings and errors', async (t) => {
+  const a = await startAgent(t, { HAKO_LOG_LEVEL: 'info' }, async ({ inDir }) => {
+    await writeFile(join(inDir, ipcFileName('junk')), '{not json');
+  });
+  await a.send(batch('b1', 'first'));
+  await a.send({ v: 1, id: 'c1', type: 'close' });
+  assert.equal(await a.exited, 0);
+  assert.deepEqual((await a.outputs()).map((o) => o.type), ['reply', 'done'], 'the turn ran');
+  assert.deepEqual(a.logs.map((l) => `${String(l.level)} ${String(l.event)}`), ['info agent_start', 'warn input_rejected', 'info agent_exit']);
+});
+
+test('agent main - at debug level each line names its level, and a turn\'s progress is written', async (t) => {
+  const a = await startAgent(t);
+  await a.send(batch('b1', 'first'));
+  await a.waitForLog(isDone('b1'));
+  const levels = new Map(a.logs.map((l) => [String(l.event), l.level]));
+  assert.equal(levels.get('agent_start'), 'info');
+  for (const e of ['batch_start', 'turn_start', 'model_request', 'model_response', 'turn_end', 'output']) assert.equal(levels.get(e), 'debug', e);
 });
 
 test('agent main - close finishes and exits 0', async (t) => {

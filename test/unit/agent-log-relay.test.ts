@@ -1,0 +1,61 @@
+// The agent's log lines and the host's relay of them: the agent names each line's level and
+// writes its per-turn progress only when the host runs at debug (the container's
+// HAKO_LOG_LEVEL); the host logs each line at the level it names, anything else at debug.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EVENT_LEVELS, lineLogger, writesDebug, type AgentEvent } from '../../agent/log.ts';
+import { loadConfig } from '../../src/core/config.ts';
+import { agentLineLevel, containerSpec } from '../../src/core/runner.ts';
+import type { Group } from '../../src/core/store-contract.ts';
+
+const group = {
+  name: 'main', isMain: true, trigger: null, model: null, allowedSenders: null, mounts: [], limits: {}, tokensPerDay: null, contextTokens: null, chats: [], createdAt: '',
+} as unknown as Group;
+
+test('agent log - the container is told the host\'s level: debug only when the host runs at debug', () => {
+  const level = (value?: string) => {
+    const config = loadConfig({ HAKO_HOME: '/tmp/hako-log-home', HAKO_CONFIG: '/tmp/hako-log-config', ...(value ? { HAKO_LOG_LEVEL: value } : {}) });
+    return containerSpec(config, 'img', group, 'openai/gpt-4o').env.HAKO_LOG_LEVEL;
+  };
+  assert.equal(level('debug'), 'debug');
+  assert.equal(level(), 'info');
+  assert.equal(level('warn'), 'info');
+  assert.equal(level('verbose'), 'info');
+  assert.equal(writesDebug({ HAKO_LOG_LEVEL: 'debug' }), true);
+  assert.equal(writesDebug({ HAKO_LOG_LEVEL: 'info' }), false);
+  assert.equal(writesDebug({}), false);
+});
+
+test('agent log - without debug the agent writes no progress line; every other event is written with its level', () => {
+  const lines: string[] = [];
+  const log = lineLogger((l) => lines.push(l), false);
+  for (const event of Object.keys(EVENT_LEVELS) as AgentEvent[]) log(event, { n: 1 });
+  const written = lines.map((l) => JSON.parse(l) as { event: AgentEvent; level: string });
+  assert.ok(written.length > 0);
+  assert.deepEqual(written.map((w) => w.event), (Object.keys(EVENT_LEVELS) as AgentEvent[]).filter((e) => EVENT_LEVELS[e] !== 'debug'));
+  for (const w of written) assert.equal(w.level, EVENT_LEVELS[w.event]);
+  assert.ok(lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n')), 'one line each');
+});
+
+test('agent log - the host relays each agent line at the level the agent gave it', () => {
+  const lines: string[] = [];
+  const log = lineLogger((l) => lines.push(l.trimEnd()), true);
+  for (const event of Object.keys(EVENT_LEVELS) as AgentEvent[]) log(event);
+  assert.equal(lines.length, Object.keys(EVENT_LEVELS).length);
+  for (const line of lines) {
+    const { event } = JSON.parse(line) as { event: AgentEvent };
+    assert.equal(agentLineLevel(line), EVENT_LEVELS[event], event);
+  }
+});
+
+test('agent log - output that is not one of its lines is relayed at debug, whatever it claims', () => {
+  assert.equal(agentLineLevel('Error: boom'), 'debug');
+  assert.equal(agentLineLevel('    at main (file:///app/agent/main.ts:1:1)'), 'debug');
+  assert.equal(agentLineLevel('{"level":"error"'), 'debug', 'not JSON');
+  assert.equal(agentLineLevel('{"level":"critical","event":"x"}'), 'debug', 'not a level');
+  assert.equal(agentLineLevel('{"level":"constructor"}'), 'debug', 'not an own level name');
+  assert.equal(agentLineLevel('{"level":["error"]}'), 'debug');
+  assert.equal(agentLineLevel('["error"]'), 'debug');
+  assert.equal(agentLineLevel('{"level":"warn","event":"inbox_error"}'), 'warn');
+});
