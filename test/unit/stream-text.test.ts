@@ -272,3 +272,46 @@ test('proxy - a throwing onText is logged and the stream still reaches the clien
   assert.deepEqual([r.status, p.text], [200, 'still delivered']);
   assert.ok(warned.includes('could not pass on the streamed text of a model response'), warned.join(', '));
 });
+
+test('proxy - the container gets each chunk and the end of the answer before the taps report text and usage, however slow they are', async (t) => {
+  const model = await startModelServer();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-stream-text-'));
+  const socketPath = path.join(dir, 'proxy.sock');
+  const SLOW_MS = 300;
+  const block = () => { const end = Date.now() + SLOW_MS; while (Date.now() < end); };
+  const wall = () => performance.timeOrigin + performance.now();
+  const textAt: number[] = [];
+  const usageAt: number[] = [];
+  const proxy = await startGroupProxy({
+    group: 'team', socketPath, log: silentLogger, provider: 'openai',
+    providerConfig: { apiKey: 'sk-test', baseURL: model.openaiBaseURL, keyOptional: false },
+    // Observers that hold the host's event loop, as a slow database write would.
+    onText: () => { textAt.push(wall()); block(); },
+    onUsage: () => { usageAt.push(wall()); block(); },
+  });
+  t.after(async () => { await proxy.close(); await model.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+  let release!: () => void;
+  model.script({ text: 'First words, then the rest.', pause: { at: 'First words'.length, until: new Promise<void>((r) => { release = r; }) } });
+  // The container's side in a process of its own, so it reads what the proxy sent while the proxy's loop is held.
+  const client = `
+    const http = require('node:http');
+    const wall = () => performance.timeOrigin + performance.now();
+    const req = http.request({ socketPath: process.argv[1], path: '/openai/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      let first = true;
+      res.on('data', () => { if (first) console.log(JSON.stringify({ first: wall() })); first = false; });
+      res.on('end', () => console.log(JSON.stringify({ end: wall() })));
+    });
+    req.end(JSON.stringify({ model: 'test-model', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] }));`;
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', client, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => { out += c.toString('utf8'); });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  while (textAt.length === 0) await new Promise((r) => setTimeout(r, 10));
+  release();
+  await exited;
+  const got = Object.assign({}, ...out.trim().split('\n').map((l) => JSON.parse(l) as object)) as { first: number; end: number };
+  assert.equal(usageAt.length, 1, 'the usage was reported');
+  assert.ok(got.first < textAt[0]! + SLOW_MS / 2, `the first chunk reached the container ${(got.first - textAt[0]!).toFixed(1)} ms after the first text report began`);
+  assert.ok(got.end < usageAt[0]! + SLOW_MS / 2, `the end reached the container ${(got.end - usageAt[0]!).toFixed(1)} ms after the usage report began`);
+});
