@@ -177,11 +177,9 @@ function forwardModel(req: http.IncomingMessage, res: http.ServerResponse, opts:
     mark(opts.log, 'proxy_upstream', { group: opts.group });
     opts.onUpstream?.(provider, status < 500 && status !== 429);
     res.writeHead(status, endToEnd(up.headers));
-    // The pipe's listeners first: at the end of the answer the container's response is
-    // ended before the taps count usage (a database write) and pass on the final text.
-    up.pipe(res);
     if (opts.onUsage) tapUsage(up, opts);
     if (opts.onText) tapText(up, opts);
+    up.pipe(res);
     up.on('error', () => res.destroy());
     up.on('end', () => {
       mark(opts.log, 'proxy_end', { group: opts.group });
@@ -273,19 +271,16 @@ export const TEXT_EVERY_MS = 50;
  * Reads the reply's text from a streamed response as it passes to the container (a second
  * listener, like tapUsage) and reports it coalesced: a person sees the first words at once,
  * and a fast model's many small deltas cost one report per TEXT_EVERY_MS, not one each.
- * "At once" is in the same turn of the event loop, after the chunk has left for the
- * container (a response's writes are flushed on the next tick): the agent, which is on the
- * turn's path, does not wait for the report.
  */
 function tapText(up: http.IncomingMessage, opts: ProxyOptions): void {
   const parser = streamTextParser(up.headers['content-type']);
   if (!parser.streaming) return;
   let told = '';
   let toldAt = 0;
-  let cancel: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
   let ended = false;
   const tell = () => {
-    cancel = undefined;
+    timer = undefined;
     if (parser.text === told) return;
     told = parser.text;
     toldAt = Date.now();
@@ -296,21 +291,16 @@ function tapText(up: http.IncomingMessage, opts: ProxyOptions): void {
     }
   };
   up.on('data', (chunk: Buffer) => {
-    if (parser.push(chunk) === '' || cancel) return;
+    if (parser.push(chunk) === '' || timer) return;
     const wait = told === '' ? 0 : TEXT_EVERY_MS - (Date.now() - toldAt);
-    if (wait <= 0) {
-      const immediate = setImmediate(tell);
-      cancel = () => clearImmediate(immediate);
-    } else {
-      const timer = setTimeout(tell, wait);
-      cancel = () => clearTimeout(timer);
-    }
+    if (wait <= 0) tell();
+    else timer = setTimeout(tell, wait);
   });
   const end = () => {
     if (ended) return;
     ended = true;
     parser.end();
-    cancel?.();
+    clearTimeout(timer);
     tell();
   };
   up.on('end', end);
