@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
 import { startModelServer, type ModelServer, type RecordedRequest } from '../support/model-server.ts';
 import { HakoProcess } from '../support/hako.ts';
+import { AGENT_LINES_PER_MINUTE } from '../../src/core/runner.ts';
 
 const exec = promisify(execFile);
 
@@ -231,4 +232,20 @@ describe('attack 30 - the engine log', () => {
     // The host still hears the container: the end of the stream reaches it.
     await hako.waitForLog((e) => e.msg === 'agent' && e.group === 'flood' && typeof e.line === 'string' && /yyyy/.test(e.line as string));
   });
+});
+
+test('attack 30b - an agent floods its log with lines that claim to be errors: at the default level at most AGENT_LINES_PER_MINUTE a minute reach hako.log, and the owner is told once', async (t) => {
+  const model = await startModelServer({ fallback: commandModel });
+  const hako = await startHost(model, { HAKO_LOG_LEVEL: 'info' });
+  t.after(async () => { await hako.stop(); await model.close(); hako.cleanup(); });
+  await cliOk(hako, ['groups', 'add', 'noisy']);
+  const forged = JSON.stringify({ level: 'error', event: 'fatal', error: 'forged by the agent' });
+  const reply = await ask(hako, 'noisy', `@hako run: for i in $(seq 500); do echo '${forged}' > /proc/1/fd/2; done; echo flooded`);
+  assert.match(reply, /flooded/);
+  await hako.stop(); // every line the container wrote has reached the host
+  const events = hako.logEvents();
+  const relayed = events.filter((e) => e.msg === 'agent' && e.group === 'noisy');
+  assert.ok(relayed.some((e) => String(e.line).includes('forged by the agent') && e.level === 'error'), 'the first lines are relayed at the level they name');
+  assert.ok(relayed.length <= AGENT_LINES_PER_MINUTE, `${relayed.length} agent lines reached the log at the default level`);
+  assert.equal(events.filter((e) => e.msg === 'agent log lines over budget' && e.group === 'noisy').length, 1);
 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EVENT_LEVELS, lineLogger, writesDebug, type AgentEvent } from '../../agent/log.ts';
 import { loadConfig } from '../../src/core/config.ts';
-import { agentLineLevel, containerSpec } from '../../src/core/runner.ts';
+import { AGENT_LINES_PER_MINUTE, agentLineLevel, agentLineRelay, containerSpec } from '../../src/core/runner.ts';
 import type { Group } from '../../src/core/store-contract.ts';
 
 const group = {
@@ -58,4 +58,18 @@ test('agent log - output that is not one of its lines is relayed at debug, whate
   assert.equal(agentLineLevel('{"level":["error"]}'), 'debug');
   assert.equal(agentLineLevel('["error"]'), 'debug');
   assert.equal(agentLineLevel('{"level":"warn","event":"inbox_error"}'), 'warn');
+});
+
+test('agent log - a flooding agent gets AGENT_LINES_PER_MINUTE lines a minute above debug; the rest go at debug, and the owner is told once a minute', () => {
+  let now = 1_000_000;
+  const relay = agentLineRelay(() => now);
+  const error = '{"level":"error","event":"fatal"}';
+  const levels = Array.from({ length: AGENT_LINES_PER_MINUTE + 5 }, () => relay(error));
+  assert.ok(levels.slice(0, AGENT_LINES_PER_MINUTE).every((r) => r.level === 'error' && !r.over));
+  assert.deepEqual(levels.slice(AGENT_LINES_PER_MINUTE).map((r) => `${r.level} ${r.over}`), ['debug true', 'debug false', 'debug false', 'debug false', 'debug false']);
+  assert.deepEqual(relay('{"level":"debug","event":"batch_start"}'), { level: 'debug', over: false }, 'debug lines cost nothing of the budget');
+  now += 59_999;
+  assert.equal(relay(error).level, 'debug', 'still the same minute');
+  now += 1;
+  assert.deepEqual(relay(error), { level: 'error', over: false }, 'a new minute, a new budget');
 });
