@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { CONTAINER_PATHS, FORWARDER_PORT } from '../../protocol/container.ts';
 import { effectiveContextTokens, type Config } from './config.ts';
 import { parseModel } from '../../protocol/model.ts';
-import { LEVELS, type Level, type Logger } from './log.ts';
+import type { Logger } from './log.ts';
+import { relayAgentLines } from './agent-lines.ts';
 import { groupPaths, homePaths } from './paths.ts';
 import { startGroupProxy, type GroupProxy, type ModelDecision } from './proxy.ts';
 import type { Usage } from './usage.ts';
@@ -159,47 +160,6 @@ export function ipcEventsEnv(runtime: string | undefined): { HAKO_IPC_EVENTS?: '
   return process.platform === 'linux' ? { HAKO_IPC_EVENTS: '1' } : {};
 }
 
-/**
- * The level an agent's output line is relayed at: the level its JSON line names (agent/log.ts),
- * else debug. Raw output (a tool's stray write, a crash's stack) stays at debug: an exit that
- * matters is logged with the last lines of the output anyway.
- */
-export function agentLineLevel(line: string): Level {
-  if (!line.startsWith('{')) return 'debug';
-  try {
-    const level = (JSON.parse(line) as { level?: unknown }).level;
-    return typeof level === 'string' && Object.hasOwn(LEVELS, level) ? level as Level : 'debug';
-  } catch {
-    return 'debug';
-  }
-}
-
-/** An agent's lines logged above debug per container per minute; the rest of the minute's go at debug. */
-export const AGENT_LINES_PER_MINUTE = 20;
-
-/**
- * Relays one container's output lines: each at its own level (agentLineLevel) while the
- * minute's budget lasts, then at debug, so an agent that floods its log cannot rotate the
- * host's own lines out of hako.log. `over` is true for the first line past the budget in a
- * minute, so the owner is told once a minute.
- */
-export function agentLineRelay(now: () => number = Date.now): (line: string) => { level: Level; over: boolean } {
-  let windowStart = -Infinity;
-  let used = 0;
-  return (line) => {
-    const level = agentLineLevel(line);
-    if (level === 'debug') return { level, over: false };
-    const t = now();
-    if (t - windowStart >= 60_000) {
-      windowStart = t;
-      used = 0;
-    }
-    used++;
-    if (used <= AGENT_LINES_PER_MINUTE) return { level, over: false };
-    return { level: 'debug', over: used === AGENT_LINES_PER_MINUTE + 1 };
-  };
-}
-
 /** The group's own provider and its settings: the only model upstream its proxy reaches. */
 function providerOf(config: Config, model: string) {
   const parsed = parseModel(model);
@@ -294,13 +254,7 @@ export class Runner {
     });
     this.#opts.onStart?.(group.name, runtime.args(spec));
     const started = Date.now();
-    const relay = agentLineRelay();
-    const onLog = (line: string): void => {
-      const { level, over } = relay(line);
-      if (over) log.warn('agent log lines over budget', { group: group.name, container: spec.name, perMinute: AGENT_LINES_PER_MINUTE, hint: 'the agent wrote more lines than that at info or above in a minute; the rest of the minute\'s are logged at debug' });
-      log[level]('agent', { group: group.name, container: spec.name, line: line.slice(0, 2000) });
-    };
-    const container = runtime.run(spec, { signal, onLog });
+    const container = runtime.run(spec, { signal, onLog: relayAgentLines(log, { group: group.name, container: spec.name }) });
     log.info('container started', { group: group.name, container: spec.name });
     let ended = false;
     const exited = container.exited.then(async (exit) => {

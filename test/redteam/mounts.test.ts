@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
 import { startModelServer, type ModelServer, type RecordedRequest } from '../support/model-server.ts';
 import { HakoProcess } from '../support/hako.ts';
-import { AGENT_LINES_PER_MINUTE } from '../../src/core/runner.ts';
+import { AGENT_LINES_PER_MINUTE } from '../../src/core/agent-lines.ts';
 
 const exec = promisify(execFile);
 

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EVENT_LEVELS, lineLogger, writesDebug, type AgentEvent } from '../../agent/log.ts';
 import { loadConfig } from '../../src/core/config.ts';
-import { AGENT_LINES_PER_MINUTE, agentLineLevel, agentLineRelay, containerSpec } from '../../src/core/runner.ts';
+import { AGENT_LINES_PER_MINUTE, agentLineLevel, agentLineRelay, relayAgentLines } from '../../src/core/agent-lines.ts';
+import { containerSpec } from '../../src/core/runner.ts';
 import type { Group } from '../../src/core/store-contract.ts';
 
 const group = {
@@ -72,4 +73,20 @@ test('agent log - a flooding agent gets AGENT_LINES_PER_MINUTE lines a minute ab
   assert.equal(relay(error).level, 'debug', 'still the same minute');
   now += 1;
   assert.deepEqual(relay(error), { level: 'error', over: false }, 'a new minute, a new budget');
+});
+
+test('agent log - each line is logged as a string field of the host\'s own agent line, cut at 2,000 characters, with a warning once the budget is spent', () => {
+  const logged: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => { logged.push({ level, msg, fields }); };
+  const log = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  const relay = relayAgentLines(log, { group: 'team', container: 'hako-team-1' }, () => 0);
+  relay(JSON.stringify({ level: 'warn', event: 'inbox_error', error: 'x'.repeat(5000) }));
+  relay('{"msg":"host","level":"error"} pretending');
+  assert.equal(logged[0]!.level, 'warn');
+  assert.equal(logged[0]!.msg, 'agent');
+  assert.deepEqual([logged[0]!.fields.group, logged[0]!.fields.container, String(logged[0]!.fields.line).length], ['team', 'hako-team-1', 2000]);
+  assert.deepEqual([logged[1]!.level, logged[1]!.msg], ['debug', 'agent'], 'not one JSON line: debug');
+  for (let i = 0; i < AGENT_LINES_PER_MINUTE + 3; i++) relay('{"level":"error","event":"fatal"}');
+  assert.equal(logged.filter((l) => l.msg === 'agent log lines over budget').length, 1);
+  assert.equal(logged.filter((l) => l.msg === 'agent' && l.level !== 'debug').length, AGENT_LINES_PER_MINUTE);
 });
