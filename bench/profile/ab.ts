@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { median } from '../lib/stats.ts';
 
 interface Round { readonly plain: number; readonly tool: number; readonly hostCpu: number }
 
@@ -30,7 +31,6 @@ const turns = Number(values.turns);
 async function runSide(dir: string, n: number): Promise<void> {
   const h = await import(path.join(dir, 'bench', 'lib', 'harness.ts')) as typeof import('../lib/harness.ts');
   const { cpuMs } = await import(path.join(dir, 'bench', 'lib', 'proc.ts')) as typeof import('../lib/proc.ts');
-  const { median } = await import(path.join(dir, 'bench', 'lib', 'stats.ts')) as typeof import('../lib/stats.ts');
   const b = await h.startBench({ env: { HAKO_IDLE_TIMEOUT: '3600' } });
   try {
     const stream = await b.api.events('main');
@@ -89,11 +89,6 @@ function round(dir: string): Promise<Round> {
   });
 }
 
-const med = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 async function compare(revs: string[], rounds: number): Promise<void> {
   if (revs.length !== 2) throw new Error('usage: node bench/profile/ab.ts [--rounds N] [--turns N] REV_A REV_B');
   if (!Number.isInteger(rounds) || rounds < 2) throw new Error(`--rounds must be a whole number of at least 2, not ${values.rounds}`);
@@ -122,8 +117,9 @@ async function compare(revs: string[], rounds: number): Promise<void> {
     const diffs = a.map((x, i) => b[i]![key] - x[key]);
     const fewer = diffs.filter((d) => d < 0).length;
     const label = { plain: 'no tool', tool: 'one tool call', hostCpu: 'host CPU per pair' }[key];
-    console.log(`  ${label.padEnd(18)} ${revs[0]} ${med(a.map((x) => x[key])).toFixed(2)}  ${revs[1]} ${med(b.map((x) => x[key])).toFixed(2)}  `
-      + `paired difference ${med(diffs) >= 0 ? '+' : ''}${med(diffs).toFixed(2)} (B lower in ${fewer} of ${rounds} rounds)`);
+    const diff = median(diffs);
+    console.log(`  ${label.padEnd(18)} ${revs[0]} ${median(a.map((x) => x[key])).toFixed(2)}  ${revs[1]} ${median(b.map((x) => x[key])).toFixed(2)}  `
+      + `paired difference ${diff >= 0 ? '+' : ''}${diff.toFixed(2)} (B lower in ${fewer} of ${rounds} rounds)`);
   }
 }
 
