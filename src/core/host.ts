@@ -121,7 +121,8 @@ export class Host {
       onUsage: (g, u) => this.#used(g, u),
       onText: (g, text) => this.#streamed(g, text),
       onEgress: (g, d) => {
-        record('egress', g, { ...d });
+        // The proxy refuses a request whose decision is not on record: no egress and no model call without one.
+        if (!record('egress', g, { ...d })) throw new Error('the audit record of the decision could not be written');
         const fields = { group: g, host: d.host, port: d.port, kind: d.kind, ...(d.allowed ? {} : { reason: d.reason }) };
         if (d.kind !== 'model') this.#log.info(d.allowed ? 'egress allowed' : 'egress refused', fields);
         else if (d.allowed) this.#log.debug('model route allowed', { ...fields, path: d.path });
@@ -316,11 +317,14 @@ export class Host {
   }
 
   /** Appends an audit record; a failing audit write is logged, never fatal to the turn. */
-  #record(kind: AuditKind, group: string | null, data: Record<string, unknown>): void {
+  /** Appends an audit record; false (and an error in the log) when it could not be written. */
+  #record(kind: AuditKind, group: string | null, data: Record<string, unknown>): boolean {
     try {
       this.audit.append(kind, group, data);
+      return true;
     } catch (err) {
       this.#log.error('audit append failed', { kind, group, error: String(err) });
+      return false;
     }
   }
 

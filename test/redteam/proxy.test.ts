@@ -4,6 +4,8 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { startRecordingServer, type RecordingServer } from '../support/raw-http.ts';
 import { attack, MODEL_KEY, stillServes, startFixture, type Fixture } from './support.ts';
 
@@ -50,6 +52,26 @@ describe('the model route', () => {
     const refused = audit.filter((r) => r.data.kind === 'model' && !r.data.allowed).map((r) => `${r.data.method} ${r.data.path}`);
     for (const want of ['DELETE /openai/files/file-1', 'POST /openai/batches', 'POST /anthropic/v1/messages']) assert.ok(refused.includes(want), `audited: ${want}`);
     assert.ok(audit.some((r) => r.data.kind === 'model' && r.data.allowed && r.data.path === '/openai/chat/completions'), 'allowed model calls are audited too');
+  });
+
+  test('attack 40b - call the model while its audit record cannot be written: refused, and nothing reaches the upstream', async () => {
+    // The host's audit table refuses the records of GET decisions (as a full disk would), so
+    // the agent's own POSTs still work and only the container's GET /models has no record.
+    const db = new DatabaseSync(path.join(f.hako.home, 'hako.db'));
+    db.exec('PRAGMA busy_timeout = 5000');
+    db.exec(`CREATE TRIGGER redteam_audit_down BEFORE INSERT ON audit WHEN NEW.kind = 'egress' AND json_extract(NEW.data, '$.method') = 'GET' BEGIN SELECT RAISE(ABORT, 'redteam: the audit log cannot be written'); END`);
+    const from = f.model.requests.length;
+    let out: string[];
+    try {
+      out = await attack(f, 'team', [curl('GET', '/openai/models')]);
+    } finally {
+      db.exec('DROP TRIGGER redteam_audit_down');
+      db.close();
+    }
+    assert.match(out[0]!, /hako could not record the model request, so it refused it/, out[0]);
+    assert.deepEqual(f.model.requests.slice(from).filter((r) => r.method === 'GET').map((r) => r.path), [], 'the upstream got no unrecorded call');
+    assert.ok(f.hako.logEvents().some((e) => e.level === 'error' && e.msg === 'audit append failed' && e.group === 'team'), 'the owner sees why in the log');
+    await stillServes(f, 'team');
   });
 
   test('attack 40 - kill the host with a malformed request line (GET /anthropic//[x), again and again', async () => {
