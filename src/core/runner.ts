@@ -46,7 +46,7 @@ export interface RunnerOptions {
   readonly hostSecrets?: readonly string[];
   /** Passed to each group's proxy: the outcome of every model request. */
   readonly onUpstream?: (provider: 'anthropic' | 'openai', ok: boolean) => void;
-  /** Contract: told every egress and model-route decision (plain data, never a secret value); must not throw. */
+  /** Contract: records every egress and model-route decision (plain data, never a secret value); throws only when it could not, and the proxy then refuses the request. */
   readonly onEgress?: (group: string, d: DecisionRecord | ModelDecision) => void;
   /** Passed to each group's proxy (see ProxyOptions.budget and onUsage): the daily token budget. */
   readonly budget?: (group: string) => string | null;
