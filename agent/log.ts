@@ -7,7 +7,7 @@
 // environment): at the default level the host would drop them, and each line costs a write,
 // a wake-up of the engine's shim and daemon, and the host's reading (bench/README.md).
 
-export type Level = 'debug' | 'info' | 'warn' | 'error';
+import type { LogLevel } from '../protocol/container.ts';
 
 /** The level of each event the agent logs; a new event must be given one here. */
 export const EVENT_LEVELS = {
@@ -24,7 +24,7 @@ export const EVENT_LEVELS = {
   response_unknown: 'warn', request_abandoned: 'warn',
   // The agent cannot serve.
   config_error: 'error', fatal: 'error',
-} as const satisfies Record<string, Level>;
+} as const satisfies Record<string, LogLevel>;
 
 export type AgentEvent = keyof typeof EVENT_LEVELS;
 

@@ -10,6 +10,12 @@ export const CONTAINER_PATHS = {
   proxySocket: '/run/hako/proxy.sock',
 } as const;
 
+/**
+ * Log levels, lowest first. The host's log and the agent's stderr lines use the same names:
+ * the host relays each agent line at the level the line names (src/core/agent-lines.ts).
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
 /** The in-container forwarder listens here and pipes every connection to the proxy socket. */
 export const FORWARDER_PORT = 3128;
 

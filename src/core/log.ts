@@ -11,8 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseSize } from './disk.ts';
 import { safeJson, safeLine } from './safe-text.ts';
+import type { LogLevel } from '../../protocol/container.ts';
 
-export type Level = 'debug' | 'info' | 'warn' | 'error';
+export type Level = LogLevel;
 export type Fields = Record<string, unknown>;
 
 export interface Logger {
