@@ -78,7 +78,15 @@ export function canonicalJson(value: unknown): string {
 
 /** The hash of one record, from its fields (exported for tests and external verifiers). */
 export function recordHash(r: Omit<AuditRecord, 'hash'>): string {
-  const body = canonicalJson({ data: r.data, group: r.group, kind: r.kind, prevHash: r.prevHash, seq: r.seq, ts: r.ts });
+  return hashOf(canonicalJson(r.data), r);
+}
+
+/**
+ * The hash from the data's canonical JSON and the other fields: the record's canonical JSON
+ * is composed here with its keys in canonicalJson's order, so append serializes the data once.
+ */
+function hashOf(dataText: string, r: Omit<AuditRecord, 'hash' | 'data'>): string {
+  const body = `{"data":${dataText},"group":${JSON.stringify(r.group)},"kind":${JSON.stringify(r.kind)},"prevHash":${JSON.stringify(r.prevHash)},"seq":${JSON.stringify(r.seq)},"ts":${JSON.stringify(r.ts)}}`;
   return createHash('sha256').update(body).digest('hex');
 }
 
@@ -140,10 +148,15 @@ function cutStrings(value: unknown, max: number): unknown {
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
-/** Fits `data` into AUDIT_DATA_LIMIT: the longest cut that fits, else a stub naming the keys. */
-function capData(data: Record<string, unknown>): Record<string, unknown> {
-  const size = bytes(canonicalJson(data));
-  if (size <= AUDIT_DATA_LIMIT) return data;
+/** Data as stored, and its canonical JSON. */
+interface Prepared { readonly data: Record<string, unknown>; readonly text: string }
+
+const prepared = (data: Record<string, unknown>): Prepared => ({ data, text: canonicalJson(data) });
+
+/** Fits `data` (whose canonical JSON is `text`) into AUDIT_DATA_LIMIT: the longest cut that fits, else a stub naming the keys. */
+function capData(data: Record<string, unknown>, text: string): Prepared {
+  const size = bytes(text);
+  if (size <= AUDIT_DATA_LIMIT) return { data, text };
   const fits = (max: number) => bytes(canonicalJson(cutStrings(data, max))) <= AUDIT_DATA_LIMIT;
   if (fits(0)) {
     // Serialized size never shrinks as `max` grows, so binary-search the largest that fits.
@@ -154,26 +167,30 @@ function capData(data: Record<string, unknown>): Record<string, unknown> {
       if (fits(mid)) lo = mid;
       else hi = mid - 1;
     }
-    return cutStrings(data, lo) as Record<string, unknown>;
+    return prepared(cutStrings(data, lo) as Record<string, unknown>);
   }
-  return {
+  return prepared({
     truncated: `data of ${size} bytes was over the ${AUDIT_DATA_LIMIT}-byte limit even with every string cut, and was dropped`,
     keys: Object.keys(data).slice(0, 20).map((k) => k.slice(0, 64)),
-  };
+  });
 }
 
-/** Redacts, validates and caps `data`; returns what will be hashed and stored. */
-function prepareData(data: Record<string, unknown>, redact: (s: string) => string): Record<string, unknown> {
+/** Redacts, validates and caps `data`; returns what will be hashed and stored, and its canonical JSON. */
+function prepareData(data: Record<string, unknown>, redact: (s: string) => string): Prepared {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new TypeError('audit data must be a plain object');
   const clean = toJson(data, redact, 'data', new Set()) as Record<string, unknown>;
+  const text = canonicalJson(clean);
+  // Second pass over the serialized form, as the spec of `redact` promises.
+  const masked = redact(text);
+  if (masked === text) return capData(clean, text);
   let redacted: Record<string, unknown>;
   try {
-    // Second pass over the serialized form, as the spec of `redact` promises.
-    redacted = JSON.parse(redact(canonicalJson(clean))) as Record<string, unknown>;
+    redacted = JSON.parse(masked) as Record<string, unknown>;
   } catch {
     redacted = { withheld: 'redaction made this data invalid JSON, so it was not recorded' };
   }
-  return capData(redacted);
+  const again = prepared(redacted);
+  return capData(again.data, again.text);
 }
 
 interface Row {
@@ -245,8 +262,7 @@ export class AuditLog {
    * would wait for that transaction's write lock and fail after 5 s.
    */
   append(kind: AuditKind, group: string | null, data: Record<string, unknown>): AuditRecord {
-    const stored = prepareData(data, this.#redact);
-    const dataText = canonicalJson(stored);
+    const { data: stored, text: dataText } = prepareData(data, this.#redact);
     this.#db.exec('BEGIN IMMEDIATE');
     try {
       const ts = this.#now().toISOString(); // under the lock, so ts follows seq in practice
@@ -254,7 +270,7 @@ export class AuditLog {
       const seq = (last?.seq ?? 0) + 1;
       const prevHash = last?.hash ?? GENESIS;
       const record = { seq, ts, kind, group, data: stored, prevHash };
-      const hash = recordHash(record);
+      const hash = hashOf(dataText, record);
       this.#insert.run(seq, ts, kind, group, dataText, prevHash, hash);
       this.#db.exec('COMMIT');
       return { ...record, hash };

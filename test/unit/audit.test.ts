@@ -292,6 +292,14 @@ test('audit - redaction keeps a secret out of the stored row', (t) => {
   assert.equal(log.verify().ok, true);
 });
 
+test('audit - the second pass masks a secret that spans fields of the serialized data, and withholds data it breaks', (t) => {
+  const across = (s: string) => s.split('x","b":"y').join('[secret]').split('1","q').join('[secret]');
+  const log = openLog(t, tempDb(t), { redact: across });
+  assert.deepEqual(log.append('message', 'main', { a: 'x', b: 'y' }).data, { a: '[secret]' });
+  assert.deepEqual(log.append('message', 'main', { p: '1', q: '2' }).data, { withheld: 'redaction made this data invalid JSON, so it was not recorded' });
+  assert.equal(log.verify().ok, true);
+});
+
 test('audit - a secret with JSON-escaped characters is still redacted', (t) => {
   const odd = 'pa"ss\\word\n12345';
   const log = openLog(t, tempDb(t), { redact: (s) => s.split(odd).join('[secret]') });
