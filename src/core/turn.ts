@@ -143,12 +143,14 @@ export class Turns {
     mark(log, 'taken', { group: groupName, batch: batch.id, messages: batch.messages.map((m) => m.id) });
     const idle = this.#opts.working?.(batch);
     const end = await this.#run(group, model, batch, signal).finally(idle);
-    this.settle(groupName, batch.id, end, model);
+    const retrying = this.settle(groupName, batch.id, end, model);
     if (batch.task) {
       const run = store.getRun(batch.task.run.id);
       this.#opts.record('task.run', groupName, { task: batch.task.task.id, run: batch.task.run.id, state: run?.state ?? 'unknown', ...(end.kind === 'error' ? { error: end.message } : {}) });
     }
-    if (store.groupsWithPending().includes(groupName)) this.#opts.queue.enqueue(groupName);
+    // Messages that came during the turn are served now; after a failure they wait with the
+    // failed batch's messages for its backoff (a sooner enqueue, a new message, still runs them).
+    if (!retrying && store.groupsWithPending().includes(groupName)) this.#opts.queue.enqueue(groupName);
   }
 
   async #run(group: Group, model: string, batch: Batch, signal: AbortSignal | undefined): Promise<TurnEnd> {
@@ -266,21 +268,22 @@ export class Turns {
   /**
    * Records the outcome of a turn that ended with `end`: done finishes the batch; an error is
    * retried with backoff or given up (the group told); a stop was settled where it was decided
-   * and is only told. Contract: the only place a turn's outcome is recorded.
+   * and is only told. Contract: the only place a turn's outcome is recorded. Returns true
+   * when the batch is retried later, after its backoff.
    */
-  settle(group: string, batchId: string, end: TurnEnd, model: string | undefined): void {
+  settle(group: string, batchId: string, end: TurnEnd, model: string | undefined): boolean {
     if (end.kind === 'done') {
       this.#opts.store.finishBatch(batchId);
-      return;
+      return false;
     }
     if (end.kind === 'stopped') {
       this.#fail(group, batchId, end.message, end.keep === true, end.keep === true);
       this.#opts.tell(group, `I stopped this turn: ${end.message}.`, null);
-      return;
+      return false;
     }
     const modelDown = end.retryable && this.#opts.modelDown(model);
     const outcome = this.#fail(group, batchId, end.message, end.retryable, modelDown);
-    if (!outcome) return;
+    if (!outcome) return false;
     const { config, log } = this.#opts;
     if (outcome.kind === 'retry') {
       const delay = retryDelay(outcome.attempts, config);
@@ -290,10 +293,13 @@ export class Turns {
         this.#opts.tell(group, `The model is not reachable right now (${end.message}). Your message is kept and will be answered when it is back.`, null);
       }
       this.#opts.queue.enqueueLater(group, delay);
-    } else if (outcome.kind === 'gave_up') {
+      return true;
+    }
+    if (outcome.kind === 'gave_up') {
       log.error('turn failed; giving up', { group, batch: batchId, attempts: outcome.attempts, error: end.message });
       this.#opts.tell(group, `Sorry, I could not answer: ${end.message}`, batchId);
     }
+    return false;
   }
 
   #fail(group: string, batchId: string, message: string, retryable: boolean, keepWaiting: boolean): FailOutcome | undefined {

@@ -72,6 +72,22 @@ test('turn lifecycle - a container that exits mid-turn is retried in a new conta
   assert.equal(host.store.counts('main').answered, 1);
 });
 
+test('turn lifecycle - a failed turn is retried after its backoff, not at once', async (t) => {
+  const { host, runtime, model, ask } = await startHost(t, { HAKO_RETRY_BASE_MS: '400', HAKO_RETRY_MAX_MS: '400' });
+  const runs: number[] = [];
+  const run = runtime.run.bind(runtime);
+  runtime.run = (spec, opts) => { runs.push(performance.now()); return run(spec, opts); };
+  runtime.plan('fail');
+  model.script({ text: 'answered after the backoff' });
+  const reply = await ask('hi');
+  assert.equal(reply.text, 'answered after the backoff');
+  assert.equal(runs.length, 2, 'one failed start, then the retry');
+  // A lower bound only: a timer never fires before its delay.
+  assert.ok(runs[1]! - runs[0]! >= 390, `the retry waited ${Math.round(runs[1]! - runs[0]!)} ms, not the 400 ms backoff`);
+  await host.queue.idle();
+  assert.equal(host.store.counts('main').answered, 1);
+});
+
 test('turn lifecycle - after the retry limit the user is told what failed and the message is failed', async (t) => {
   const { host, runtime, model, ask } = await startHost(t, { HAKO_MAX_ATTEMPTS: '2' });
   runtime.plan('fail', 'fail');
