@@ -110,7 +110,10 @@ export class Host {
     });
     this.runner = new Runner({
       config: opts.config, runtime: opts.runtime, image: opts.image, log: opts.log, ...(opts.hostSecrets ? { hostSecrets: opts.hostSecrets } : {}),
-      onStart: (g, args) => record('container.start', g, { args: [...args] }),
+      onStart: (g, args) => {
+        // No container starts without its record (the runner then refuses the start; the turn is retried).
+        if (!record('container.start', g, { args: [...args] })) throw new Error('its audit record could not be written (see the host log)');
+      },
       groups: () => this.store.listGroups(),
       onExit: (g, exit) => {
         record('container.exit', g, { code: exit.code });

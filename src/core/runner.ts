@@ -40,7 +40,7 @@ export interface RunnerOptions {
   readonly onExit: (group: string, exit: ContainerExit) => void;
   /** Contract: every registered group as stored now (for the mount overlap rule); may throw (the start fails). */
   readonly groups: () => readonly Group[];
-  /** Called with the exact engine arguments of each container start (audit, tests). */
+  /** Records the exact engine arguments of each container start (audit, tests); a throw refuses the start. */
   readonly onStart?: (group: string, args: readonly string[]) => void;
   /** Names in secrets.env the host itself reads (chat channels' settings): never a container's, and no egress rule needed. */
   readonly hostSecrets?: readonly string[];
@@ -252,7 +252,12 @@ export class Runner {
         onDecision: (d) => onEgress?.(group.name, d),
       },
     });
-    this.#opts.onStart?.(group.name, runtime.args(spec));
+    try {
+      this.#opts.onStart?.(group.name, runtime.args(spec));
+    } catch (err) {
+      await proxy.close();
+      throw err;
+    }
     const started = Date.now();
     const container = runtime.run(spec, { signal, onLog: relayAgentLines(log, { group: group.name, container: spec.name }) });
     log.info('container started', { group: group.name, container: spec.name });

@@ -235,4 +235,31 @@ describe('audit', () => {
     assert.equal(broken.code, 1);
     assert.match(broken.stdout + broken.stderr, /record 2 was altered/);
   });
+
+  test('no container starts without its audit record: the turn waits, and the message is answered once the record can be written', async (t) => {
+    const model = await startModelServer();
+    const h = await HakoProcess.start({ env: { HAKO_MODEL: 'openai/test-model', OPENAI_BASE_URL: model.openaiBaseURL, HAKO_RETRY_BASE_MS: '1000', HAKO_RETRY_MAX_MS: '1000' } });
+    t.after(async () => { await h.stop(); h.cleanup(); await model.close(); });
+    const { DatabaseSync } = await import('node:sqlite');
+    const { join } = await import('node:path');
+    const db = new DatabaseSync(join(h.home, 'hako.db'));
+    t.after(() => db.close());
+    db.exec('PRAGMA busy_timeout = 5000');
+    // As a full disk would for this kind of record only.
+    db.exec(`CREATE TRIGGER test_start_unrecordable BEFORE INSERT ON audit WHEN NEW.kind = 'container.start' BEGIN SELECT RAISE(ABORT, 'test: the audit log cannot be written'); END`);
+    const id = await h.post('main', 'hello while the audit log is down');
+    const failed = await h.waitForLog((e) => e.msg === 'turn failed; will retry' && e.group === 'main');
+    assert.match(String(failed.error), /the container could not start: its audit record could not be written/);
+    assert.ok(h.logEvents().some((e) => e.level === 'error' && e.msg === 'audit append failed' && e.kind === 'container.start'));
+    assert.ok(!h.logEvents().some((e) => e.msg === 'container started'), 'no container was started');
+    assert.deepEqual(model.requests.filter((r) => r.method === 'POST').map((r) => r.path), [], 'no agent asked the model');
+
+    db.exec('DROP TRIGGER test_start_unrecordable');
+    const [reply] = await h.waitForReplies('main', id);
+    assert.match(reply!.text, /hello while the audit log is down/);
+    assert.equal(h.logEvents().filter((e) => e.msg === 'turn failed; will retry').length, 1, 'one failed try, then the retry after its backoff');
+    const audit = JSON.parse((await h.cli(['audit', '--kind', 'container.start', '--json'])).stdout) as unknown[];
+    assert.equal(audit.length, 1, 'the container that did start has its record');
+    assert.equal((await h.cli(['audit', 'verify'])).code, 0);
+  });
 });
