@@ -4,6 +4,7 @@
 // a minute above debug, so a flooding agent cannot rotate the host's own lines out of hako.log.
 
 import { LEVELS, type Level, type Logger } from './log.ts';
+import { perMinute } from './per-minute.ts';
 
 /** Longest part of a line that is logged. */
 const MAX_LOGGED_CHARS = 2000;
@@ -33,19 +34,12 @@ export const AGENT_LINES_PER_MINUTE = 20;
  * minute, so the owner is told once a minute.
  */
 export function agentLineRelay(now: () => number = Date.now): (line: string) => { level: Level; over: boolean } {
-  let windowStart = -Infinity;
-  let used = 0;
+  const budget = perMinute(AGENT_LINES_PER_MINUTE, now);
   return (line) => {
     const level = agentLineLevel(line);
     if (level === 'debug') return { level, over: false };
-    const t = now();
-    if (t - windowStart >= 60_000) {
-      windowStart = t;
-      used = 0;
-    }
-    used++;
-    if (used <= AGENT_LINES_PER_MINUTE) return { level, over: false };
-    return { level: 'debug', over: used === AGENT_LINES_PER_MINUTE + 1 };
+    const { within, over } = budget();
+    return within ? { level, over: false } : { level: 'debug', over };
   };
 }
 

@@ -20,7 +20,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 /** Kinds of audit records. Add new kinds here (the CLI validates `--kind` against it). */
 export const AUDIT_KINDS = [
   'container.start', 'container.exit', 'ipc.apply', 'ipc.reject', 'egress', 'task.run', 'policy.change', 'policy.refused', 'message', 'disk',
-  'container.strays', 'ipc.flood', 'container.refused', 'chat.unknown', 'webhook.refused',
+  'container.strays', 'ipc.flood', 'container.refused', 'chat.unknown', 'webhook.refused', 'webhook.flood', 'egress.flood',
 ] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 

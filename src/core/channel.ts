@@ -78,7 +78,8 @@ export interface ChannelContext extends Pick<GroupStore, 'getGroup' | 'listGroup
   /**
    * A request from outside that a channel refused (a webhook with a bad signature, a
    * replayed one): logged and audited as `webhook.refused` with `channel`, `reason` and
-   * `detail` (no body, header or secret: the caller passes only what is safe to keep).
+   * `detail` (no body, header or secret: the caller passes only what is safe to keep), at
+   * most REFUSALS_AUDITED_PER_MINUTE a minute per channel (then one `webhook.flood`).
    */
   refused(channel: string, reason: string, detail?: Readonly<Record<string, string>>): void;
   /**

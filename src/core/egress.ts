@@ -141,7 +141,9 @@ export function hostAllowed(host: string, allow: readonly string[]): boolean {
 }
 
 type Refusal = Extract<Decision, { allowed: false }>;
-const refusal = (host: string, port: number, reason: string): Refusal => ({ allowed: false, host, port, reason });
+/** A name is at most 253 characters (DNS): a refusal's record keeps no more of what was asked for. */
+const MAX_HOST_CHARS = 253;
+const refusal = (host: string, port: number, reason: string): Refusal => ({ allowed: false, host: host.slice(0, MAX_HOST_CHARS), port, reason });
 
 /** One spelling per address: IPv4 and IPv4-mapped IPv6 compare equal. */
 function addressKey(ip: string): string {

@@ -30,7 +30,19 @@ import { groupNameProblem } from '../../protocol/names.ts';
 import { createTaskService, ownerTaskAction, TaskError, type TaskService } from './tasks.ts';
 import { exitEnd, groupModel, Turns } from './turn.ts';
 import { budgetProblem, dayIn, type Usage } from './usage.ts';
+import { perMinute, type MinuteBudget } from './per-minute.ts';
 
+/**
+ * Refused webhook requests per channel and minute that are logged and audited; anyone can send
+ * them, so past this the rest of the minute's are only counted at debug (one webhook.flood record).
+ */
+export const REFUSALS_AUDITED_PER_MINUTE = 30;
+/**
+ * Egress and model-route decisions per group and turn past which its container is stopped as a
+ * flood: each is an audit record, which nothing prunes. A turn of a big job (a package install,
+ * a swarm of sub-agents) makes a few hundred.
+ */
+export const MAX_DECISIONS_PER_TURN = 5000;
 /** Rejected out/ files per group and turn past which its container is stopped as a flood. */
 const MAX_REJECTED_PER_TURN = 1000;
 /** Waits before sending a failed delivery again in this process; after the last, it waits for the next start. */
@@ -79,6 +91,8 @@ export class Host {
   #stopped = false;
   /** Why the model cannot be used (not configured, key refused), until a model call succeeds. */
   #modelProblem: string | null = null;
+  /** Per channel: refused webhook requests this minute (#refused). */
+  readonly #refusalBudgets = new Map<string, MinuteBudget>();
   readonly #clock: Clock;
   readonly #subscribers = new Set<(m: StoredMessage) => void>();
   readonly #turnWatchers = new Set<(group: string, working: boolean, text?: string) => void>();
@@ -126,6 +140,7 @@ export class Host {
       onEgress: (g, d) => {
         // The proxy refuses a request whose decision is not on record: no egress and no model call without one.
         if (!record('egress', g, { ...d })) throw new Error('the audit record of the decision could not be written');
+        this.#decided(g);
         const fields = { group: g, host: d.host, port: d.port, kind: d.kind, ...(d.allowed ? {} : { reason: d.reason }) };
         if (d.kind !== 'model') this.#log.info(d.allowed ? 'egress allowed' : 'egress refused', fields);
         else if (d.allowed) this.#log.debug('model route allowed', { ...fields, path: d.path });
@@ -216,10 +231,7 @@ export class Host {
         this.#turnWatchers.add(fn);
         return () => this.#turnWatchers.delete(fn);
       },
-      refused: (channel, reason, detail) => {
-        this.#log.warn('a request was refused', { channel, reason, ...detail });
-        this.#record('webhook.refused', null, { channel, reason, ...detail });
-      },
+      refused: (channel, reason, detail) => this.#refused(channel, reason, detail),
       owner: {
         status: () => this.status(),
         tasks: () => this.tasks.list({ kind: 'owner' }),
@@ -532,10 +544,33 @@ export class Host {
     this.runner.stop(group, 0); // no grace: it may be writing as fast as it can
   }
 
+  /** Counts a decision of the group's proxy: past MAX_DECISIONS_PER_TURN in one turn its container is stopped as a flood. */
+  #decided(group: string): void {
+    const n = this.turns.counted(group, 'decisions');
+    if (n !== MAX_DECISIONS_PER_TURN + 1) return;
+    this.#log.warn('egress flood: stopping the container', { group, decisions: n });
+    this.#record('egress.flood', group, { decisions: n, limit: MAX_DECISIONS_PER_TURN });
+    this.#stopGroup(group, `its container made more than ${MAX_DECISIONS_PER_TURN} network requests in one turn`, 'I stopped this group\'s container');
+  }
+
+  /** A refused webhook request: logged and audited within the channel's budget (REFUSALS_AUDITED_PER_MINUTE). */
+  #refused(channel: string, reason: string, detail: Readonly<Record<string, string>> = {}): void {
+    let budget = this.#refusalBudgets.get(channel);
+    if (!budget) this.#refusalBudgets.set(channel, budget = perMinute(REFUSALS_AUDITED_PER_MINUTE));
+    const { within, over } = budget();
+    if (over) {
+      this.#log.warn('refused requests over budget: the rest of this minute\'s are not audited', { channel, perMinute: REFUSALS_AUDITED_PER_MINUTE });
+      this.#record('webhook.flood', null, { channel, perMinute: REFUSALS_AUDITED_PER_MINUTE });
+    }
+    if (!within) return this.#log.debug('a request was refused', { channel, reason, ...detail });
+    this.#log.warn('a request was refused', { channel, reason, ...detail });
+    this.#record('webhook.refused', null, { channel, reason, ...detail });
+  }
+
   /** Counts a group's rejected files: past MAX_REJECTED_PER_TURN in one turn its container is stopped as a flood. */
   #rejected(group: string, file: string, reason: string): void {
     this.#record('ipc.reject', group, { file, reason });
-    const n = this.turns.rejected(group);
+    const n = this.turns.counted(group, 'rejected');
     if (n !== MAX_REJECTED_PER_TURN + 1) return;
     this.#log.warn('ipc flood: stopping the container', { group, rejected: n });
     this.#record('ipc.flood', group, { rejected: n, limit: MAX_REJECTED_PER_TURN });

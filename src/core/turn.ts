@@ -108,6 +108,9 @@ export interface TurnsOptions {
 /** The model a group's turns use: its own, else the host's. */
 export const groupModel = (group: Group, config: Pick<Config, 'model'>): string | undefined => group.model ?? config.model;
 
+/** What a group's container did in its current turn that the host limits. */
+interface TurnCounts { rejected: number; decisions: number }
+
 export class Turns {
   readonly #opts: TurnsOptions;
   readonly #byGroup = new Map<string, Turn>();
@@ -116,7 +119,7 @@ export class Turns {
   /** Groups already warned that their messages wait for a model to be configured. */
   readonly #warned = new Set<string>();
   /** Files of each group rejected since its current turn began. */
-  readonly #rejections = new Map<string, number>();
+  readonly #counts = new Map<string, TurnCounts>();
 
   constructor(opts: TurnsOptions) {
     this.#opts = opts;
@@ -206,16 +209,20 @@ export class Turns {
     return end;
   }
 
-  /** Counts a file of the group rejected since its current turn began; returns the count. */
-  rejected(group: string): number {
-    const n = (this.#rejections.get(group) ?? 0) + 1;
-    this.#rejections.set(group, n);
-    return n;
+  /**
+   * Counts one of the group's rejected files, or one egress or model-route decision of its
+   * container, since its current turn began; returns that count (the host's flood limits).
+   */
+  counted(group: string, what: keyof TurnCounts): number {
+    const counts = this.#counts.get(group) ?? { rejected: 0, decisions: 0 };
+    counts[what]++;
+    this.#counts.set(group, counts);
+    return counts[what];
   }
 
   /** Opens the group's turn for `batch` (waiting for its container); its end is the returned promise, which never rejects. */
   begin(group: string, batch: string, limits: Pick<Limits, 'maxOutputChars'>, state: TurnState = { kind: 'waiting' }): Promise<TurnEnd> {
-    this.#rejections.delete(group);
+    this.#counts.delete(group);
     const { promise, resolve } = Promise.withResolvers<TurnEnd>();
     this.#byGroup.set(group, { batch, maxOutput: limits.maxOutputChars, state, resolve });
     return promise;
@@ -330,6 +337,6 @@ export class Turns {
       this.#opts.log.info('recovered interrupted batch', { group: b.group, batch: b.id, end: end.kind });
       this.settle(b.group, b.id, end, undefined);
     }
-    this.#rejections.clear();
+    this.#counts.clear();
   }
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { attack, MODEL_KEY, seenByModel, startFixture, stillServes, type Fixture } from './support.ts';
+import { MAX_DECISIONS_PER_TURN } from '../../src/core/host.ts';
 
 let f: Fixture;
 before(async () => { f = await startFixture(); });
@@ -345,6 +346,26 @@ describe('per-group limits', () => {
     assert.match(notice!.text, /wrote more than 2000 characters of messages/);
     const spam = msgs.filter((m) => m.text.startsWith('spam ')).reduce((n, m) => n + m.text.length, 0);
     assert.ok(spam <= 2000, `at most the limit reached the chat (${spam} characters)`);
+    await stillServes(f, 'main');
+  });
+
+  test('attack 27b - flood the proxy with requests to fill the host disk through the audit log: the container is stopped past the limit, and the group told', async () => {
+    assert.equal((await f.hako.cli(['groups', 'add', 'netflood'])).code, 0);
+    // Each refused CONNECT asks for a 2,000-character name: kept whole, every record would be that big.
+    const script = `const http = require('http'); let n = 0; const name = 'x'.repeat(2000);
+      const one = () => { n++; const r = http.request({ socketPath: '/run/hako/proxy.sock', method: 'CONNECT', path: name + n + '.invalid:443', agent: false });
+        r.on('connect', (res, s) => { s.destroy(); if (n < ${MAX_DECISIONS_PER_TURN + 500}) one(); else console.log('sent', n); }); r.on('error', () => console.log('cut off at', n)); r.end(); };
+      one();`;
+    f.model.script({ toolCalls: [{ name: 'bash', args: { command: `node -e "${script.replace(/"/g, '\\"')}"`, timeout_ms: 300_000 } }] });
+    const id = await f.hako.post('netflood', '@hako go');
+    const [notice] = await f.hako.waitForReplies('netflood', id, 1, 300_000);
+    assert.match(notice!.text, /I stopped this turn: its container made more than 5000 network requests in one turn/);
+    const records = JSON.parse((await f.hako.cli(['audit', '--group', 'netflood', '--json', '--limit', '100000'])).stdout) as { kind: string; data: { host?: string } }[];
+    assert.equal(records.filter((r) => r.kind === 'egress.flood').length, 1);
+    const decisions = records.filter((r) => r.kind === 'egress');
+    assert.ok(decisions.length > MAX_DECISIONS_PER_TURN && decisions.length < MAX_DECISIONS_PER_TURN + 500, `${decisions.length} decisions recorded`);
+    assert.ok(decisions.every((r) => (r.data.host ?? '').length <= 253), 'no record keeps more of a name than DNS allows');
+    assert.equal((await f.hako.cli(['audit', 'verify'])).code, 0);
     await stillServes(f, 'main');
   });
 

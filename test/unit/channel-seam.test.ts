@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../src/core/config.ts';
 import type { Channel } from '../../src/core/channel.ts';
-import { Host } from '../../src/core/host.ts';
+import { Host, REFUSALS_AUDITED_PER_MINUTE } from '../../src/core/host.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { prepareGroupDirs } from '../../src/core/runner.ts';
 import type { StoredMessage } from '../../src/core/store-contract.ts';
@@ -328,6 +328,21 @@ test('channel seam - a message the platform hands over again (same chat and ref)
   await host.queue.idle();
   assert.equal(host.store.listMessages('sales')!.filter((m) => m.role === 'user').length, 1);
   assert.equal(completions(w.model), 1);
+});
+
+test('channel seam - a stranger flooding a webhook with refused requests gets at most the budget audited a minute, then one webhook.flood record', async (t) => {
+  const w = await world(t);
+  const signed = Object.assign(new FakeChannel({ name: 'signed' }), { webhook: async () => ({ status: 401, refused: 'bad signature' }) });
+  const other = Object.assign(new FakeChannel({ name: 'other' }), { webhook: async () => ({ status: 401, refused: 'bad signature' }) });
+  const listener = new WebhookListener({ port: 0, bind: '127.0.0.1', channels: [signed, other], log: silentLogger });
+  const host = await w.start([signed, other, listener]);
+  const post = (channel: string) => fetch(`http://127.0.0.1:${listener.port}/${channel}/events`, { method: 'POST', body: '{}' });
+  for (let i = 0; i < REFUSALS_AUDITED_PER_MINUTE + 20; i++) assert.equal((await post('signed')).status, 401, 'every one is still refused');
+  assert.equal((await post('other')).status, 401);
+  const refused = host.audit.query({ kind: 'webhook.refused' });
+  assert.equal(refused.filter((r) => r.data.channel === 'signed').length, REFUSALS_AUDITED_PER_MINUTE);
+  assert.equal(refused.filter((r) => r.data.channel === 'other').length, 1, 'another channel has a budget of its own');
+  assert.deepEqual(host.audit.query({ kind: 'webhook.flood' }).map((r) => r.data), [{ channel: 'signed', perMinute: REFUSALS_AUDITED_PER_MINUTE }]);
 });
 
 test('channel seam - a webhook request a channel refuses is audited as webhook.refused with the channel, reason and path, and nothing is stored', async (t) => {

@@ -643,6 +643,21 @@ test('connect - a refused CONNECT answers 403 with the reason, closes, and never
   assert.ok(h.decisions.every((d) => !d.allowed && d.kind === 'connect' && d.method === 'CONNECT'));
 });
 
+test('a refused request for an over-long name keeps at most 253 characters of it in its record, over HTTP and CONNECT', async (t) => {
+  const h = await startEgress(t);
+  const name = `${'a'.repeat(15_500)}.com`;
+  const { status, socket, head } = await connectVia(h.socketPath, `${name}:443`);
+  assert.equal(status, 403);
+  await readAll(socket, head);
+  assert.equal((await viaProxy(h.socketPath, `http://${name}/`)).status, 403);
+  assert.equal(h.decisions.length, 2);
+  for (const d of h.decisions) {
+    assert.equal(d.allowed, false);
+    assert.equal(d.host, name.slice(0, 253));
+    assert.ok(JSON.stringify(d).length < 1000, `a record of ${JSON.stringify(d).length} characters`);
+  }
+});
+
 test('connect - malformed authorities are refused without a lookup', async (t) => {
   const h = await startEgress(t);
   for (const authority of ['api.example.test', 'user@api.example.test:443', 'api.example.test:443/x']) {
