@@ -76,9 +76,10 @@ test('email config - a login name that is not an address needs HAKO_EMAIL_ADDRES
   assert.equal(parseEmailConfig({ ...base, HAKO_EMAIL_USER: 'hako', HAKO_EMAIL_ADDRESS: 'hako@example.com' }).address, 'hako@example.com');
 });
 
-test('email config - the authserv-id is off for other servers unless set, and "none" turns it off for Gmail', () => {
+test('email config - another server needs HAKO_EMAIL_AUTHSERV_ID (a server, or "none" to believe From as written); "none" turns Gmail\'s off', () => {
   const other = { ...base, HAKO_EMAIL_IMAP: 'imaps://mail.example.com', HAKO_EMAIL_SMTP: 'smtps://mail.example.com' };
-  assert.equal(parseEmailConfig(other).authservId, undefined);
+  assert.throws(() => parseEmailConfig(other), /on mail\.example\.com hako cannot tell a forged From from the owner's: set HAKO_EMAIL_AUTHSERV_ID .* or to "none"/);
+  assert.equal(parseEmailConfig({ ...other, HAKO_EMAIL_AUTHSERV_ID: 'none' }).authservId, undefined);
   assert.equal(parseEmailConfig({ ...other, HAKO_EMAIL_AUTHSERV_ID: 'mx.example.com' }).authservId, 'mx.example.com');
   assert.equal(parseEmailConfig({ ...base, HAKO_EMAIL_AUTHSERV_ID: 'none' }).authservId, undefined);
   assert.throws(() => parseEmailConfig({ ...base, HAKO_EMAIL_AUTHSERV_ID: 'mx google' }), /HAKO_EMAIL_AUTHSERV_ID/);

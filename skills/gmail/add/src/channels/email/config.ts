@@ -149,8 +149,14 @@ export function parseEmailConfig(env: Env): EmailConfig {
     if (!owners.includes(n)) owners.push(n);
   }
   const authservRaw = env.HAKO_EMAIL_AUTHSERV_ID?.trim();
-  // Gmail stamps every message it receives with its verdict; believing it by default costs nothing.
-  const authservId = authservRaw === 'none' ? undefined : authservRaw || (imap.host === 'imap.gmail.com' ? 'mx.google.com' : undefined);
+  const gmail = imap.host === 'imap.gmail.com';
+  // Anyone can write the owner's address as From. Gmail stamps every message it receives with
+  // its verdict, so believing it is the default there; elsewhere the owner must say whose
+  // verdict to believe, or that From is believed as written: never by default (fail closed).
+  if (!authservRaw && !gmail) {
+    throw new EmailConfigError(`email: on ${imap.host} hako cannot tell a forged From from the owner's: set HAKO_EMAIL_AUTHSERV_ID to the server that stamps Authentication-Results on your incoming mail (its first word, e.g. mx.example.com), or to "none" to believe From as written, knowing that anyone could then pose as the owner`);
+  }
+  const authservId = authservRaw === 'none' ? undefined : authservRaw || 'mx.google.com';
   if (authservId !== undefined && !/^[A-Za-z0-9.-]{1,253}$/.test(authservId)) {
     throw new EmailConfigError(`email: HAKO_EMAIL_AUTHSERV_ID=${JSON.stringify(authservRaw)} is not a host name (e.g. mx.google.com), or "none"`);
   }
