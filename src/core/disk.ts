@@ -204,9 +204,11 @@ export class DiskGuard {
    */
   async admit(group: string): Promise<string | null> {
     await this.#checkSpace();
-    if (this.#low) return this.#low;
-    if (this.#over.has(group) || !this.#walked.has(group)) await this.#checkGroup(group);
-    return this.#over.get(group) ?? null;
+    if (!this.#low && (this.#over.has(group) || !this.#walked.has(group))) await this.#checkGroup(group);
+    // A refusal found here must be watched until it clears, even when no container runs:
+    // the kept messages are served only when the guard reports the space or the group back.
+    this.#arm();
+    return this.#low ?? this.#over.get(group) ?? null;
   }
 
   /** Measures the group now (the end of a turn); returns its problem, if any. */

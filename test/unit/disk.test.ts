@@ -225,6 +225,17 @@ test('DiskGuard - free space below the reserve refuses every group, is reported 
   assert.equal(guard.low, null);
 });
 
+test('DiskGuard - a turn refused for low space keeps the guard watching: space coming back is noticed without another turn', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { guard, events, space } = guardFor(t, { limit: 100 * MiB, space: { free: 8 * MiB, total: 100 * MiB } });
+  assert.match((await guard.admit('team'))!, /8 MiB free/);
+  space.current = { free: 50 * MiB, total: 100 * MiB };
+  t.mock.timers.tick(5000);
+  for (let i = 0; i < 10 && !events.includes('space'); i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(events.slice(1), ['space'], 'told that there is room again, so the kept messages are served');
+  assert.equal(guard.low, null);
+});
+
 test('DiskGuard - free space that cannot be read counts as low (fail closed)', async (t) => {
   const { guard, events } = guardFor(t, { limit: 100 * MiB, space: new Error('EIO: statfs failed') });
   assert.match((await guard.admit('team'))!, /free space of .* cannot be read \(Error: EIO: statfs failed\)/);
