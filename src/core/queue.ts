@@ -87,7 +87,13 @@ export class GroupQueue {
 
   #start(group: string): void {
     this.#active.add(group);
-    this.#opts.work(group, this.#abort.signal).catch((err: unknown) => this.#opts.onError(group, err)).finally(() => {
+    let run: Promise<void>;
+    try {
+      run = this.#opts.work(group, this.#abort.signal);
+    } catch (err) {
+      run = Promise.reject(err); // thrown before its first await: the same as a rejection, or the group stays active forever
+    }
+    run.catch((err: unknown) => this.#opts.onError(group, err)).finally(() => {
       this.#active.delete(group);
       if (this.#again.delete(group)) this.enqueue(group);
       this.pump();

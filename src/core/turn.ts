@@ -193,7 +193,9 @@ export class Turns {
     mark(logger, 'ended', { group: group.name, batch: batch.id });
     signal?.removeEventListener('abort', onAbort);
     clearTimeout(timer);
-    await disk.check(group.name); // over its limit now: the group is told and its next turn refused
+    // Over its limit now: the group is told and its next turn refused. A failed check must not
+    // skip what follows, or the container would stay busy and the group never be served again.
+    await disk.check(group.name).catch((err: unknown) => logger.error('could not measure the group\'s folder after its turn', { ...log, error: String(err) }));
     this.close(group.name);
     await ipc.clearInputs(group.name); // the batch and the responses of this turn
     // Nothing the turn started may outlive it: leftover processes are killed (or the

@@ -156,3 +156,23 @@ test('queue - close({ abort: true }) aborts the signal of running work, which th
   await q.idle();
   assert.deepEqual([...q.active], []);
 });
+
+test('queue - work that throws at once is reported like a rejection: the group is free again and the queue goes idle', async () => {
+  const c = fakeContainers();
+  const errors: string[] = [];
+  let calls = 0;
+  const q = new GroupQueue({
+    maxContainers: 1, containers: c, onError: (g, err) => errors.push(`${g}: ${(err as Error).message}`),
+    work: (g) => {
+      calls++;
+      if (calls === 1) throw new Error('the database could not be read');
+      return Promise.resolve();
+    },
+  });
+  assert.doesNotThrow(() => q.enqueue('a'), 'the caller (who stored a message) is not handed the error');
+  await q.idle();
+  assert.deepEqual(errors, ['a: the database could not be read']);
+  q.enqueue('a');
+  await q.idle();
+  assert.equal(calls, 2, 'the group is served again');
+});

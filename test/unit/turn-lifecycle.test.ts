@@ -88,6 +88,19 @@ test('turn lifecycle - a failed turn is retried after its backoff, not at once',
   assert.equal(host.store.counts('main').answered, 1);
 });
 
+test('turn lifecycle - a disk check that fails after a turn does not leave the container busy: the group is served again', async (t) => {
+  const { host, model, ask } = await startHost(t);
+  const check = host.disk.check.bind(host.disk);
+  let calls = 0;
+  host.disk.check = async (g) => { if (calls++ === 0) throw new Error('the database could not be read'); return check(g); };
+  model.script({ text: 'first' }, { text: 'second' });
+  assert.equal((await ask('one')).text, 'first');
+  await host.queue.idle();
+  assert.equal((await ask('two')).text, 'second', 'the group was served again');
+  await host.queue.idle();
+  assert.equal(host.store.counts('main').answered, 2);
+});
+
 test('turn lifecycle - after the retry limit the user is told what failed and the message is failed', async (t) => {
   const { host, runtime, model, ask } = await startHost(t, { HAKO_MAX_ATTEMPTS: '2' });
   runtime.plan('fail', 'fail');
