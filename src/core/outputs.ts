@@ -64,7 +64,7 @@ export function createOutputs(opts: OutputsOptions): (group: string, o: AgentToH
     const target = o.type === 'send_message' && o.group ? o.group : group;
     const sent = o.type === 'send_message' && o.file ? sendFile(group, o.id, o.file) : { text: '' };
     const stored = store.applyAssistantOutput({
-      outputId: o.id, group: target, batchId: target === group ? o.batch : null, type: o.type, text: o.text + sent.text, sender: opts.config.assistantName,
+      outputId: o.id, group: target, batchId: target === group ? o.batch : null, turnBatch: o.batch, type: o.type, text: o.text + sent.text, sender: opts.config.assistantName,
       ...(sent.file ? { file: sent.file } : {}),
     });
     failpoint('output-applied');

@@ -208,9 +208,11 @@ export interface BatchStore {
   /**
    * Contract: records output `outputId` as applied and stores its text as an assistant
    * message with its deliveries (as `addNotice`), all in one step; undefined, changing nothing, when that
-   * output was applied before. Joins an enclosing transaction.
+   * output was applied before. Joins an enclosing transaction. `batchId` is the message's own
+   * (null in another group's conversation); `turnBatch`, when it differs, the batch whose turn
+   * wrote it: that batch then counts as having reached someone (failBatch does not run it again).
    */
-  applyAssistantOutput(o: { outputId: string; group: string; batchId: string | null; type: string; text: string; sender: string; file?: string }): StoredMessage | undefined;
+  applyAssistantOutput(o: { outputId: string; group: string; batchId: string | null; turnBatch?: string; type: string; text: string; sender: string; file?: string }): StoredMessage | undefined;
   /** Contract: records an output with no message (done, error, a request) as applied; false when it already was. Run it in the transaction of the output's effect. */
   markOutputApplied(o: { outputId: string; group: string; batchId: string | null; type: string }): boolean;
   getBatch(id: string): { id: string; group: string; state: string; taskRunId: string | null } | undefined;

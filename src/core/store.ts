@@ -335,7 +335,7 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, U
   }
 
   applyAssistantOutput: BatchStore['applyAssistantOutput'] = (o) => this.transaction(() =>
-    this.markOutputApplied(o) ? this.#addAssistant(o.group, o.sender, o.text, o.batchId, o.file) : undefined);
+    this.markOutputApplied({ ...o, batchId: o.turnBatch ?? o.batchId }) ? this.#addAssistant(o.group, o.sender, o.text, o.batchId, o.file) : undefined);
 
   markOutputApplied: BatchStore['markOutputApplied'] = (o) => this.transaction(() => {
     if (this.#get('SELECT 1 FROM outputs WHERE id = ?', o.outputId)) return false;
@@ -369,7 +369,10 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, U
   failBatch: BatchStore['failBatch'] = (batchId, error, opts) => this.transaction(() => {
     const batch = this.getBatch(batchId);
     if (!batch || batch.state !== 'running') return { kind: 'answered' };
-    if (this.#get("SELECT 1 FROM messages WHERE batch_id = ? AND role = 'assistant' LIMIT 1", batchId)) return this.#answer(batchId, error);
+    // Something of it reached someone (its own chat, or another group's when main wrote there):
+    // running it again would say that twice.
+    if (this.#get("SELECT 1 FROM messages WHERE batch_id = ? AND role = 'assistant' LIMIT 1", batchId)
+      || this.#get("SELECT 1 FROM outputs WHERE batch_id = ? AND type IN ('reply', 'send_message') LIMIT 1", batchId)) return this.#answer(batchId, error);
     this.#run("UPDATE batches SET state = 'failed', finished_at = ?, error = ? WHERE id = ?", now(), error, batchId);
     if (batch.taskRunId) return this.#failRun(batch.taskRunId, error, opts);
     this.#run("UPDATE messages SET attempts = attempts + 1 WHERE batch_id = ? AND state = 'in_batch'", batchId);

@@ -219,6 +219,19 @@ test('BatchStore (sqlite) - a task run that failed once and then finished is don
   assert.equal(s.getRun(run.id)?.error, 'container exited');
 });
 
+test('BatchStore (sqlite) - a failed batch whose turn wrote to another group is answered, not run again (it would write there twice)', (t) => {
+  const s = sqliteStore(t);
+  s.addGroup({ name: 'main', isMain: true, trigger: null, model: null });
+  s.addGroup({ name: 'team', isMain: false, trigger: null, model: null });
+  s.addUserMessage({ group: 'main', sender: 'owner', text: 'tell the team', engage: true });
+  const batch = s.takeBatch('main', 10_000)!;
+  s.applyAssistantOutput({ outputId: 'o-1', group: 'team', batchId: null, turnBatch: batch.id, type: 'send_message', text: 'the meeting moved', sender: 'hako' });
+  assert.deepEqual(s.listMessages('main')!.filter((m) => m.role === 'assistant'), [], 'nothing was said in main');
+  assert.deepEqual(s.failBatch(batch.id, 'the container exited', { maxAttempts: 3, retryable: true }), { kind: 'answered' });
+  assert.deepEqual(s.runningBatches(), []);
+  assert.deepEqual(s.groupsWithPending(), [], 'nothing waits to be run again');
+});
+
 test('BatchStore (sqlite) - a failed task run whose reply reached the user is done with the error and its summary', (t) => {
   const s = sqliteStore(t);
   s.addGroup({ name: 'team', isMain: false, trigger: null, model: null });

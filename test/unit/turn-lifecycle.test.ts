@@ -72,6 +72,27 @@ test('turn lifecycle - a container that exits mid-turn is retried in a new conta
   assert.equal(host.store.counts('main').answered, 1);
 });
 
+test('turn lifecycle - a turn that messaged another group and then crashed is not run again: the other group hears it once', async (t) => {
+  const { host, runtime, model } = await startHost(t);
+  host.store.addGroup({ name: 'team', isMain: false, trigger: null, model: null });
+  prepareGroupDirs(host.config.home, 'team');
+  model.script(
+    { toolCalls: [{ name: 'send_message', args: { group: 'team', text: 'the meeting moved' } }] },
+    () => {
+      const [name] = runtime.running();
+      runtime.crash(name!); // after the message reached the other group, before the turn's done
+      return { text: 'never delivered' };
+    },
+    { text: 'not expected: the turn was run again' },
+  );
+  await host.context.accept({ group: 'main', sender: 'owner', text: 'tell the team', direct: false });
+  await host.queue.idle();
+  await new Promise((r) => setTimeout(r, 300)); // a retry would have started by now (HAKO_RETRY_BASE_MS=10)
+  await host.queue.idle();
+  assert.deepEqual(host.store.listMessages('team')!.filter((m) => m.role === 'assistant').map((m) => m.text), ['the meeting moved']);
+  assert.equal(runtime.started.length, 1, 'no second container: the turn was not run again');
+});
+
 test('turn lifecycle - a failed turn is retried after its backoff, not at once', async (t) => {
   const { host, runtime, model, ask } = await startHost(t, { HAKO_RETRY_BASE_MS: '400', HAKO_RETRY_MAX_MS: '400' });
   const runs: number[] = [];
