@@ -442,12 +442,13 @@ export class Host {
 
   /**
    * One delivery: queued behind the chat's previous send, marked delivered once its channel
-   * took it. A failure is recorded and sent again after a while, then at the next start; a
-   * channel that is off keeps its deliveries waiting. Never throws.
+   * took it. A failure is recorded and sent again after a while (RESEND_MS), still in the
+   * chat's queue so later messages do not overtake it, then at the next start; a channel that
+   * is off keeps its deliveries waiting. Never throws.
    */
-  #send(d: Delivery, attempt = 0): void {
+  #send(d: Delivery): void {
     const key = `${d.message.id} ${d.chat}`;
-    if (this.#stopped || (attempt === 0 && this.#inFlight.has(key))) return;
+    if (this.#stopped || this.#inFlight.has(key)) return;
     const chat = parseChat(d.chat);
     const channel = chat && this.#chatChannels.get(chat.channel);
     if (!chat || !channel?.send || this.#channelErrors.has(chat.channel)) {
@@ -460,20 +461,28 @@ export class Host {
     const send = channel.send.bind(channel);
     const previous = this.#sending.get(d.chat) ?? Promise.resolve();
     const file = d.message.file ? { file: { path: d.message.file, name: path.basename(d.message.file) } } : {};
-    const done = previous.then(() => send({ id: d.message.id, group: d.message.group, address: chat.address, text: d.message.text, ...(d.replyTo ? { replyTo: d.replyTo } : {}), ...file })).then(() => {
-      this.#inFlight.delete(key);
-      this.store.markDelivered(d.message.id, d.chat);
-    }, (err: unknown) => {
-      const error = String(err instanceof Error ? err.message : err);
-      this.store.deliveryFailed(d.message.id, d.chat, error);
-      const wait = RESEND_MS[attempt];
-      this.#log.warn(wait === undefined ? 'a message could not be sent; it is sent again at the next start' : 'a message could not be sent; trying again', { group: d.message.group, chat: d.chat, message: d.message.id, error, ...(wait ? { inSeconds: wait / 1000 } : {}) });
-      if (wait === undefined) return void this.#inFlight.delete(key);
-      setTimeout(() => this.#send(d, attempt + 1), wait).unref();
-    }).catch((err: unknown) => {
-      this.#inFlight.delete(key);
+    const deliver = async (): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await send({ id: d.message.id, group: d.message.group, address: chat.address, text: d.message.text, ...(d.replyTo ? { replyTo: d.replyTo } : {}), ...file });
+        } catch (err) {
+          const error = String(err instanceof Error ? err.message : err);
+          this.store.deliveryFailed(d.message.id, d.chat, error);
+          const wait = RESEND_MS[attempt];
+          this.#log.warn(wait === undefined ? 'a message could not be sent; it is sent again at the next start' : 'a message could not be sent; trying again', { group: d.message.group, chat: d.chat, message: d.message.id, error, ...(wait ? { inSeconds: wait / 1000 } : {}) });
+          if (wait === undefined) return;
+          await new Promise((r) => setTimeout(r, wait).unref());
+          if (this.#stopped) return;
+          continue;
+        }
+        this.store.markDelivered(d.message.id, d.chat);
+        return;
+      }
+    };
+    const done = previous.then(deliver).catch((err: unknown) => {
       this.#log.error('could not record a delivery; it is sent again at the next start', { chat: d.chat, message: d.message.id, error: String(err) });
     }).finally(() => {
+      this.#inFlight.delete(key);
       if (this.#sending.get(d.chat) === done) this.#sending.delete(d.chat);
     });
     this.#sending.set(d.chat, done);

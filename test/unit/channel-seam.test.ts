@@ -222,6 +222,21 @@ test('channel seam - one chat gets its messages one at a time, in the order they
   assert.equal(overlapped, false);
 });
 
+test('channel seam - a message the platform refused once is sent again before the chat\'s next one: the order holds', async (t) => {
+  const w = await world(t);
+  const tg = new FakeChannel({ name: 'tg' });
+  const host = await w.start([tg]);
+  addGroup(host, w.config, 'sales', ['tg:-100']);
+  tg.failNext(new Error('tg: 429 too many requests'));
+  w.model.script({ text: 'one' }, { text: 'two' });
+  const task = host.tasks.schedule({ kind: 'owner' }, { group: 'sales', prompt: 'say one then two', at: new Date(Date.now() + 86_400_000).toISOString() });
+  host.tasks.runNow({ kind: 'owner' }, task.id);
+  host.tasks.runNow({ kind: 'owner' }, task.id);
+  await tg.sentCount(2);
+  assert.deepEqual(tg.outbox.map((o) => o.text), ['one', 'two']);
+  await until(() => host.store.pendingDeliveries().length === 0);
+});
+
 test('channel seam - a chat channel that cannot start is reported by status and the host runs on', async (t) => {
   const w = await world(t);
   const broken = new FakeChannel({ name: 'tg' });
