@@ -116,6 +116,8 @@ export interface FailOptions {
   readonly retryable: boolean;
   /** The model is unreachable: keep the work waiting past the attempt limit. */
   readonly keepWaiting?: boolean;
+  /** False for a stop that was no failure of the work (its budget used up, the disk full): not a try. */
+  readonly counts?: boolean;
 }
 
 /** Failed work waits again unless the error is final or it had its tries (and need not keep waiting). */

@@ -375,7 +375,7 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, U
       || this.#get("SELECT 1 FROM outputs WHERE batch_id = ? AND type IN ('reply', 'send_message') LIMIT 1", batchId)) return this.#answer(batchId, error);
     this.#run("UPDATE batches SET state = 'failed', finished_at = ?, error = ? WHERE id = ?", now(), error, batchId);
     if (batch.taskRunId) return this.#failRun(batch.taskRunId, error, opts);
-    this.#run("UPDATE messages SET attempts = attempts + 1 WHERE batch_id = ? AND state = 'in_batch'", batchId);
+    if (opts.counts !== false) this.#run("UPDATE messages SET attempts = attempts + 1 WHERE batch_id = ? AND state = 'in_batch'", batchId);
     const outcome = failOutcome(Number(this.#get("SELECT MAX(attempts) AS a FROM messages WHERE batch_id = ? AND state = 'in_batch'", batchId)?.a ?? 0), opts);
     if (outcome.kind === 'gave_up') this.#run("UPDATE messages SET state = 'failed' WHERE batch_id = ? AND state = 'in_batch'", batchId);
     else this.#run("UPDATE messages SET state = 'pending', batch_id = NULL WHERE batch_id = ? AND state = 'in_batch'", batchId);
@@ -383,7 +383,7 @@ export class Store implements GroupStore, MessageStore, BatchStore, TaskStore, U
   });
 
   #failRun(runId: string, error: string, opts: FailOptions): FailOutcome {
-    this.#run('UPDATE task_runs SET attempts = attempts + 1, error = ? WHERE id = ?', error, runId);
+    this.#run(`UPDATE task_runs SET ${opts.counts === false ? '' : 'attempts = attempts + 1, '}error = ? WHERE id = ?`, error, runId);
     const outcome = failOutcome(Number(this.#get('SELECT attempts FROM task_runs WHERE id = ?', runId)?.attempts ?? 0), opts);
     if (outcome.kind === 'gave_up') this.#run("UPDATE task_runs SET state = 'failed', ended_at = ? WHERE id = ?", now(), runId);
     else this.#run("UPDATE task_runs SET state = 'queued', batch_id = NULL WHERE id = ?", runId);

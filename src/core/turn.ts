@@ -22,7 +22,7 @@ import { PolicyError } from './policy.ts';
 import type { GroupQueue } from './queue.ts';
 import type { Runner } from './runner.ts';
 import type { ContainerExit } from './runtime.ts';
-import type { Batch, BatchStore, FailOutcome, Group, GroupStore, TaskStore } from './store-contract.ts';
+import type { Batch, BatchStore, FailOptions, FailOutcome, Group, GroupStore, TaskStore } from './store-contract.ts';
 import { mark } from './trace.ts';
 import type { BatchFile } from '../../protocol/ipc.ts';
 
@@ -286,12 +286,14 @@ export class Turns {
       return false;
     }
     if (end.kind === 'stopped') {
-      this.#fail(group, batchId, end.message, end.keep === true, end.keep === true);
+      // A stop that keeps the messages (the budget, the disk) was no failure of theirs: not a try.
+      const keep = end.keep === true;
+      this.#fail(group, batchId, end.message, { retryable: keep, keepWaiting: keep, counts: !keep });
       this.#opts.tell(group, `I stopped this turn: ${end.message}.`, null);
       return false;
     }
     const modelDown = end.retryable && this.#opts.modelDown(model);
-    const outcome = this.#fail(group, batchId, end.message, end.retryable, modelDown);
+    const outcome = this.#fail(group, batchId, end.message, { retryable: end.retryable, keepWaiting: modelDown });
     if (!outcome) return false;
     const { config, log } = this.#opts;
     if (outcome.kind === 'retry') {
@@ -311,9 +313,9 @@ export class Turns {
     return false;
   }
 
-  #fail(group: string, batchId: string, message: string, retryable: boolean, keepWaiting: boolean): FailOutcome | undefined {
+  #fail(group: string, batchId: string, message: string, how: Omit<FailOptions, 'maxAttempts'>): FailOutcome | undefined {
     try {
-      return this.#opts.store.failBatch(batchId, message, { maxAttempts: this.#opts.config.maxAttempts, retryable, keepWaiting });
+      return this.#opts.store.failBatch(batchId, message, { maxAttempts: this.#opts.config.maxAttempts, ...how });
     } catch (err) {
       this.#opts.log.error('could not settle a turn; the next start settles it', { group, batch: batchId, error: String(err) });
       return undefined;

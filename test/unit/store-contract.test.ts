@@ -219,6 +219,18 @@ test('BatchStore (sqlite) - a task run that failed once and then finished is don
   assert.equal(s.getRun(run.id)?.error, 'container exited');
 });
 
+test('BatchStore (sqlite) - a stop that keeps the messages is not a try: after more such stops than the limit, a real failure is still retried', (t) => {
+  const s = sqliteStore(t);
+  s.addGroup({ name: 'team', isMain: false, trigger: null, model: null });
+  s.addUserMessage({ group: 'team', sender: 'amy', text: 'hello', engage: true });
+  for (let i = 0; i < 5; i++) {
+    const held = s.takeBatch('team', 10_000)!;
+    assert.deepEqual(s.failBatch(held.id, 'the daily token budget is used up', { maxAttempts: 3, retryable: true, keepWaiting: true, counts: false }), { kind: 'retry', attempts: 0 });
+  }
+  const batch = s.takeBatch('team', 10_000)!;
+  assert.deepEqual(s.failBatch(batch.id, 'the container exited', { maxAttempts: 3, retryable: true }), { kind: 'retry', attempts: 1 });
+});
+
 test('BatchStore (sqlite) - a failed batch whose turn wrote to another group is answered, not run again (it would write there twice)', (t) => {
   const s = sqliteStore(t);
   s.addGroup({ name: 'main', isMain: true, trigger: null, model: null });

@@ -45,8 +45,8 @@ function turns(overrides: { attempts?: number; runningBatches?: { id: string; gr
   const opts = {
     store: {
       finishBatch: (id: string) => { calls.push(`finish ${id}`); },
-      failBatch: (id: string, error: string, o: { retryable: boolean; maxAttempts: number; keepWaiting?: boolean }) => {
-        calls.push(`fail ${id} ${error} retryable=${o.retryable} keep=${o.keepWaiting === true}`);
+      failBatch: (id: string, error: string, o: { retryable: boolean; maxAttempts: number; keepWaiting?: boolean; counts?: boolean }) => {
+        calls.push(`fail ${id} ${error} retryable=${o.retryable} keep=${o.keepWaiting === true}${o.counts === false ? ' (not a try)' : ''}`);
         return failOutcome(overrides.attempts ?? 1, o);
       },
       runningBatches: () => overrides.runningBatches ?? [],
@@ -97,11 +97,11 @@ test('turns - settling: done finishes; an error is retried with backoff, or give
   assert.deepEqual(b.later, []);
 });
 
-test('turns - a stopped turn is failed (kept waiting only when asked) and the group is told', () => {
+test('turns - a stopped turn is failed (kept waiting only when asked, and then not counted as a try) and the group is told', () => {
   const { t, calls, told } = turns();
   t.settle('team', 'b1', { kind: 'stopped', message: 'it wrote too much' }, undefined);
   t.settle('team', 'b2', { kind: 'stopped', message: 'the disk is nearly full', keep: true }, undefined);
-  assert.deepEqual(calls, ['fail b1 it wrote too much retryable=false keep=false', 'fail b2 the disk is nearly full retryable=true keep=true']);
+  assert.deepEqual(calls, ['fail b1 it wrote too much retryable=false keep=false', 'fail b2 the disk is nearly full retryable=true keep=true (not a try)']);
   assert.deepEqual(told, ['team: I stopped this turn: it wrote too much.', 'team: I stopped this turn: the disk is nearly full.']);
 });
 
