@@ -335,9 +335,10 @@ export class Turns {
     }
     await drain();
     for (const b of left) {
+      // Only the newest of a group's left batches could take outputs: an older one is interrupted.
       const t = this.#byGroup.get(b.group);
-      this.close(b.group);
-      const end: TurnEnd = t?.state.kind === 'ending' ? t.state.end : { kind: 'error', message: 'the host stopped during this turn', retryable: true };
+      if (t?.batch === b.id) this.close(b.group);
+      const end: TurnEnd = t?.batch === b.id && t.state.kind === 'ending' ? t.state.end : { kind: 'error', message: 'the host stopped during this turn', retryable: true };
       this.#opts.log.info('recovered interrupted batch', { group: b.group, batch: b.id, end: end.kind });
       this.settle(b.group, b.id, end, undefined);
     }

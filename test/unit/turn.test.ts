@@ -105,6 +105,13 @@ test('turns - a stopped turn is failed (kept waiting only when asked, and then n
   assert.deepEqual(told, ['team: I stopped this turn: it wrote too much.', 'team: I stopped this turn: the disk is nearly full.']);
 });
 
+test('turns - after a restart, two batches left running in one group are settled each by its own outputs', async () => {
+  const { t, calls } = turns({ runningBatches: [{ id: 'old', group: 'a' }, { id: 'new', group: 'a' }] });
+  await t.recover(async () => { t.end('a', { kind: 'done' }, 'new'); });
+  assert.deepEqual(calls, ['fail old the host stopped during this turn retryable=true keep=false', 'finish new']);
+  assert.deepEqual([...t.groups()], [], 'no turn is left open');
+});
+
 test('turns - after a restart, a left turn that wrote done is finished, one that wrote nothing is retried as interrupted', async () => {
   const { t, calls } = turns({ runningBatches: [{ id: 'b1', group: 'a' }, { id: 'b2', group: 'b' }] });
   await t.recover(async () => {
