@@ -270,6 +270,39 @@ describe('whatsapp cloud channel against the Cloud API emulator', { timeout: 60_
     assert.deepEqual(fs.readFileSync(path.join(groupPaths(home, 'main').folder, at[1]!)), photo);
   });
 
+  test('whatsapp cloud - the same message with a file delivered again is stored once: its file is neither fetched nor saved again', async (t) => {
+    const home = tmpHome(t);
+    const ctx = chatContext(home, { [`whatsapp:${OWNER}`]: 'main' });
+    const channel = await started(t, ctx, { home, env: { WHATSAPP_OWNER_NUMBERS: OWNER } });
+    const mediaId = emu.addMedia(Buffer.concat([TINY_JPEG, Buffer.alloc(500, 3)]), 'image/jpeg');
+    const m = emu.inbound({ from: OWNER, text: 'keep this', media: { kind: 'image', id: mediaId, mime: 'image/jpeg' } });
+    const signed = post(m.body, signWebhook(m.body, emu.appSecret));
+    assert.equal((await channel.webhook(signed)).status, 200);
+    const fetches = emu.calls.filter((c) => c.method === 'GET').length;
+    assert.equal((await channel.webhook(signed)).status, 200, 'acknowledged again');
+    assert.equal(emu.calls.filter((c) => c.method === 'GET').length, fetches, 'the file was not fetched again');
+    assert.equal(ctx.received.length, 1);
+    const inbox = path.join(groupPaths(home, 'main').folder, 'inbox');
+    const files = fs.readdirSync(inbox, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    assert.equal(files.length, 1, 'one file in the inbox');
+  });
+
+  test('whatsapp cloud - after a restart, a message delivered again is stored once and the file fetched for it is removed', async (t) => {
+    const home = tmpHome(t);
+    const ctx = chatContext(home, { [`whatsapp:${OWNER}`]: 'main' });
+    const mediaId = emu.addMedia(Buffer.concat([TINY_JPEG, Buffer.alloc(500, 4)]), 'image/jpeg');
+    const m = emu.inbound({ from: OWNER, text: 'and this', media: { kind: 'image', id: mediaId, mime: 'image/jpeg' } });
+    const signed = post(m.body, signWebhook(m.body, emu.appSecret));
+    const first = await started(t, ctx, { home, env: { WHATSAPP_OWNER_NUMBERS: OWNER } });
+    assert.equal((await first.webhook(signed)).status, 200);
+    await first.stop();
+    const second = await started(t, ctx, { home, env: { WHATSAPP_OWNER_NUMBERS: OWNER } });
+    assert.equal((await second.webhook(signed)).status, 200);
+    assert.equal(ctx.received.length, 1);
+    const inbox = path.join(groupPaths(home, 'main').folder, 'inbox');
+    assert.equal(fs.readdirSync(inbox, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length, 1, 'the second copy was removed');
+  });
+
   test('whatsapp cloud - a file from an unbound number or a sender who may not engage is never downloaded; one over the limit is not saved', async (t) => {
     const home = tmpHome(t);
     const ctx = chatContext(home, { [`whatsapp:${ALICE}`]: 'sales', [`whatsapp:${OWNER}`]: 'main' });

@@ -8,7 +8,7 @@
 import type { Channel, ChannelContext, Outbound, WebhookReply, WebhookRequest } from '../../core/channel.ts';
 import { InputError } from '../../core/channel.ts';
 import type { Logger } from '../../core/log.ts';
-import { saveAttachment } from '../attachments.ts';
+import { removeSaved, saveAttachment, type SavedAttachment } from '../attachments.ts';
 import type { CloudConfig } from './config.ts';
 import { classify, Graph, TooBig, TOKEN_REFUSED } from './graph.ts';
 import { ageProblem, parsePayload, signatureValid, toInbound, verification, type CloudMessage } from './inbound.ts';
@@ -44,6 +44,8 @@ export class CloudChannel implements Channel {
   #outbox: Outbox;
   /** Chat address → the id of its last message, which the read mark and typing indicator name. */
   #last = new Map<string, string>();
+  /** Ids of messages stored (or found stored) lately: Meta's second delivery of one fetches no file again. */
+  readonly #stored = new Set<string>();
   #typers = new Typers();
 
   constructor(o: CloudChannelOptions) {
@@ -136,13 +138,20 @@ export class CloudChannel implements Channel {
   async #intake(ctx: ChannelContext, m: CloudMessage): Promise<boolean> {
     const { log } = this.#o;
     const inbound = toInbound(m, this.#o.config.owners, '');
-    const text = [m.text, ...(await this.#fileLines(ctx, m, inbound.senderId, inbound.trusted))].filter((l) => l.trim() !== '').join('\n');
+    // A message already stored is only acknowledged again: its file is not fetched a second time.
+    const files = this.#stored.has(m.id) ? { lines: [], group: undefined, saved: [] } : await this.#files(ctx, m, inbound.senderId, inbound.trusted);
+    const text = [m.text, ...files.lines].filter((l) => l.trim() !== '').join('\n');
+    const unsave = () => { if (files.group) removeSaved(this.#o.home, files.group, files.saved); };
     try {
       const r = await ctx.receive({ ...inbound, text: text || '[an empty message]' });
+      if (r.kind === 'stored') this.#rememberStored(m.id);
+      // A repeated message id stores nothing new, files included.
+      if (r.kind === 'stored' && r.duplicate) unsave();
       if (r.kind === 'stored' && !r.duplicate) this.#remember(m.from, m.id);
       log.debug('whatsapp: message in', { from: mask(m.from), kind: r.kind, ...(r.kind === 'stored' ? { engaged: r.engaged, duplicate: r.duplicate === true } : {}) });
       return true;
     } catch (err) {
+      unsave();
       const reason = err instanceof Error ? err.message : String(err);
       if (err instanceof InputError && err.status !== 507) {
         log.warn('whatsapp: a message was refused and is dropped', { from: mask(m.from), reason });
@@ -153,26 +162,35 @@ export class CloudChannel implements Channel {
     }
   }
 
-  /** A file is fetched only for a bound chat whose sender may engage it, so a stranger's file is never downloaded. */
-  async #fileLines(ctx: ChannelContext, m: CloudMessage, senderId: string, trusted: boolean): Promise<string[]> {
-    if (!m.media) return [];
+  /**
+   * A file is fetched only for a bound chat whose sender may engage it, so a stranger's file is
+   * never downloaded. Returns the message's file lines and what was saved, in which group.
+   */
+  async #files(ctx: ChannelContext, m: CloudMessage, senderId: string, trusted: boolean): Promise<{ lines: string[]; group: string | undefined; saved: SavedAttachment[] }> {
+    const none = (line?: string) => ({ lines: line ? [line] : [], group: undefined, saved: [] });
+    if (!m.media) return none();
     const kind = m.media.kind;
     const group = ctx.groupFor(`whatsapp:${m.from}`);
-    if (!group) return [`[${kind}: not saved]`];
+    if (!group) return none(`[${kind}: not saved]`);
     const allow = ctx.getGroup(group)?.allowedSenders;
-    if (allow ? !allow.includes(senderId) : !trusted) return [`[${kind}: not saved: the sender may not engage this group]`];
+    if (allow ? !allow.includes(senderId) : !trusted) return none(`[${kind}: not saved: the sender may not engage this group]`);
     try {
       const { data, mime } = await this.#graph.media(m.media.id, this.#o.config.maxBytes);
       const saved = saveAttachment(this.#o.home, group, m.media.name, data, this.#o.config.maxBytes);
       this.#o.log.info('whatsapp: attachment saved', { group, kind, bytes: saved.bytes });
-      return [`[${kind}: ${saved.agentPath} (${mime})]`];
+      return { lines: [`[${kind}: ${saved.agentPath} (${mime})]`], group, saved: [saved] };
     } catch (err) {
       const f = classify(err);
       if (f.kind === 'unauthorized') this.#refused();
       const reason = err instanceof TooBig ? err.message : f.text;
       if (!(err instanceof TooBig)) this.#o.log.warn('whatsapp: an attachment was not saved', { group, kind, reason });
-      return [`[${kind}${kind === 'document' ? ` "${m.media.name}"` : ''}: not saved: ${reason}]`];
+      return none(`[${kind}${kind === 'document' ? ` "${m.media.name}"` : ''}: not saved: ${reason}]`);
     }
+  }
+
+  #rememberStored(id: string): void {
+    this.#stored.add(id);
+    if (this.#stored.size > LAST_MEMORY) this.#stored.delete(this.#stored.values().next().value!);
   }
 
   #remember(from: string, id: string): void {
