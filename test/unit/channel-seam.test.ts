@@ -198,6 +198,15 @@ test('channel seam - messages for a channel that is off wait, and are sent when 
   assert.deepEqual(tg.outbox.map((o) => o.text), ['report ready']);
 });
 
+/** Two runs of a task of group sales, answering "one" then "two"; resolves when the chat has both. */
+async function sayOneThenTwo(w: World, host: Host, tg: FakeChannel): Promise<void> {
+  w.model.script({ text: 'one' }, { text: 'two' });
+  const task = host.tasks.schedule({ kind: 'owner' }, { group: 'sales', prompt: 'say one then two', at: new Date(Date.now() + 86_400_000).toISOString() });
+  host.tasks.runNow({ kind: 'owner' }, task.id);
+  host.tasks.runNow({ kind: 'owner' }, task.id);
+  await tg.sentCount(2);
+}
+
 test('channel seam - one chat gets its messages one at a time, in the order they were stored', async (t) => {
   const w = await world(t);
   const tg = new FakeChannel({ name: 'tg' });
@@ -213,11 +222,7 @@ test('channel seam - one chat gets its messages one at a time, in the order they
     await send(m);
     inFlight--;
   };
-  w.model.script({ text: 'one' }, { text: 'two' });
-  const task = host.tasks.schedule({ kind: 'owner' }, { group: 'sales', prompt: 'say one then two', at: new Date(Date.now() + 86_400_000).toISOString() });
-  host.tasks.runNow({ kind: 'owner' }, task.id);
-  host.tasks.runNow({ kind: 'owner' }, task.id);
-  await tg.sentCount(2);
+  await sayOneThenTwo(w, host, tg);
   assert.deepEqual(tg.outbox.map((o) => o.text), ['one', 'two']);
   assert.equal(overlapped, false);
 });
@@ -228,11 +233,7 @@ test('channel seam - a message the platform refused once is sent again before th
   const host = await w.start([tg]);
   addGroup(host, w.config, 'sales', ['tg:-100']);
   tg.failNext(new Error('tg: 429 too many requests'));
-  w.model.script({ text: 'one' }, { text: 'two' });
-  const task = host.tasks.schedule({ kind: 'owner' }, { group: 'sales', prompt: 'say one then two', at: new Date(Date.now() + 86_400_000).toISOString() });
-  host.tasks.runNow({ kind: 'owner' }, task.id);
-  host.tasks.runNow({ kind: 'owner' }, task.id);
-  await tg.sentCount(2);
+  await sayOneThenTwo(w, host, tg);
   assert.deepEqual(tg.outbox.map((o) => o.text), ['one', 'two']);
   await until(() => host.store.pendingDeliveries().length === 0);
 });
