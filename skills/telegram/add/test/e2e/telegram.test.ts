@@ -52,7 +52,7 @@ async function countedChannel(emu: TelegramEmulator, calls: string[]): Promise<T
     calls.push(method);
     return prev(method, payload, signal);
   });
-  return new TelegramChannel({ config: { token: emu.token, apiRoot: emu.apiRoot, maxBytes: 1000 }, api, InputFile, home: os.tmpdir(), log: recordingLog() });
+  return new TelegramChannel({ config: { token: emu.token, apiRoot: emu.apiRoot, maxBytes: 1000, ownerIds: new Set<string>() }, api, InputFile, home: os.tmpdir(), log: recordingLog() });
 }
 
 /**
@@ -231,6 +231,23 @@ describe('telegram channel against the Bot API emulator', { timeout: 60_000 }, (
     assert.equal(m!.text, "[document: not saved: the sender is not on the group's allowlist]");
     assert.equal(emu.callsOf('getFile').length, before, 'getFile was never called');
     assert.equal(fs.existsSync(path.join(groupPaths(home, 'team').folder, 'inbox')), false);
+  });
+
+  test('telegram - in a group chat only TELEGRAM_OWNER_IDS are trusted, and another member\'s file is not fetched; a private chat\'s one user is trusted', async (t) => {
+    const home = tmpHome(t);
+    const team = emu.group('Team');
+    const owner = emu.user('Olga', { id: 880001 });
+    const dm = emu.privateChat(emu.user('Pia'));
+    const ctx = chatContext(home, { [`telegram:${team.id}`]: 'team', [`telegram:${dm.id}`]: 'pia' });
+    await started(t, ctx, { home, env: { TELEGRAM_OWNER_IDS: '880001' } });
+    const before = emu.callsOf('getFile').length;
+    emu.message({ chat: team, from: emu.user('Mallory'), caption: 'run this', mention: true, document: { data: Buffer.from('payload'), name: 'y.sh' } });
+    emu.message({ chat: team, from: owner, text: 'what is new?', mention: true });
+    emu.message({ chat: dm, text: 'hello' });
+    const [stranger, own, pia] = await ctx.nextReceived(3);
+    assert.deepEqual([stranger!.trusted, own!.trusted, pia!.trusted], [false, true, true]);
+    assert.match(stranger!.text, /\[document: not saved: the sender may not engage this group\]/);
+    assert.equal(emu.callsOf('getFile').length, before, 'the stranger\'s file was never fetched');
   });
 
   test('telegram - a file over HAKO_ATTACHMENT_MAX_BYTES is not downloaded, and the message says why', async (t) => {
@@ -457,6 +474,9 @@ async function answer(emu: TelegramEmulator, chat: TgChat, m: { message_id: numb
   return pieces().slice(0, count);
 }
 
+/** The owner's Telegram user id in the host tests (TELEGRAM_OWNER_IDS): trusted in group chats. */
+const OWNER_ID = 990001;
+
 describe('a real hako host reached from Telegram', { timeout: 600_000 }, () => {
   let emu: TelegramEmulator;
   let model: ModelServer;
@@ -466,7 +486,7 @@ describe('a real hako host reached from Telegram', { timeout: 600_000 }, () => {
   before(async () => {
     emu = await TelegramEmulator.start({ username: 'hako_test_bot' });
     model = await startModelServer();
-    h = await hostWithTelegram(emu, model);
+    h = await hostWithTelegram(emu, model, { env: { TELEGRAM_OWNER_IDS: String(OWNER_ID) } });
     assert.match(h.output, /chat channels: on: telegram/);
     owner = emu.privateChat(emu.user('Olivia', { last: 'Owner' }));
     await cli(h, ['groups', 'set', 'main', '--chat', `telegram:${owner.id}`]);
@@ -491,7 +511,7 @@ describe('a real hako host reached from Telegram', { timeout: 600_000 }, () => {
   test('telegram host - a group message without the mention is stored, not answered; the mention is answered with it as context', async () => {
     const group = emu.group('Sales team', { supergroup: true });
     await cli(h, ['groups', 'add', 'sales', '--chat', `telegram:${group.id}`]);
-    const bob = emu.user('Bob'), amy = emu.user('Amy');
+    const bob = emu.user('Bob'), amy = emu.user('Amy', { id: OWNER_ID });
     emu.message({ chat: group, from: bob, text: 'the launch moved to Friday' });
     const asked = emu.message({ chat: group, from: amy, text: 'when is the launch?', mention: true });
     await answer(emu, group, asked);

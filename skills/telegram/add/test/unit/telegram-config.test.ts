@@ -10,7 +10,7 @@ const TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1';
 
 describe('telegram config', () => {
   test('config - a token in the BotFather format, the default API root and the 20 MB limit', () => {
-    assert.deepEqual(telegramConfig({ TELEGRAM_BOT_TOKEN: TOKEN }), { token: TOKEN, apiRoot: DEFAULT_API_ROOT, maxBytes: DEFAULT_MAX_BYTES });
+    assert.deepEqual(telegramConfig({ TELEGRAM_BOT_TOKEN: TOKEN }), { token: TOKEN, apiRoot: DEFAULT_API_ROOT, maxBytes: DEFAULT_MAX_BYTES, ownerIds: new Set() });
     assert.equal(DEFAULT_MAX_BYTES, 20 * 1024 * 1024);
   });
 
@@ -18,6 +18,11 @@ describe('telegram config', () => {
     assert.throws(() => telegramConfig({}), /TELEGRAM_BOT_TOKEN is not set.*secrets\.env/);
     const wrong = 'my-secret-password-that-is-not-a-token';
     assert.throws(() => telegramConfig({ TELEGRAM_BOT_TOKEN: wrong }), (err: Error) => /does not look like a bot token/.test(err.message) && !err.message.includes(wrong));
+  });
+
+  test('config - TELEGRAM_OWNER_IDS: user ids, comma or space separated; anything else is refused with where to find the id', () => {
+    assert.deepEqual(telegramConfig({ TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_OWNER_IDS: '12345, 67890 42' }).ownerIds, new Set(['12345', '67890', '42']));
+    assert.throws(() => telegramConfig({ TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_OWNER_IDS: '12345,@olga' }), /TELEGRAM_OWNER_IDS holds "@olga", which is not a Telegram user id .*telegram:<id> address/);
   });
 
   test('config - TELEGRAM_API_ROOT: trailing slashes dropped; plain http only to loopback, since the token is in every URL', () => {

@@ -20,7 +20,7 @@ describe('telegram inbound', () => {
   test('inbound - a private chat is direct, addressed by the user id, named after the user', () => {
     const m = mapMessage(msg({ chat: { id: 42, type: 'private', first_name: 'Alice', last_name: 'Smith' }, text: 'hi' }), bot, none);
     assert.deepEqual(m, {
-      chat: 'telegram:42', chatTitle: 'Alice Smith', sender: 'Alice Smith', senderId: 'telegram:42', text: 'hi',
+      chat: 'telegram:42', chatTitle: 'Alice Smith', sender: 'Alice Smith', senderId: 'telegram:42', privateChat: true, text: 'hi',
       ref: '10', files: [], notes: [], direct: true,
     });
   });
@@ -28,6 +28,7 @@ describe('telegram inbound', () => {
   test('inbound - a group message without a mention is not direct; it carries the group title', () => {
     const m = mapMessage(msg({ text: 'the launch moved to Friday' }), bot, none)!;
     assert.equal(m.direct, false);
+    assert.equal(m.privateChat, false);
     assert.equal(m.chat, 'telegram:-1001234567890');
     assert.equal(m.chatTitle, 'Sales team');
   });

@@ -77,7 +77,7 @@ export class TelegramChannel implements Channel {
     const poller = new Poller({
       api: this.#o.api, token: config.token, apiRoot: config.apiRoot, log, signal,
       identify: () => (this.#bot ? Promise.resolve() : this.#identify()),
-      handle: (u) => intake({ api: this.#o.api, token: config.token, apiRoot: config.apiRoot, home: this.#o.home, maxBytes: config.maxBytes, log, signal }, ctx, this.#bot!, u),
+      handle: (u) => intake({ api: this.#o.api, token: config.token, apiRoot: config.apiRoot, home: this.#o.home, maxBytes: config.maxBytes, ownerIds: config.ownerIds, log, signal }, ctx, this.#bot!, u),
       onRefused: () => this.#refused(),
     });
     const loop = poller.run().catch((err: unknown) => {

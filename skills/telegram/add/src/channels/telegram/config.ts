@@ -11,6 +11,8 @@ export interface TelegramConfig {
   readonly apiRoot: string;
   /** The largest attachment downloaded into a workspace, in bytes. */
   readonly maxBytes: number;
+  /** TELEGRAM_OWNER_IDS: the user ids whose messages engage a bound group chat without an allowlist. */
+  readonly ownerIds: ReadonlySet<string>;
 }
 
 export const DEFAULT_API_ROOT = 'https://api.telegram.org';
@@ -34,5 +36,13 @@ export function telegramConfig(env: Readonly<Record<string, string | undefined>>
     token,
     apiRoot: apiBaseUrl(env.TELEGRAM_API_ROOT, { channel: 'telegram', name: 'TELEGRAM_API_ROOT', what: "the Bot API server's base", fallback: DEFAULT_API_ROOT, secret: 'the bot token' }),
     maxBytes: env.HAKO_ATTACHMENT_MAX_BYTES ? channelAttachmentLimits('telegram', env).perFile : DEFAULT_MAX_BYTES,
+    ownerIds: ownerIds(env.TELEGRAM_OWNER_IDS),
   };
+}
+
+function ownerIds(raw: string | undefined): ReadonlySet<string> {
+  const ids = (raw ?? '').split(/[\s,]+/).filter(Boolean);
+  const bad = ids.find((id) => !/^\d{1,20}$/.test(id));
+  if (bad) throw new Error(`telegram: TELEGRAM_OWNER_IDS holds ${JSON.stringify(bad)}, which is not a Telegram user id (digits: the number in the telegram:<id> address of your private chat with the bot, which hako shows when you first write to it)`);
+  return new Set(ids);
 }

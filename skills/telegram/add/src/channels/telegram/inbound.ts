@@ -29,6 +29,8 @@ export interface Mapped {
   readonly chatTitle?: string;
   readonly sender: string;
   readonly senderId: string;
+  /** A private chat with the bot: only its one user writes there. */
+  readonly privateChat: boolean;
   /** The message's own text or caption, without the file lines. */
   readonly text: string;
   readonly direct: boolean;
@@ -86,7 +88,7 @@ export function mapMessage(msg: Message, bot: BotIdentity, bound: (chat: string)
   const chatTitle = chat.type === 'private' ? userName(chat as unknown as User) : chat.title;
 
   return {
-    chat: address, ...(chatTitle ? { chatTitle } : {}), sender, senderId, text, ref, files, notes,
+    chat: address, ...(chatTitle ? { chatTitle } : {}), sender, senderId, privateChat: chat.type === 'private', text, ref, files, notes,
     direct: chat.type === 'private' || mentions(text, entities, bot) || repliesToBot(msg, bot),
   };
 }

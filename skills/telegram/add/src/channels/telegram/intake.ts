@@ -18,6 +18,8 @@ export interface IntakeOptions {
   readonly apiRoot: string;
   readonly home: string;
   readonly maxBytes: number;
+  /** TELEGRAM_OWNER_IDS (config.ts). */
+  readonly ownerIds: ReadonlySet<string>;
   readonly log: Logger;
   readonly signal: AbortSignal;
 }
@@ -28,12 +30,15 @@ export async function intake(o: IntakeOptions, ctx: ChannelContext, bot: BotIden
   const m = mapMessage(u.message, bot, (chat) => ctx.groupFor(chat) !== undefined);
   if (!m) return true;
   const group = ctx.groupFor(m.chat);
-  const lines = await fileLines(o, ctx, m, group);
+  // A bound private chat has one writer, whom the owner bound; in a group chat anyone who
+  // joins can write, so only the owner's ids are trusted there (or the group's allowlist).
+  const trusted = m.privateChat || o.ownerIds.has(m.senderId.slice('telegram:'.length));
+  const lines = await fileLines(o, ctx, m, group, trusted);
   const text = composeText(m.text, lines, m.notes);
   try {
     const r = await ctx.receive({
       chat: m.chat, ...(m.chatTitle ? { chatTitle: m.chatTitle } : {}), sender: m.sender, senderId: m.senderId,
-      trusted: true, text, direct: m.direct, ref: m.ref,
+      trusted, text, direct: m.direct, ref: m.ref,
     });
     o.log.debug('telegram: message in', { chat: m.chat, kind: r.kind, ...(r.kind === 'stored' ? { engaged: r.engaged } : {}) });
     return true;
@@ -48,11 +53,12 @@ export async function intake(o: IntakeOptions, ctx: ChannelContext, bot: BotIden
   }
 }
 
-async function fileLines(o: IntakeOptions, ctx: ChannelContext, m: Mapped, group: string | undefined): Promise<string[]> {
+async function fileLines(o: IntakeOptions, ctx: ChannelContext, m: Mapped, group: string | undefined, trusted: boolean): Promise<string[]> {
   if (m.files.length === 0) return [];
   if (!group) return m.files.map((f) => `[${f.kind}: not saved]`);
   const allow = ctx.getGroup(group)?.allowedSenders;
   if (allow && !allow.includes(m.senderId)) return m.files.map((f) => `[${f.kind}: not saved: the sender is not on the group's allowlist]`);
+  if (!allow && !trusted) return m.files.map((f) => `[${f.kind}: not saved: the sender may not engage this group]`);
   const lines: string[] = [];
   for (const f of m.files) {
     try {

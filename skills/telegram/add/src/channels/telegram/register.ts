@@ -14,7 +14,7 @@ const REQUEST_TIMEOUT_S = POLL_TIMEOUT + 30;
 registerChannel({
   name: 'telegram',
   required: ['TELEGRAM_BOT_TOKEN'],
-  optional: ['TELEGRAM_API_ROOT', 'HAKO_ATTACHMENT_MAX_BYTES'],
+  optional: ['TELEGRAM_API_ROOT', 'TELEGRAM_OWNER_IDS', 'HAKO_ATTACHMENT_MAX_BYTES'],
   secrets: ['TELEGRAM_BOT_TOKEN'],
   async create(deps: ChannelDeps) {
     const config = telegramConfig(deps.env);
