@@ -91,6 +91,8 @@ export class Host {
   #stopped = false;
   /** Why the model cannot be used (not configured, key refused), until a model call succeeds. */
   #modelProblem: string | null = null;
+  /** Tokens a model response used that could not be written yet, by `<day> <group>` (#used). */
+  readonly #unrecorded = new Map<string, Usage>();
   /** Per channel: refused webhook requests this minute (#refused). */
   readonly #refusalBudgets = new Map<string, MinuteBudget>();
   readonly #clock: Clock;
@@ -354,19 +356,34 @@ export class Host {
     }
   }
 
-  /** Adds a model response's tokens to the group's count for today (the owner's day). */
+  /**
+   * Adds a model response's tokens to the group's count for today (the owner's day). Tokens
+   * that cannot be written (a locked or full database) are kept here, count toward the
+   * budget all the same, and are written with the next response's: never lost, so never
+   * understated.
+   */
   #used(group: string, u: Usage): void {
+    const day = dayIn(this.config.tz, this.#clock.now());
+    const key = `${day} ${group}`;
+    const held = this.#unrecorded.get(key);
+    const all = held ? { input: held.input + u.input, output: held.output + u.output } : u;
     try {
-      this.store.addUsage(group, dayIn(this.config.tz, this.#clock.now()), u);
+      this.store.addUsage(group, day, all);
+      this.#unrecorded.delete(key);
     } catch (err) {
-      this.#log.error('could not record token usage; it is not counted toward the budget', { group, input: u.input, output: u.output, error: String(err) });
+      this.#unrecorded.set(key, all);
+      this.#log.error('could not record token usage; it is kept in memory, counted toward the budget, and written with the next', { group, input: all.input, output: all.output, error: String(err) });
     }
   }
 
-  /** Tokens used today, per group and in all, and the day (the owner's). */
+  /** Tokens used today, per group and in all (those not yet written included), and the day (the owner's). */
   #usageToday(): { day: string; byGroup: Map<string, number>; total: number } {
     const day = dayIn(this.config.tz, this.#clock.now());
     const byGroup = new Map(this.store.usageOn(day).map((u) => [u.group, u.input + u.output] as const));
+    for (const [key, u] of this.#unrecorded) {
+      const [d, group] = [key.slice(0, key.indexOf(' ')), key.slice(key.indexOf(' ') + 1)];
+      if (d === day) byGroup.set(group, (byGroup.get(group) ?? 0) + u.input + u.output);
+    }
     return { day, byGroup, total: [...byGroup.values()].reduce((a, b) => a + b, 0) };
   }
 

@@ -122,6 +122,29 @@ test('turn lifecycle - a disk check that fails after a turn does not leave the c
   assert.equal(host.store.counts('main').answered, 2);
 });
 
+test('turn lifecycle - tokens that cannot be written are still counted toward the budget, and written with the next response\'s', async (t) => {
+  const { host, model, ask } = await startHost(t);
+  const addUsage = host.store.addUsage.bind(host.store);
+  let locked = true;
+  host.store.addUsage = (group, day, u) => {
+    if (locked) throw new Error('database is locked');
+    addUsage(group, day, u);
+  };
+  const written = () => host.store.usageOn(host.status().tokens.day).reduce((n, u) => n + u.input + u.output, 0);
+  model.script({ text: 'one' }, { text: 'two' });
+  await ask('first');
+  await host.queue.idle();
+  const first = host.status().tokens.used;
+  assert.ok(first > 0, 'the first response\'s tokens count toward the budget');
+  assert.equal(written(), 0, 'nothing could be written');
+  locked = false;
+  await ask('second');
+  await host.queue.idle();
+  const both = host.status().tokens.used;
+  assert.ok(both > first);
+  assert.equal(written(), both, 'the held tokens were written with the next response\'s');
+});
+
 test('turn lifecycle - after the retry limit the user is told what failed and the message is failed', async (t) => {
   const { host, runtime, model, ask } = await startHost(t, { HAKO_MAX_ATTEMPTS: '2' });
   runtime.plan('fail', 'fail');
