@@ -363,18 +363,22 @@ export class Host {
    * understated.
    */
   #used(group: string, u: Usage): void {
-    const day = dayIn(this.config.tz, this.#clock.now());
-    const key = `${day} ${group}`;
+    const key = `${dayIn(this.config.tz, this.#clock.now())} ${group}`;
     const held = this.#unrecorded.get(key);
-    const all = held ? { input: held.input + u.input, output: held.output + u.output } : u;
-    try {
-      this.store.addUsage(group, day, all);
-      this.#unrecorded.delete(key);
-    } catch (err) {
-      this.#unrecorded.set(key, all);
-      this.#log.error('could not record token usage; it is kept in memory, counted toward the budget, and written with the next', { group, input: all.input, output: all.output, error: String(err) });
+    this.#unrecorded.set(key, held ? { input: held.input + u.input, output: held.output + u.output } : u);
+    // Everything held is written now, earlier days' included, or stays held for the next try.
+    for (const [k, tokens] of this.#unrecorded) {
+      const at = k.indexOf(' ');
+      try {
+        this.store.addUsage(k.slice(at + 1), k.slice(0, at), tokens);
+        this.#unrecorded.delete(k);
+      } catch (err) {
+        this.#log.error('could not record token usage; it is kept in memory, counted toward the budget, and written with the next', { group: k.slice(at + 1), input: tokens.input, output: tokens.output, error: String(err) });
+        return;
+      }
     }
   }
+
 
   /** Tokens used today, per group and in all (those not yet written included), and the day (the owner's). */
   #usageToday(): { day: string; byGroup: Map<string, number>; total: number } {
