@@ -153,10 +153,11 @@ interface Prepared { readonly data: Record<string, unknown>; readonly text: stri
 
 const prepared = (data: Record<string, unknown>): Prepared => ({ data, text: canonicalJson(data) });
 
-/** Fits `data` (whose canonical JSON is `text`) into AUDIT_DATA_LIMIT: the longest cut that fits, else a stub naming the keys. */
-function capData(data: Record<string, unknown>, text: string): Prepared {
-  const size = bytes(text);
-  if (size <= AUDIT_DATA_LIMIT) return { data, text };
+/** Fits data into AUDIT_DATA_LIMIT: the longest cut that fits, else a stub naming the keys. */
+function capData(p: Prepared): Prepared {
+  const { data } = p;
+  const size = bytes(p.text);
+  if (size <= AUDIT_DATA_LIMIT) return p;
   const fits = (max: number) => bytes(canonicalJson(cutStrings(data, max))) <= AUDIT_DATA_LIMIT;
   if (fits(0)) {
     // Serialized size never shrinks as `max` grows, so binary-search the largest that fits.
@@ -182,15 +183,14 @@ function prepareData(data: Record<string, unknown>, redact: (s: string) => strin
   const text = canonicalJson(clean);
   // Second pass over the serialized form, as the spec of `redact` promises.
   const masked = redact(text);
-  if (masked === text) return capData(clean, text);
+  if (masked === text) return capData({ data: clean, text });
   let redacted: Record<string, unknown>;
   try {
     redacted = JSON.parse(masked) as Record<string, unknown>;
   } catch {
     redacted = { withheld: 'redaction made this data invalid JSON, so it was not recorded' };
   }
-  const again = prepared(redacted);
-  return capData(again.data, again.text);
+  return capData(prepared(redacted));
 }
 
 interface Row {

@@ -91,8 +91,8 @@ export class Host {
   #stopped = false;
   /** Why the model cannot be used (not configured, key refused), until a model call succeeds. */
   #modelProblem: string | null = null;
-  /** Tokens a model response used that could not be written yet, by `<day> <group>` (#used). */
-  readonly #unrecorded = new Map<string, Usage>();
+  /** Tokens model responses used that could not be written yet, by `<day> <group>` (#used). */
+  readonly #unrecorded = new Map<string, { readonly day: string; readonly group: string; readonly tokens: Usage }>();
   /** Per channel: refused webhook requests this minute (#refused). */
   readonly #refusalBudgets = new Map<string, MinuteBudget>();
   readonly #clock: Clock;
@@ -363,17 +363,17 @@ export class Host {
    * understated.
    */
   #used(group: string, u: Usage): void {
-    const key = `${dayIn(this.config.tz, this.#clock.now())} ${group}`;
-    const held = this.#unrecorded.get(key);
-    this.#unrecorded.set(key, held ? { input: held.input + u.input, output: held.output + u.output } : u);
+    const day = dayIn(this.config.tz, this.#clock.now());
+    const key = `${day} ${group}`;
+    const held = this.#unrecorded.get(key)?.tokens;
+    this.#unrecorded.set(key, { day, group, tokens: held ? { input: held.input + u.input, output: held.output + u.output } : u });
     // Everything held is written now, earlier days' included, or stays held for the next try.
-    for (const [k, tokens] of this.#unrecorded) {
-      const at = k.indexOf(' ');
+    for (const [k, h] of this.#unrecorded) {
       try {
-        this.store.addUsage(k.slice(at + 1), k.slice(0, at), tokens);
+        this.store.addUsage(h.group, h.day, h.tokens);
         this.#unrecorded.delete(k);
       } catch (err) {
-        this.#log.error('could not record token usage; it is kept in memory, counted toward the budget, and written with the next', { group: k.slice(at + 1), input: tokens.input, output: tokens.output, error: String(err) });
+        this.#log.error('could not record token usage; it is kept in memory, counted toward the budget, and written with the next', { group: h.group, input: h.tokens.input, output: h.tokens.output, error: String(err) });
         return;
       }
     }
@@ -384,9 +384,8 @@ export class Host {
   #usageToday(): { day: string; byGroup: Map<string, number>; total: number } {
     const day = dayIn(this.config.tz, this.#clock.now());
     const byGroup = new Map(this.store.usageOn(day).map((u) => [u.group, u.input + u.output] as const));
-    for (const [key, u] of this.#unrecorded) {
-      const [d, group] = [key.slice(0, key.indexOf(' ')), key.slice(key.indexOf(' ') + 1)];
-      if (d === day) byGroup.set(group, (byGroup.get(group) ?? 0) + u.input + u.output);
+    for (const h of this.#unrecorded.values()) {
+      if (h.day === day) byGroup.set(h.group, (byGroup.get(h.group) ?? 0) + h.tokens.input + h.tokens.output);
     }
     return { day, byGroup, total: [...byGroup.values()].reduce((a, b) => a + b, 0) };
   }

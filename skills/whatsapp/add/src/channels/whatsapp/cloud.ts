@@ -35,6 +35,12 @@ export interface CloudChannelOptions {
   readonly rateWaitsMs?: readonly number[];
 }
 
+/** A message's file lines, and what of it was saved in which group (to remove it again). */
+interface Files { readonly lines: string[]; readonly group: string | undefined; readonly saved: SavedAttachment[] }
+
+/** No file saved: only `line`, when there is one. */
+const noFiles = (line?: string): Files => ({ lines: line ? [line] : [], group: undefined, saved: [] });
+
 export class CloudChannel implements Channel {
   readonly name = 'whatsapp';
   #o: CloudChannelOptions;
@@ -139,7 +145,7 @@ export class CloudChannel implements Channel {
     const { log } = this.#o;
     const inbound = toInbound(m, this.#o.config.owners, '');
     // A message already stored is only acknowledged again: its file is not fetched a second time.
-    const files = this.#stored.has(m.id) ? { lines: [], group: undefined, saved: [] } : await this.#files(ctx, m, inbound.senderId, inbound.trusted);
+    const files = this.#stored.has(m.id) ? noFiles() : await this.#files(ctx, m, inbound.senderId, inbound.trusted);
     const text = [m.text, ...files.lines].filter((l) => l.trim() !== '').join('\n');
     const unsave = () => { if (files.group) removeSaved(this.#o.home, files.group, files.saved); };
     try {
@@ -166,14 +172,13 @@ export class CloudChannel implements Channel {
    * A file is fetched only for a bound chat whose sender may engage it, so a stranger's file is
    * never downloaded. Returns the message's file lines and what was saved, in which group.
    */
-  async #files(ctx: ChannelContext, m: CloudMessage, senderId: string, trusted: boolean): Promise<{ lines: string[]; group: string | undefined; saved: SavedAttachment[] }> {
-    const none = (line?: string) => ({ lines: line ? [line] : [], group: undefined, saved: [] });
-    if (!m.media) return none();
+  async #files(ctx: ChannelContext, m: CloudMessage, senderId: string, trusted: boolean): Promise<Files> {
+    if (!m.media) return noFiles();
     const kind = m.media.kind;
     const group = ctx.groupFor(`whatsapp:${m.from}`);
-    if (!group) return none(`[${kind}: not saved]`);
+    if (!group) return noFiles(`[${kind}: not saved]`);
     const allow = ctx.getGroup(group)?.allowedSenders;
-    if (allow ? !allow.includes(senderId) : !trusted) return none(`[${kind}: not saved: the sender may not engage this group]`);
+    if (allow ? !allow.includes(senderId) : !trusted) return noFiles(`[${kind}: not saved: the sender may not engage this group]`);
     try {
       const { data, mime } = await this.#graph.media(m.media.id, this.#o.config.maxBytes);
       const saved = saveAttachment(this.#o.home, group, m.media.name, data, this.#o.config.maxBytes);
@@ -184,7 +189,7 @@ export class CloudChannel implements Channel {
       if (f.kind === 'unauthorized') this.#refused();
       const reason = err instanceof TooBig ? err.message : f.text;
       if (!(err instanceof TooBig)) this.#o.log.warn('whatsapp: an attachment was not saved', { group, kind, reason });
-      return none(`[${kind}${kind === 'document' ? ` "${m.media.name}"` : ''}: not saved: ${reason}]`);
+      return noFiles(`[${kind}${kind === 'document' ? ` "${m.media.name}"` : ''}: not saved: ${reason}]`);
     }
   }
 
